@@ -1,0 +1,221 @@
+package cache_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"coderunner"
+	"coderunner/cache"
+	"coderunner/store/sqlite"
+)
+
+// recordingStore records which ids each read asked the real store for.
+type recordingStore struct {
+	coderunner.Store
+	mu    sync.Mutex
+	reads []string
+}
+
+func (s *recordingStore) record(kind string, ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.reads = append(s.reads, kind+":"+id)
+	}
+}
+
+func (s *recordingStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reads
+	s.reads = nil
+	return r
+}
+
+func (s *recordingStore) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	s.record("ageGroups", []string{""})
+	return s.Store.AgeGroups(ctx)
+}
+func (s *recordingStore) LevelsInAgeGroups(ctx context.Context, ids []string) (map[string][]coderunner.Level, error) {
+	s.record("levelsIn", ids)
+	return s.Store.LevelsInAgeGroups(ctx, ids)
+}
+func (s *recordingStore) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
+	s.record("level", ids)
+	return s.Store.Levels(ctx, ids)
+}
+func (s *recordingStore) ProblemsInLevels(ctx context.Context, ids []string) (map[string][]coderunner.Problem, error) {
+	s.record("problemsIn", ids)
+	return s.Store.ProblemsInLevels(ctx, ids)
+}
+func (s *recordingStore) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
+	s.record("problem", ids)
+	return s.Store.Problems(ctx, ids)
+}
+
+// fixture: age groups a and b; levels a1, a2 in a and b1 in b; problems
+// p1, p2 in a1 and p3 in b1.
+func newFixture(t *testing.T) (*cache.Store, *recordingStore) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for i, g := range []string{"a", "b"} {
+		must(t, db.PutAgeGroup(ctx, coderunner.AgeGroup{Slug: g, Title: g, Position: i}))
+	}
+	for i, l := range []struct{ id, group string }{{"a1", "a"}, {"a2", "a"}, {"b1", "b"}} {
+		must(t, db.PutLevel(ctx, coderunner.Level{ID: l.id, AgeGroup: l.group, Title: l.id, Position: i}))
+	}
+	for i, p := range []struct{ id, level string }{{"p1", "a1"}, {"p2", "a1"}, {"p3", "b1"}} {
+		must(t, db.PutProblem(ctx, problem(p.id, p.level, i)))
+	}
+	rec := &recordingStore{Store: db}
+	c, err := cache.NewStore(rec, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, rec
+}
+
+func problem(id, level string, pos int) coderunner.Problem {
+	return coderunner.Problem{ID: id, LevelID: level, Position: pos, Title: id,
+		SampleTests: []coderunner.TestCase{{Input: "1\n", Output: "1\n"}},
+		HiddenTests: []coderunner.TestCase{{Input: "2\n", Output: "2\n"}}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll reads every cache key of the fixture.
+func readAll(t *testing.T, c *cache.Store) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := c.AgeGroups(ctx)
+	must(t, err)
+	_, err = c.LevelsInAgeGroups(ctx, []string{"a", "b"})
+	must(t, err)
+	_, err = c.Levels(ctx, []string{"a1", "a2", "b1"})
+	must(t, err)
+	_, err = c.ProblemsInLevels(ctx, []string{"a1", "a2", "b1"})
+	must(t, err)
+	_, err = c.Problems(ctx, []string{"p1", "p2", "p3"})
+	must(t, err)
+	c.Wait()
+}
+
+func TestReadsAreCached(t *testing.T) {
+	c, rec := newFixture(t)
+	readAll(t, c)
+	if first := rec.take(); len(first) != 12 {
+		t.Fatalf("first read asked the store for %v, want all 12 keys", first)
+	}
+	readAll(t, c)
+	if again := rec.take(); len(again) != 0 {
+		t.Errorf("second read asked the store for %v, want nothing", again)
+	}
+	if hits, misses := c.Stats(); hits != 12 || misses != 12 {
+		t.Errorf("stats: %d hits, %d misses; want 12 and 12", hits, misses)
+	}
+}
+
+// TestInvalidation checks that each write drops exactly the entries it can
+// change: reading everything again afterwards asks the store for those keys
+// and no others.
+func TestInvalidation(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(ctx context.Context, c *cache.Store) error
+		want  []string
+	}{
+		{"put age group", func(ctx context.Context, c *cache.Store) error {
+			return c.PutAgeGroup(ctx, coderunner.AgeGroup{Slug: "a", Title: "A!", Position: 0})
+		}, []string{"ageGroups:"}},
+		{"put level", func(ctx context.Context, c *cache.Store) error {
+			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "a", Title: "A2!", Position: 1})
+		}, []string{"levelsIn:a", "level:a2"}},
+		{"move level to another age group", func(ctx context.Context, c *cache.Store) error {
+			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "b", Title: "A2", Position: 1})
+		}, []string{"levelsIn:a", "levelsIn:b", "level:a2"}},
+		{"put problem", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p1", "a1", 0))
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1"}},
+		{"add problem", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p4", "b1", 9))
+		}, []string{"levelsIn:b", "level:b1", "problemsIn:b1"}},
+		{"move problem to a level of another age group", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p1", "b1", 0))
+		}, []string{"levelsIn:a", "levelsIn:b", "level:a1", "level:b1", "problemsIn:a1", "problemsIn:b1", "problem:p1"}},
+		{"delete problem", func(ctx context.Context, c *cache.Store) error {
+			return c.DeleteProblem(ctx, "p3")
+		}, []string{"levelsIn:b", "level:b1", "problemsIn:b1", "problem:p3"}},
+		{"delete level", func(ctx context.Context, c *cache.Store) error {
+			return c.DeleteLevel(ctx, "a2")
+		}, []string{"levelsIn:a", "level:a2", "problemsIn:a2"}},
+		{"failed write", func(ctx context.Context, c *cache.Store) error {
+			if err := c.DeleteLevel(ctx, "a1"); coderunner.ErrorCode(err) != coderunner.BadUserInput {
+				return err
+			}
+			return nil
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, rec := newFixture(t)
+			readAll(t, c)
+			rec.take()
+			gen := c.Generation()
+			must(t, tt.write(t.Context(), c))
+			rec.take() // what the write itself read
+			readAll(t, c)
+			got := map[string]bool{}
+			for _, k := range rec.take() {
+				got[k] = true
+			}
+			want := map[string]bool{}
+			for _, k := range tt.want {
+				want[k] = true
+			}
+			for k := range want {
+				if !got[k] {
+					t.Errorf("%s was not invalidated", k)
+				}
+			}
+			for k := range got {
+				if !want[k] {
+					t.Errorf("%s was invalidated, but the write cannot change it", k)
+				}
+			}
+			if changed := c.Generation() != gen; changed != (len(tt.want) > 0) {
+				t.Errorf("generation changed: %v, want %v", changed, len(tt.want) > 0)
+			}
+		})
+	}
+}
+
+// TestReadsSeeWrites checks the values, not just the keys: after each kind
+// of write a read through the cache returns the new content.
+func TestReadsSeeWrites(t *testing.T) {
+	c, _ := newFixture(t)
+	ctx := t.Context()
+	readAll(t, c)
+	must(t, c.PutProblem(ctx, problem("p1", "b1", 0)))
+	levels, err := c.Levels(ctx, []string{"a1", "b1"})
+	must(t, err)
+	if levels["a1"].ProblemCount != 1 || levels["b1"].ProblemCount != 2 {
+		t.Errorf("after moving p1 to b1, counts a1=%d b1=%d; want 1 and 2", levels["a1"].ProblemCount, levels["b1"].ProblemCount)
+	}
+	in, err := c.ProblemsInLevels(ctx, []string{"b1"})
+	must(t, err)
+	if len(in["b1"]) != 2 {
+		t.Errorf("b1 lists %d problems, want 2", len(in["b1"]))
+	}
+}

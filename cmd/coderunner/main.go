@@ -1,0 +1,59 @@
+// Command coderunner is the coderunner platform in one binary:
+//
+//	coderunner serve                 the GraphQL API (embedded defaults: SQLite, in-process)
+//	coderunner seed [--file F]       load a curriculum file into the store
+//	coderunner image build           build the sandbox image
+//	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
+//
+// Configuration is by environment variables; see config.go and the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "coderunner:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: coderunner <command> [arguments]
+
+commands:
+  serve                  serve the GraphQL API on $CODERUNNER_ADDR
+  seed [--file F]        load a curriculum (default: the one shipped) into the store
+  image build            build the sandbox image if it is not up to date
+  exec [flags] FILE.py   run one program in the sandbox and print the result as JSON`
+
+// run carries out one command. getenv and stdout are parameters so that
+// tests can run commands without touching the process environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serveCmd(ctx, args, getenv)
+	case "seed":
+		return seedCmd(ctx, args, getenv, stdout)
+	case "image":
+		return imageCmd(ctx, args)
+	case "exec":
+		return execCmd(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}

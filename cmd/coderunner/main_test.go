@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"coderunner/store/mongo/mongotest"
+)
+
+// TestMain lets a test run the real main() in a child process: the test
+// binary re-executes itself with CODERUNNER_TEST_MAIN set.
+func TestMain(m *testing.M) {
+	if os.Getenv("CODERUNNER_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func envOf(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestProductionConfigCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string // every string must appear in the one error
+	}{
+		{"production without MongoDB", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI"}},
+		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud"},
+			[]string{"MONGODB_URI", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL"}},
+		{"production with MongoDB", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner"}, nil},
+		{"development needs nothing", map[string]string{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(envOf(tt.env))
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("loadConfig: %v", err)
+				}
+				if cfg.Production && (cfg.Introspection || cfg.LogFormat != "json") {
+					t.Errorf("production config %+v: want introspection off and JSON logs", cfg)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loadConfig succeeded, want an error")
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %s", err, s)
+				}
+			}
+		})
+	}
+}
+
+// TestProductionExitsBeforeListening runs the real binary in production
+// without MONGODB_URI: it must exit non-zero, name the variable, and never
+// open its port.
+func TestProductionExitsBeforeListening(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "CODERUNNER_TEST_MAIN=1", "CODERUNNER_ENV=production", "CODERUNNER_ADDR="+addr,
+		"CODERUNNER_DATA="+t.TempDir(), "MONGODB_URI=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("serve in production without MONGODB_URI: %v, want a non-zero exit", err)
+	}
+	if !strings.Contains(stderr.String(), "MONGODB_URI") {
+		t.Errorf("stderr %q does not name MONGODB_URI", stderr.String())
+	}
+	if conn, err := net.Dial("tcp", addr); err == nil {
+		conn.Close()
+		t.Errorf("something listens on %s", addr)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServe runs `serve` on a fresh data directory (SQLite) and on MongoDB
+// (FerretDB): it seeds the empty store by itself, answers a levels query
+// with problems, and shuts down cleanly when its context ends.
+func TestServe(t *testing.T) {
+	tests := []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+	}{
+		{"embedded defaults", func(t *testing.T) map[string]string { return map[string]string{} }},
+		{"MongoDB", func(t *testing.T) map[string]string {
+			return map[string]string{"MONGODB_URI": mongotest.Database(mongotest.Start(t), mongotest.NewName(t))}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env(t)
+			env["CODERUNNER_ADDR"] = freeAddr(t)
+			env["CODERUNNER_DATA"] = t.TempDir()
+			env["CODERUNNER_LOG_LEVEL"] = "warn"
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+
+			base := "http://" + env["CODERUNNER_ADDR"]
+			waitReady(t, base, done)
+			body := `{"query":"{ levels(ageGroup: \"7-9\") { id problems { id title } } }"}`
+			resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Data struct {
+					Levels []struct {
+						ID       string
+						Problems []struct{ ID, Title string }
+					}
+				}
+				Errors []any
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || len(out.Errors) > 0 || len(out.Data.Levels) == 0 || len(out.Data.Levels[0].Problems) == 0 {
+				t.Fatalf("levels query: %v, %+v", err, out)
+			}
+
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v after shutdown, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not shut down")
+			}
+		})
+	}
+}
+
+func waitReady(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("serve never became ready")
+}
+
+// TestSeed checks that `seed` is idempotent and rejects a bad file whole.
+func TestSeed(t *testing.T) {
+	env := envOf(map[string]string{"CODERUNNER_DATA": t.TempDir()})
+	for range 2 {
+		var out bytes.Buffer
+		if err := run(t.Context(), []string{"seed"}, env, &out); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+		if !strings.Contains(out.String(), "seeded 3 age groups") {
+			t.Errorf("seed printed %q", out.String())
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("ageGroups:\n- slug: \"NOT A SLUG\"\n  title: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(t.Context(), []string{"seed", "--file", bad}, env, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "slug") {
+		t.Errorf("seed of a bad file: %v, want an error about the slug", err)
+	}
+}

@@ -1,0 +1,60 @@
+// Package coderunner holds the domain types of the coderunner platform and the
+// small interfaces between its parts. Packages named after an outside system
+// (store/sqlite, store/mongo, cache, server, executor) implement or use them;
+// cmd/coderunner wires them together.
+package coderunner
+
+// AgeGroup is a band of ages the curriculum is written for, such as "7-9".
+// Its slug is defined by content and is its identity.
+type AgeGroup struct {
+	Slug        string `json:"slug" yaml:"slug"`
+	Title       string `json:"title" yaml:"title"`
+	Description string `json:"description" yaml:"description"`
+	// Position orders age groups for display, youngest first.
+	Position int `json:"position" yaml:"position"`
+}
+
+// Level is an ordered step within an age group.
+type Level struct {
+	ID          string `json:"id" yaml:"id"`
+	AgeGroup    string `json:"ageGroup" yaml:"ageGroup"`
+	Position    int    `json:"position" yaml:"position"`
+	Title       string `json:"title" yaml:"title"`
+	Description string `json:"description" yaml:"description"`
+	// ProblemCount is maintained by the store whenever a problem is added to,
+	// moved out of or deleted from the level, so reads never aggregate it.
+	ProblemCount int `json:"problemCount" yaml:"-"`
+}
+
+// Problem is one exercise within a level.
+type Problem struct {
+	ID       string `json:"id" yaml:"id"`
+	LevelID  string `json:"levelId" yaml:"levelId"`
+	Position int    `json:"position" yaml:"position"`
+	Title    string `json:"title" yaml:"title"`
+	// Statement is Markdown.
+	Statement   string `json:"statement" yaml:"statement"`
+	StarterCode string `json:"starterCode" yaml:"starterCode"`
+	// SampleTests are shown to students.
+	SampleTests []TestCase `json:"sampleTests" yaml:"sampleTests"`
+	// HiddenTests grade submissions and are never returned to students.
+	HiddenTests []TestCase `json:"hiddenTests" yaml:"hiddenTests"`
+	TimeLimitMs int        `json:"timeLimitMs" yaml:"timeLimitMs"`
+	MemoryMB    int        `json:"memoryMb" yaml:"memoryMb"`
+	// ReferenceSolution is kept for authors; students never see it.
+	ReferenceSolution string `json:"referenceSolution" yaml:"referenceSolution"`
+}
+
+// TestCase is one input given on stdin and the output expected on stdout.
+type TestCase struct {
+	Input  string `json:"input" yaml:"input"`
+	Output string `json:"output" yaml:"output"`
+}
+
+// Default and maximum per-problem limits.
+const (
+	DefaultTimeLimitMs = 2000
+	MaxTimeLimitMs     = 10000
+	DefaultMemoryMB    = 64
+	MaxMemoryMB        = 256
+)

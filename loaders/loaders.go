@@ -1,0 +1,107 @@
+// Package loaders batches the curriculum reads of one GraphQL request with
+// dataloaders, so that a query costs one store call per kind of thing per
+// level of nesting, however many items it touches.
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"coderunner"
+)
+
+// wait is how long a loader collects keys before it fetches. gqlgen resolves
+// sibling fields concurrently, so their loads arrive within microseconds.
+const wait = time.Millisecond
+
+// Loaders holds one request's loaders. Each caches what it loaded for the
+// life of the request.
+type Loaders struct {
+	AgeGroup         *dataloadgen.Loader[string, coderunner.AgeGroup]
+	LevelsInAgeGroup *dataloadgen.Loader[string, []coderunner.Level]
+	Level            *dataloadgen.Loader[string, coderunner.Level]
+	ProblemsInLevel  *dataloadgen.Loader[string, []coderunner.Problem]
+	Problem          *dataloadgen.Loader[string, coderunner.Problem]
+}
+
+// New returns loaders reading from r.
+func New(r coderunner.CurriculumReader) *Loaders {
+	return &Loaders{
+		AgeGroup:         dataloadgen.NewLoader(items(ageGroupsBySlug(r), "age group"), dataloadgen.WithWait(wait)),
+		LevelsInAgeGroup: dataloadgen.NewLoader(lists(r.LevelsInAgeGroups), dataloadgen.WithWait(wait)),
+		Level:            dataloadgen.NewLoader(items(r.Levels, "level"), dataloadgen.WithWait(wait)),
+		ProblemsInLevel:  dataloadgen.NewLoader(lists(r.ProblemsInLevels), dataloadgen.WithWait(wait)),
+		Problem:          dataloadgen.NewLoader(items(r.Problems, "problem"), dataloadgen.WithWait(wait)),
+	}
+}
+
+// ageGroupsBySlug reads age groups by slug. There are few, so it reads all.
+func ageGroupsBySlug(r coderunner.CurriculumReader) batchRead[coderunner.AgeGroup] {
+	return func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
+		groups, err := r.AgeGroups(ctx)
+		bySlug := make(map[string]coderunner.AgeGroup, len(groups))
+		for _, g := range groups {
+			bySlug[g.Slug] = g
+		}
+		return bySlug, err
+	}
+}
+
+type batchRead[V any] func(ctx context.Context, ids []string) (map[string]V, error)
+
+// items adapts a batched read by id; a missing id is NOT_FOUND.
+func items[V any](read batchRead[V], what string) func(context.Context, []string) ([]V, []error) {
+	return func(ctx context.Context, ids []string) ([]V, []error) {
+		found, err := read(ctx, ids)
+		values, errs := make([]V, len(ids)), make([]error, len(ids))
+		for i, id := range ids {
+			v, ok := found[id]
+			switch {
+			case err != nil:
+				errs[i] = err
+			case !ok:
+				errs[i] = coderunner.Errorf(coderunner.NotFound, "no %s with id %q", what, id)
+			default:
+				values[i] = v
+			}
+		}
+		return values, errs
+	}
+}
+
+// lists adapts a batched read of lists; a missing key is an empty list.
+func lists[V any](read batchRead[[]V]) func(context.Context, []string) ([][]V, []error) {
+	return func(ctx context.Context, keys []string) ([][]V, []error) {
+		found, err := read(ctx, keys)
+		values := make([][]V, len(keys))
+		if err != nil {
+			errs := make([]error, len(keys))
+			for i := range errs {
+				errs[i] = err
+			}
+			return values, errs
+		}
+		for i, k := range keys {
+			values[i] = found[k]
+		}
+		return values, nil
+	}
+}
+
+type contextKey struct{}
+
+// Middleware gives each HTTP request its own loaders.
+func Middleware(r coderunner.CurriculumReader, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := context.WithValue(req.Context(), contextKey{}, New(r))
+		next.ServeHTTP(w, req.WithContext(ctx))
+	})
+}
+
+// For returns the loaders of the request that ctx belongs to.
+func For(ctx context.Context) *Loaders {
+	return ctx.Value(contextKey{}).(*Loaders)
+}

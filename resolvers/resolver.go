@@ -1,0 +1,79 @@
+// Package resolvers implements the GraphQL schema (graph.ResolverRoot) on
+// top of the domain interfaces. Reads go through the request's dataloaders.
+package resolvers
+
+import (
+	"context"
+
+	"coderunner"
+	"coderunner/graph"
+	"coderunner/loaders"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Curriculum coderunner.CurriculumReader
+}
+
+var _ graph.ResolverRoot = (*Resolver)(nil)
+
+func (r *Resolver) Query() graph.QueryResolver       { return queryResolver{r} }
+func (r *Resolver) AgeGroup() graph.AgeGroupResolver { return ageGroupResolver{r} }
+func (r *Resolver) Level() graph.LevelResolver       { return levelResolver{r} }
+func (r *Resolver) Problem() graph.ProblemResolver   { return problemResolver{r} }
+
+type queryResolver struct{ *Resolver }
+
+func (r queryResolver) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	return r.Curriculum.AgeGroups(ctx)
+}
+
+func (r queryResolver) Levels(ctx context.Context, ageGroup string) ([]coderunner.Level, error) {
+	levels, err := loaders.For(ctx).LevelsInAgeGroup.Load(ctx, ageGroup)
+	if err != nil || len(levels) > 0 {
+		return levels, err
+	}
+	// No levels: tell a mistyped age group (NOT_FOUND) from an empty one.
+	if _, err := loaders.For(ctx).AgeGroup.Load(ctx, ageGroup); err != nil {
+		return nil, err
+	}
+	return levels, nil
+}
+
+func (r queryResolver) Level(ctx context.Context, id string) (*coderunner.Level, error) {
+	return pointer(loaders.For(ctx).Level.Load(ctx, id))
+}
+
+func (r queryResolver) Problem(ctx context.Context, id string) (*coderunner.Problem, error) {
+	return pointer(loaders.For(ctx).Problem.Load(ctx, id))
+}
+
+type ageGroupResolver struct{ *Resolver }
+
+func (r ageGroupResolver) Levels(ctx context.Context, g *coderunner.AgeGroup) ([]coderunner.Level, error) {
+	return loaders.For(ctx).LevelsInAgeGroup.Load(ctx, g.Slug)
+}
+
+type levelResolver struct{ *Resolver }
+
+func (r levelResolver) AgeGroup(ctx context.Context, l *coderunner.Level) (*coderunner.AgeGroup, error) {
+	return pointer(loaders.For(ctx).AgeGroup.Load(ctx, l.AgeGroup))
+}
+
+func (r levelResolver) Problems(ctx context.Context, l *coderunner.Level) ([]coderunner.Problem, error) {
+	return loaders.For(ctx).ProblemsInLevel.Load(ctx, l.ID)
+}
+
+type problemResolver struct{ *Resolver }
+
+func (r problemResolver) Level(ctx context.Context, p *coderunner.Problem) (*coderunner.Level, error) {
+	return pointer(loaders.For(ctx).Level.Load(ctx, p.LevelID))
+}
+
+// pointer adapts a loader's (value, error) to gqlgen's nullable (pointer, error).
+func pointer[V any](v V, err error) (*V, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of coderunner, as CI does (.ci/run calls this).
+# On a fresh Debian 12 machine (as root) it first installs and starts what
+# the tests need; on a machine that has them it only checks they run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+# python3 runs the curriculum's reference solutions.
+if ! command -v python3 >/dev/null; then
+	apt-get update -qq && apt-get install -y -qq python3-minimal
+fi
+
+echo "--- generated code is up to date (go generate ./...)"
+before=$(find graph -type f -print0 | sort -z | xargs -0 sha256sum)
+go generate ./...
+after=$(find graph -type f -print0 | sort -z | xargs -0 sha256sum)
+if [ "$before" != "$after" ]; then
+	echo "graph/ was stale and has been regenerated: review and commit it" >&2
+	exit 1
+fi
+
+echo "--- gofmt and go vet"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+echo "--- go test"
+go test -race -count=1 -timeout 20m ./...

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"coderunner"
+)
+
+// This file is the one place where errors become what clients see.
+
+const internalMessage = "internal error: the server could not complete this request; try again later"
+
+// presentError gives every GraphQL error an extensions.code from the
+// documented set and a message a person can act on:
+//   - a *coderunner.Error keeps its code and message;
+//   - an error gqlgen raised about the request itself (parse, validation,
+//     limits, APQ) is BAD_USER_INPUT, except PERSISTED_QUERY_NOT_FOUND;
+//   - anything else is our fault: INTERNAL, logged, details withheld.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var domainErr *coderunner.Error
+		switch {
+		case errors.As(err, &domainErr):
+			gqlErr.Message = domainErr.Message
+			setCode(gqlErr, domainErr.Code)
+		case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
+			gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
+		case gqlErr.Err == nil:
+			setCode(gqlErr, coderunner.BadUserInput)
+		default:
+			log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
+			gqlErr.Message = internalMessage
+			setCode(gqlErr, coderunner.Internal)
+		}
+		return gqlErr
+	}
+}
+
+// recoverPanic turns a panic in a resolver into an INTERNAL error.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "resolver panicked", "panic", p)
+		return errors.New("panic in resolver")
+	}
+}
+
+func setCode(e *gqlerror.Error, code coderunner.Code) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = string(code)
+}
+
+// errorBody is a whole response carrying one coded error, for failures
+// outside GraphQL execution (oversized bodies, undecodable requests).
+func errorBody(code coderunner.Code, message string) *graphql.Response {
+	e := &gqlerror.Error{Message: message}
+	setCode(e, code)
+	return &graphql.Response{Errors: gqlerror.List{e}}
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"coderunner"
+	"coderunner/cache"
+)
+
+const (
+	publicCacheControl = "public, max-age=60, stale-while-revalidate=300"
+	noStore            = "no-store"
+)
+
+// Generation reports the current content generation; a response computed
+// at one generation is stale at any other.
+type Generation func() uint64
+
+// httpFront wraps the GraphQL handler for plain HTTP requests (WebSocket
+// and SSE pass straight through). It
+//   - caps the request body and answers 413 with a coded error past the cap;
+//   - buffers the response, so that it can decide the caching headers once
+//     gqlgen has said whether the operation was public and error-free;
+//   - gives every error that gqlgen's transports wrote themselves (bad JSON,
+//     a mutation over GET) an extensions.code;
+//   - answers public GETs from a response cache, with an ETag and 304s.
+type httpFront struct {
+	next         http.Handler
+	maxBodyBytes int64
+	responses    *cache.Responses // nil: no response cache
+	generation   Generation
+}
+
+func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	var key string
+	var gen uint64
+	if r.Method == http.MethodGet && h.responses != nil {
+		key = r.Header.Get("Accept") + "\n" + r.URL.RawQuery
+		gen = h.generation()
+		if resp, ok := h.responses.Get(key, gen); ok {
+			writePublic(w, r, resp.Body, resp.ETag, resp.ContentType)
+			return
+		}
+	}
+
+	tooLarge := "request body is larger than the limit of " + strconv.FormatInt(h.maxBodyBytes, 10) + " bytes"
+	if r.ContentLength > h.maxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, coderunner.BadUserInput, tooLarge)
+		return
+	}
+	body := &cappedBody{r: r.Body, remaining: h.maxBodyBytes}
+	r.Body = body
+	p := &policy{}
+	rec := &recorder{header: http.Header{}, status: http.StatusOK, body: &bytes.Buffer{}}
+	h.next.ServeHTTP(rec, r.WithContext(withPolicy(r.Context(), p)))
+
+	if body.exceeded {
+		writeError(w, http.StatusRequestEntityTooLarge, coderunner.BadUserInput, tooLarge)
+		return
+	}
+	if rec.status != http.StatusOK {
+		rec.body = withErrorCodes(rec.body)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	if r.Method == http.MethodGet && p.public && rec.status == http.StatusOK {
+		etag := strongETag(rec.body.Bytes())
+		contentType := rec.header.Get("Content-Type")
+		if h.responses != nil {
+			h.responses.Add(key, cache.Response{Body: rec.body.Bytes(), ETag: etag, ContentType: contentType, Generation: gen})
+		}
+		writePublic(w, r, rec.body.Bytes(), etag, contentType)
+		return
+	}
+	w.Header().Set("Cache-Control", noStore)
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+}
+
+// writePublic writes a shareable response, or 304 if the client has it.
+func writePublic(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string) {
+	h := w.Header()
+	h.Set("Cache-Control", publicCacheControl)
+	h.Set("ETag", etag)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", contentType)
+	w.Write(body)
+}
+
+func strongETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+}
+
+// etagMatches implements If-None-Match's comparison: a list of tags or "*".
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func writeError(w http.ResponseWriter, status int, code coderunner.Code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", noStore)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody(code, message))
+}
+
+// withErrorCodes adds extensions.code BAD_USER_INPUT to errors that lack
+// one. Only gqlgen's transports write such errors, and only with a non-200
+// status, for requests they could not decode.
+func withErrorCodes(body *bytes.Buffer) *bytes.Buffer {
+	var resp struct {
+		Data   json.RawMessage `json:"data,omitempty"`
+		Errors gqlerror.List   `json:"errors"`
+	}
+	if err := json.Unmarshal(body.Bytes(), &resp); err != nil || len(resp.Errors) == 0 {
+		return body
+	}
+	for _, e := range resp.Errors {
+		if _, ok := e.Extensions["code"]; !ok {
+			setCode(e, coderunner.BadUserInput)
+		}
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		return body
+	}
+	return bytes.NewBuffer(out)
+}
+
+// recorder buffers a response.
+type recorder struct {
+	header http.Header
+	status int
+	body   *bytes.Buffer
+}
+
+func (rec *recorder) Header() http.Header { return rec.header }
+func (rec *recorder) WriteHeader(status int) {
+	rec.status = status
+}
+func (rec *recorder) Write(b []byte) (int, error) { return rec.body.Write(b) }
+
+// cappedBody reads at most remaining bytes and remembers if there were more.
+type cappedBody struct {
+	r         io.ReadCloser
+	remaining int64
+	exceeded  bool
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.remaining < 0 {
+		b.exceeded = true
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.remaining+1 {
+		p = p[:b.remaining+1]
+	}
+	n, err := b.r.Read(p)
+	b.remaining -= int64(n)
+	if b.remaining < 0 {
+		b.exceeded = true
+		return n, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.r.Close() }

@@ -1,0 +1,572 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"coderunner"
+	"coderunner/cache"
+	"coderunner/curriculum"
+	"coderunner/server"
+	"coderunner/store/sqlite"
+)
+
+// testServer is the whole HTTP stack over a real SQLite file holding the
+// shipped curriculum, behind the read and response caches.
+type testServer struct {
+	*httptest.Server
+	store *cache.Store   // what the server reads
+	inner *countingStore // under the cache: counts store round trips
+}
+
+type options struct {
+	noCache       bool
+	introspection bool
+}
+
+func newServer(t testing.TB, opt options) *testServer {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "coderunner.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := curriculum.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := curriculum.Seed(t.Context(), db, c); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{inner: &countingStore{Store: db}}
+	queries, err := cache.NewQueries(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{
+		Store:         ts.inner,
+		Queries:       queries,
+		Limits:        server.DefaultLimits,
+		Introspection: opt.introspection,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if !opt.noCache {
+		ts.store, err = cache.NewStore(ts.inner, 16<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		responses, err := cache.NewResponses(16 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Store, cfg.Responses, cfg.Generation = ts.store, responses, ts.store.Generation
+	}
+	ts.Server = httptest.NewServer(server.New(cfg))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// countingStore counts calls to each read method.
+type countingStore struct {
+	coderunner.Store
+	ageGroups, levelsIn, levels, problemsIn, problems atomic.Int64
+}
+
+func (s *countingStore) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	s.ageGroups.Add(1)
+	return s.Store.AgeGroups(ctx)
+}
+func (s *countingStore) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[string][]coderunner.Level, error) {
+	s.levelsIn.Add(1)
+	return s.Store.LevelsInAgeGroups(ctx, slugs)
+}
+func (s *countingStore) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
+	s.levels.Add(1)
+	return s.Store.Levels(ctx, ids)
+}
+func (s *countingStore) ProblemsInLevels(ctx context.Context, ids []string) (map[string][]coderunner.Problem, error) {
+	s.problemsIn.Add(1)
+	return s.Store.ProblemsInLevels(ctx, ids)
+}
+func (s *countingStore) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
+	s.problems.Add(1)
+	return s.Store.Problems(ctx, ids)
+}
+
+func (s *countingStore) total() int64 {
+	return s.ageGroups.Load() + s.levelsIn.Load() + s.levels.Load() + s.problemsIn.Load() + s.problems.Load()
+}
+
+// gqlResponse is a decoded GraphQL response.
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (r gqlResponse) codes() []string {
+	var codes []string
+	for _, e := range r.Errors {
+		code, _ := e.Extensions["code"].(string)
+		codes = append(codes, code)
+	}
+	return codes
+}
+
+// post sends a GraphQL POST and decodes the answer.
+func (ts *testServer) post(t testing.TB, body any) (*http.Response, gqlResponse) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts.do(t, http.MethodPost, "/graphql", bytes.NewReader(b), nil)
+}
+
+// get sends a GraphQL GET with the given URL parameters.
+func (ts *testServer) get(t *testing.T, params url.Values, header http.Header) (*http.Response, gqlResponse) {
+	t.Helper()
+	return ts.do(t, http.MethodGet, "/graphql?"+params.Encode(), nil, header)
+}
+
+func (ts *testServer) do(t testing.TB, method, path string, body io.Reader, header http.Header) (*http.Response, gqlResponse) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out gqlResponse
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: status %d, body is not JSON: %q", method, path, resp.StatusCode, raw)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp, out
+}
+
+func query(q string, vars map[string]any) map[string]any {
+	return map[string]any{"query": q, "variables": vars}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestQueries(t *testing.T) {
+	ts := newServer(t, options{})
+	tests := []struct {
+		name  string
+		query string
+		vars  map[string]any
+		want  string // a JSON fragment the data must contain
+	}{
+		{"ageGroups", `{ ageGroups { slug title position } }`, nil, `{"slug":"7-9","title":"Explorers","position":1}`},
+		{"ageGroups with levels", `{ ageGroups { slug levels { id position } } }`, nil, `"levels":[{"id":"explorers-1","position":1}`},
+		{"levels", `query($g: String!) { levels(ageGroup: $g) { id ageGroup { slug } problemCount problems { id position } } }`,
+			map[string]any{"g": "7-9"}, `{"id":"explorers-1","ageGroup":{"slug":"7-9"},"problemCount":3,"problems":[{"id":"hello-world","position":1}`},
+		{"level", `{ level(id: "explorers-1") { id title problems { id } } }`, nil, `"problems":[{"id":"hello-world"}`},
+		{"problem", `{ problem(id: "hello-world") { id title level { id } timeLimitMs memoryMb sampleTests { input output } } }`, nil,
+			`"level":{"id":"explorers-1"},"timeLimitMs":2000,"memoryMb":64,"sampleTests":[{"input":`},
+		{"problem statement and starter code", `{ problem(id: "hello-world") { statement starterCode } }`, nil, `"starterCode":"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, out := ts.post(t, query(tt.query, tt.vars))
+			if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+				t.Fatalf("status %d, errors %+v", resp.StatusCode, out.Errors)
+			}
+			if !strings.Contains(string(out.Data), tt.want) {
+				t.Errorf("data %s\ndoes not contain %s", out.Data, tt.want)
+			}
+		})
+	}
+}
+
+// TestProblemCountMatchesProblems checks the maintained count against the
+// problems actually listed, for every level.
+func TestProblemCountMatchesProblems(t *testing.T) {
+	ts := newServer(t, options{})
+	_, out := ts.post(t, query(`{ ageGroups { levels { id problemCount problems { id } } } }`, nil))
+	var data struct {
+		AgeGroups []struct {
+			Levels []struct {
+				ID           string
+				ProblemCount int
+				Problems     []struct{ ID string }
+			}
+		}
+	}
+	if err := json.Unmarshal(out.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	levels := 0
+	for _, g := range data.AgeGroups {
+		for _, l := range g.Levels {
+			levels++
+			if l.ProblemCount != len(l.Problems) || l.ProblemCount == 0 {
+				t.Errorf("level %s: problemCount %d, %d problems listed", l.ID, l.ProblemCount, len(l.Problems))
+			}
+		}
+	}
+	if levels < 9 {
+		t.Errorf("%d levels, want at least 9", levels)
+	}
+}
+
+// TestStoreRoundTripsAreBounded is the N+1 guard: the whole curriculum,
+// nested four deep, costs one store call per loader and level of nesting,
+// however many levels and problems there are.
+func TestStoreRoundTripsAreBounded(t *testing.T) {
+	ts := newServer(t, options{noCache: true})
+	q := `{ ageGroups { slug levels { id ageGroup { slug } problems { id level { id problemCount } } } } }`
+	resp, out := ts.post(t, query(q, nil))
+	if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+		t.Fatalf("status %d, errors %+v", resp.StatusCode, out.Errors)
+	}
+	if n := strings.Count(string(out.Data), `"problemCount"`); n < 30 {
+		t.Fatalf("response lists %d problems, want the whole curriculum (≥ 30)", n)
+	}
+	counts := map[string]int64{
+		"AgeGroups":         ts.inner.ageGroups.Load(),
+		"LevelsInAgeGroups": ts.inner.levelsIn.Load(),
+		"ProblemsInLevels":  ts.inner.problemsIn.Load(),
+		"Levels":            ts.inner.levels.Load(),
+		"Problems":          ts.inner.problems.Load(),
+	}
+	// ageGroups is read once by the root field and once by the age-group
+	// loader; every other read is one batch.
+	limits := map[string]int64{"AgeGroups": 2, "LevelsInAgeGroups": 1, "ProblemsInLevels": 1, "Levels": 1, "Problems": 0}
+	for name, n := range counts {
+		if n > limits[name] {
+			t.Errorf("%s called %d times, want at most %d", name, n, limits[name])
+		}
+	}
+}
+
+// TestCurriculumCache checks that a repeated read is served from the cache
+// and that a content change is visible at once, through the HTTP stack.
+func TestCurriculumCache(t *testing.T) {
+	ts := newServer(t, options{})
+	q := `{ problem(id: "hello-world") { title } level(id: "explorers-1") { problemCount } }`
+	read := func() string {
+		t.Helper()
+		_, out := ts.post(t, query(q, nil))
+		if len(out.Errors) > 0 {
+			t.Fatalf("errors %+v", out.Errors)
+		}
+		return string(out.Data)
+	}
+	first := read()
+	ts.store.Wait()
+	before := ts.inner.total()
+	if again := read(); again != first {
+		t.Fatalf("second read %s differs from first %s", again, first)
+	}
+	if n := ts.inner.total() - before; n != 0 {
+		t.Errorf("cached read made %d store calls, want 0", n)
+	}
+
+	p, err := ts.store.Problems(t.Context(), []string{"hello-world"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := p["hello-world"]
+	changed.Title = "Say hello, changed"
+	if err := ts.store.PutProblem(t.Context(), changed); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !strings.Contains(got, "Say hello, changed") {
+		t.Errorf("after PutProblem, read %s", got)
+	}
+}
+
+// TestPersistedQueries walks Apollo's APQ sequence over GET, with the HTTP
+// caching each step must carry.
+func TestPersistedQueries(t *testing.T) {
+	ts := newServer(t, options{})
+	q := `query Levels($g: String!) { levels(ageGroup: $g) { id title problems { id title } } }`
+	ext := `{"persistedQuery":{"version":1,"sha256Hash":"` + sha256Hex(q) + `"}}`
+	hashOnly := url.Values{"extensions": {ext}, "variables": {`{"g":"10-12"}`}}
+
+	// 1. The server has never seen the hash.
+	resp, out := ts.get(t, hashOnly, nil)
+	if got := out.codes(); len(got) != 1 || got[0] != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Fatalf("hash-only GET of an unknown query: codes %v, want [PERSISTED_QUERY_NOT_FOUND]", got)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("PersistedQueryNotFound: Cache-Control %q, want no-store", cc)
+	}
+
+	// 2. The client registers it with a POST of query and hash.
+	resp, out = ts.post(t, map[string]any{"query": q, "variables": map[string]any{"g": "10-12"},
+		"extensions": json.RawMessage(ext)})
+	if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+		t.Fatalf("POST with query and hash: status %d, errors %+v", resp.StatusCode, out.Errors)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("POST: Cache-Control %q, want no-store", cc)
+	}
+
+	// 3. The hash alone now works and is publicly cacheable.
+	resp, out = ts.get(t, hashOnly, nil)
+	if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+		t.Fatalf("hash-only GET: status %d, errors %+v", resp.StatusCode, out.Errors)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=60, stale-while-revalidate=300" {
+		t.Errorf("hash-only GET: Cache-Control %q", cc)
+	}
+	etag := resp.Header.Get("ETag")
+	if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
+		t.Fatalf("ETag %q is not a strong entity tag", etag)
+	}
+	if !strings.Contains(string(out.Data), `"id":"`) {
+		t.Errorf("data %s has no levels", out.Data)
+	}
+
+	// 4. A conditional GET with that tag is answered 304, without a body.
+	resp, _ = ts.get(t, hashOnly, http.Header{"If-None-Match": {etag}})
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("conditional GET: status %d, want 304", resp.StatusCode)
+	}
+	if body, _ := io.ReadAll(resp.Body); len(body) != 0 {
+		t.Errorf("304 has a body: %q", body)
+	}
+	if got := resp.Header.Get("ETag"); got != etag {
+		t.Errorf("304 ETag %q, want %q", got, etag)
+	}
+
+	// 5. Another tag gets the full answer again, with the same tag.
+	resp, _ = ts.get(t, hashOnly, http.Header{"If-None-Match": {`"stale"`}})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != etag {
+		t.Errorf("GET with a stale tag: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), etag)
+	}
+
+	// 6. When content changes, the tag changes.
+	levels, err := ts.store.LevelsInAgeGroups(t.Context(), []string{"10-12"})
+	if err != nil || len(levels["10-12"]) == 0 {
+		t.Fatalf("levels of 10-12: %v, %v", levels, err)
+	}
+	level := levels["10-12"][0]
+	level.Title += " (new)"
+	if err := ts.store.PutLevel(t.Context(), level); err != nil {
+		t.Fatal(err)
+	}
+	resp, out = ts.get(t, hashOnly, http.Header{"If-None-Match": {etag}})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == etag || !strings.Contains(string(out.Data), "(new)") {
+		t.Errorf("after a content change: status %d, ETag %q (was %q), data %s", resp.StatusCode, resp.Header.Get("ETag"), etag, out.Data)
+	}
+}
+
+// TestCacheControl checks the header on every kind of response.
+func TestCacheControl(t *testing.T) {
+	ts := newServer(t, options{introspection: true})
+	tests := []struct {
+		name  string
+		query string
+		want  string
+	}{
+		{"public query", `{ ageGroups { slug levels { id } } }`, "public, max-age=60, stale-while-revalidate=300"},
+		{"public query with fragments", `{ ageGroups { ...G } } fragment G on AgeGroup { slug ... on AgeGroup { title } __typename }`, "public, max-age=60, stale-while-revalidate=300"},
+		{"query with an error", `{ level(id: "no-such-level") { id } }`, "no-store"},
+		{"introspection", `{ __schema { queryType { name } } }`, "no-store"},
+		{"invalid query", `{ nope }`, "no-store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := ts.get(t, url.Values{"query": {tt.query}}, nil)
+			if got := resp.Header.Get("Cache-Control"); got != tt.want {
+				t.Errorf("Cache-Control %q, want %q", got, tt.want)
+			}
+			if tt.want == "no-store" && resp.Header.Get("ETag") != "" {
+				t.Errorf("uncacheable response has ETag %q", resp.Header.Get("ETag"))
+			}
+		})
+	}
+}
+
+// TestHiddenDataNeverReachesStudents puts a problem whose hidden tests and
+// reference solution carry markers, then reads it every way the API allows.
+func TestHiddenDataNeverReachesStudents(t *testing.T) {
+	ts := newServer(t, options{introspection: true})
+	secret := coderunner.Problem{
+		ID: "secret-problem", LevelID: "explorers-1", Position: 99, Title: "Secret",
+		Statement:         "Print the input.",
+		StarterCode:       "print(input())\n",
+		SampleTests:       []coderunner.TestCase{{Input: "visible-in\n", Output: "visible-out\n"}},
+		HiddenTests:       []coderunner.TestCase{{Input: "HIDDEN-INPUT-MARKER\n", Output: "HIDDEN-OUTPUT-MARKER\n"}},
+		ReferenceSolution: "REFERENCE-SOLUTION-MARKER = 1\n",
+	}
+	if err := ts.store.PutProblem(t.Context(), secret); err != nil {
+		t.Fatal(err)
+	}
+	all := `id position title statement starterCode sampleTests { input output } timeLimitMs memoryMb`
+	queries := []string{
+		`{ problem(id: "secret-problem") { ` + all + ` level { id } } }`,
+		`{ level(id: "explorers-1") { problems { ` + all + ` } } }`,
+		`{ ageGroups { levels { problems { ` + all + ` } } } }`,
+		`{ levels(ageGroup: "7-9") { problems { ` + all + ` } } }`,
+		`{ __type(name: "Problem") { fields { name } } }`,
+		`{ __schema { types { name fields { name } } } }`,
+		`{ problem(id: "secret-problem") { hiddenTests { input } } }`,
+		`{ problem(id: "secret-problem") { referenceSolution } }`,
+	}
+	for _, q := range queries {
+		for _, method := range []string{"POST", "GET"} {
+			var resp *http.Response
+			if method == "POST" {
+				resp, _ = ts.post(t, query(q, nil))
+			} else {
+				resp, _ = ts.get(t, url.Values{"query": {q}}, nil)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			for _, marker := range []string{"HIDDEN-INPUT-MARKER", "HIDDEN-OUTPUT-MARKER", "REFERENCE-SOLUTION-MARKER", "hiddenTests", "referenceSolution\""} {
+				if strings.Contains(string(body), marker) && !strings.Contains(q, marker) {
+					t.Errorf("%s %s: response contains %s: %s", method, q, marker, body)
+				}
+			}
+			if strings.Contains(q, "hiddenTests") || strings.Contains(q, "referenceSolution") {
+				if !strings.Contains(string(body), "Cannot query field") {
+					t.Errorf("%s %s: want a validation error, got %s", method, q, body)
+				}
+			}
+		}
+	}
+}
+
+// TestErrors checks that bad requests get a clear message and a code.
+func TestErrors(t *testing.T) {
+	ts := newServer(t, options{})
+	deep := `{ problem(id: "hello-world") { level { problems { level { problems { level { problems { level { id } } } } } } } } }`
+	aliases := "{ " + strings.Repeat("a: ageGroups { slug } ", 1) + func() string {
+		var b strings.Builder
+		for i := range 40 {
+			b.WriteString("a" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ": ageGroups { slug } ")
+		}
+		return b.String()
+	}() + "}"
+	var complex strings.Builder
+	complex.WriteString("{ ")
+	for i := range 25 {
+		fmt.Fprintf(&complex, "p%d: problem(id: \"hello-world\") { id title statement level { id title problems { id title statement } } } ", i)
+	}
+	complex.WriteString("}")
+	tests := []struct {
+		name       string
+		method     string
+		body       string // POST body, or the query for GET
+		wantStatus int
+		wantCode   string
+		wantInMsg  string
+	}{
+		{"unknown problem", "POST", `{"query":"{ problem(id: \"nope\") { id } }"}`, 200, "NOT_FOUND", `no problem with id "nope"`},
+		{"unknown level", "POST", `{"query":"{ level(id: \"nope\") { id } }"}`, 200, "NOT_FOUND", `no level with id "nope"`},
+		{"unknown age group", "POST", `{"query":"{ levels(ageGroup: \"99-100\") { id } }"}`, 200, "NOT_FOUND", `no age group with id "99-100"`},
+		{"malformed query", "POST", `{"query":"{ ageGroups { slug "}`, 422, "BAD_USER_INPUT", "Expected Name"},
+		{"unknown field", "POST", `{"query":"{ ageGroups { nope } }"}`, 422, "BAD_USER_INPUT", `Cannot query field "nope"`},
+		{"missing argument", "POST", `{"query":"{ levels { id } }"}`, 422, "BAD_USER_INPUT", "ageGroup"},
+		{"too deep", "POST", mustJSON(map[string]string{"query": deep}), 422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
+		{"too many aliases", "POST", mustJSON(map[string]string{"query": aliases}), 422, "BAD_USER_INPUT", "aliases; the limit is 30"},
+		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 250"},
+		{"too many tokens", "POST", mustJSON(map[string]string{"query": "{ " + strings.Repeat("__typename ", 16000) + "}"}), 422, "BAD_USER_INPUT", "token limit"},
+		{"body not JSON", "POST", `{"query": `, 400, "BAD_USER_INPUT", "could not be decoded"},
+		{"body too large", "POST", `{"query":"{ ageGroups { slug } }","variables":{"x":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, "BAD_USER_INPUT", "larger than the limit"},
+		{"mutation over GET", "GET", `mutation { x }`, 422, "BAD_USER_INPUT", "mutation"},
+		{"bad variables over GET", "GET", `{ ageGroups { slug } }&variables={`, 400, "BAD_USER_INPUT", "variables"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp *http.Response
+			var out gqlResponse
+			if tt.method == "GET" {
+				q, rest, _ := strings.Cut(tt.body, "&")
+				params, _ := url.ParseQuery(rest)
+				params.Set("query", q)
+				resp, out = ts.get(t, params, nil)
+			} else {
+				resp, out = ts.do(t, "POST", "/graphql", strings.NewReader(tt.body), nil)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if len(out.Errors) == 0 {
+				t.Fatalf("no errors in the response")
+			}
+			for _, e := range out.Errors {
+				if code, _ := e.Extensions["code"].(string); code != tt.wantCode {
+					t.Errorf("error %q has code %q, want %q", e.Message, code, tt.wantCode)
+				}
+			}
+			if !strings.Contains(out.Errors[0].Message, tt.wantInMsg) {
+				t.Errorf("message %q does not mention %q", out.Errors[0].Message, tt.wantInMsg)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+		})
+	}
+}
+
+func TestIntrospectionSwitch(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		ts := newServer(t, options{introspection: on})
+		_, out := ts.post(t, query(`{ __schema { queryType { name } } }`, nil))
+		if got := len(out.Errors) == 0; got != on {
+			t.Errorf("introspection %v: query answered %v, errors %+v", on, got, out.Errors)
+		}
+	}
+}
+
+func TestHealth(t *testing.T) {
+	ts := newServer(t, options{})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"ok"`) {
+			t.Errorf("%s: status %d, body %s", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

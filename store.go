@@ -1,0 +1,43 @@
+package coderunner
+
+import "context"
+
+// Store keeps the curriculum. store/sqlite (the embedded default) and
+// store/mongo implement it and pass one conformance suite (storetest);
+// cache.Store decorates any Store with an in-process read cache.
+//
+// The read methods are batched, keyed by id, so that dataloaders answer a
+// whole GraphQL response with one call per kind of thing. Ids that do not
+// exist are absent from the returned maps; that is not an error.
+type Store interface {
+	CurriculumReader
+	CurriculumWriter
+	// Ping reports whether the store can be reached.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// CurriculumReader reads the curriculum. Slices are ordered by Position.
+type CurriculumReader interface {
+	AgeGroups(ctx context.Context) ([]AgeGroup, error)
+	LevelsInAgeGroups(ctx context.Context, slugs []string) (map[string][]Level, error)
+	Levels(ctx context.Context, ids []string) (map[string]Level, error)
+	ProblemsInLevels(ctx context.Context, levelIDs []string) (map[string][]Problem, error)
+	Problems(ctx context.Context, ids []string) (map[string]Problem, error)
+}
+
+// CurriculumWriter changes the curriculum. Puts insert or replace by id, so
+// seeding twice changes nothing. Invalid content is rejected with
+// BAD_USER_INPUT before anything is written; a reference to a missing age
+// group or level is NOT_FOUND. Level.ProblemCount is ignored on input: the
+// store maintains it.
+type CurriculumWriter interface {
+	PutAgeGroup(ctx context.Context, g AgeGroup) error
+	PutLevel(ctx context.Context, l Level) error
+	PutProblem(ctx context.Context, p Problem) error
+	// DeleteProblem removes a problem; NOT_FOUND if there is none.
+	DeleteProblem(ctx context.Context, id string) error
+	// DeleteLevel removes an empty level; BAD_USER_INPUT if it still has
+	// problems, NOT_FOUND if there is none.
+	DeleteLevel(ctx context.Context, id string) error
+}

@@ -1,0 +1,472 @@
+// Package mongo is a coderunner.Store on MongoDB, through the official
+// driver. It keeps three collections, each keyed by the domain id:
+//
+//	ageGroups {_id: slug, title, description, position}
+//	levels    {_id, ageGroup, position, title, description, problemCount}
+//	problems  {_id, levelId, position, title, statement, starterCode,
+//	           sampleTests: [{input, output}], hiddenTests: [...],
+//	           timeLimitMs, memoryMb, referenceSolution}
+//
+// It uses only what FerretDB v1 (the test peer) supports: no transactions,
+// $lookup, TTL indexes, change streams or multi-accumulator $group. A level's
+// problemCount is recomputed with CountDocuments and $set after every write
+// that can change it, so a lost race heals on the next write to that level.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"coderunner"
+)
+
+// DefaultDatabase is used when the URI names no database.
+const DefaultDatabase = "coderunner"
+
+// Collection names.
+const (
+	ageGroupsColl = "ageGroups"
+	levelsColl    = "levels"
+	problemsColl  = "problems"
+)
+
+// Store is a coderunner.Store on one MongoDB database. It is safe for
+// concurrent use.
+type Store struct {
+	client    *mongo.Client
+	db        *mongo.Database
+	ageGroups *mongo.Collection
+	levels    *mongo.Collection
+	problems  *mongo.Collection
+}
+
+var _ coderunner.Store = (*Store)(nil)
+
+// Open connects to the MongoDB at uri and creates the indexes the store
+// needs (idempotently). The database is the URI's path, "coderunner" if it
+// has none: mongodb://host:27017/curriculum uses "curriculum".
+func Open(ctx context.Context, uri string) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return nil, fmt.Errorf("mongo store: parse URI: %w", err)
+	}
+	dbName := cs.Database
+	if dbName == "" {
+		dbName = DefaultDatabase
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return nil, fmt.Errorf("mongo store: connect: %w", err)
+	}
+	db := client.Database(dbName)
+	s := &Store{
+		client:    client,
+		db:        db,
+		ageGroups: db.Collection(ageGroupsColl),
+		levels:    db.Collection(levelsColl),
+		problems:  db.Collection(problemsColl),
+	}
+	if err := s.createIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// createIndexes creates the indexes that back the ordered reads. Creating an
+// index that exists with the same name and keys does nothing.
+func (s *Store) createIndexes(ctx context.Context) error {
+	indexes := []struct {
+		coll *mongo.Collection
+		name string
+		keys bson.D
+	}{
+		{s.ageGroups, "position", bson.D{{Key: "position", Value: 1}}},
+		{s.levels, "ageGroup_position", bson.D{{Key: "ageGroup", Value: 1}, {Key: "position", Value: 1}}},
+		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}},
+	}
+	for _, ix := range indexes {
+		model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)}
+		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
+			return fmt.Errorf("mongo store: create index %s.%s: %w", ix.coll.Name(), ix.name, err)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("mongo store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects from the server.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongo store: disconnect: %w", err)
+	}
+	return nil
+}
+
+// Documents.
+
+type ageGroupDoc struct {
+	Slug        string `bson:"_id"`
+	Title       string `bson:"title"`
+	Description string `bson:"description"`
+	Position    int    `bson:"position"`
+}
+
+type levelDoc struct {
+	ID           string `bson:"_id"`
+	AgeGroup     string `bson:"ageGroup"`
+	Position     int    `bson:"position"`
+	Title        string `bson:"title"`
+	Description  string `bson:"description"`
+	ProblemCount int    `bson:"problemCount"`
+}
+
+type testCaseDoc struct {
+	Input  string `bson:"input"`
+	Output string `bson:"output"`
+}
+
+type problemDoc struct {
+	ID                string        `bson:"_id"`
+	LevelID           string        `bson:"levelId"`
+	Position          int           `bson:"position"`
+	Title             string        `bson:"title"`
+	Statement         string        `bson:"statement"`
+	StarterCode       string        `bson:"starterCode"`
+	SampleTests       []testCaseDoc `bson:"sampleTests"`
+	HiddenTests       []testCaseDoc `bson:"hiddenTests"`
+	TimeLimitMs       int           `bson:"timeLimitMs"`
+	MemoryMB          int           `bson:"memoryMb"`
+	ReferenceSolution string        `bson:"referenceSolution"`
+}
+
+func (d ageGroupDoc) domain() coderunner.AgeGroup {
+	return coderunner.AgeGroup(d)
+}
+
+func (d levelDoc) domain() coderunner.Level {
+	return coderunner.Level(d)
+}
+
+func (d problemDoc) domain() coderunner.Problem {
+	return coderunner.Problem{
+		ID:                d.ID,
+		LevelID:           d.LevelID,
+		Position:          d.Position,
+		Title:             d.Title,
+		Statement:         d.Statement,
+		StarterCode:       d.StarterCode,
+		SampleTests:       testCasesFromDocs(d.SampleTests),
+		HiddenTests:       testCasesFromDocs(d.HiddenTests),
+		TimeLimitMs:       d.TimeLimitMs,
+		MemoryMB:          d.MemoryMB,
+		ReferenceSolution: d.ReferenceSolution,
+	}
+}
+
+func problemToDoc(p coderunner.Problem) problemDoc {
+	return problemDoc{
+		ID:                p.ID,
+		LevelID:           p.LevelID,
+		Position:          p.Position,
+		Title:             p.Title,
+		Statement:         p.Statement,
+		StarterCode:       p.StarterCode,
+		SampleTests:       testCasesToDocs(p.SampleTests),
+		HiddenTests:       testCasesToDocs(p.HiddenTests),
+		TimeLimitMs:       p.TimeLimitMs,
+		MemoryMB:          p.MemoryMB,
+		ReferenceSolution: p.ReferenceSolution,
+	}
+}
+
+func testCasesFromDocs(ds []testCaseDoc) []coderunner.TestCase {
+	if ds == nil {
+		return nil
+	}
+	out := make([]coderunner.TestCase, len(ds))
+	for i, d := range ds {
+		out[i] = coderunner.TestCase(d)
+	}
+	return out
+}
+
+func testCasesToDocs(tcs []coderunner.TestCase) []testCaseDoc {
+	out := make([]testCaseDoc, len(tcs)) // never nil: stored as an array
+	for i, tc := range tcs {
+		out[i] = testCaseDoc(tc)
+	}
+	return out
+}
+
+// Reads.
+
+// byPosition sorts by position, then by id so that ties read back stably.
+var byPosition = bson.D{{Key: "position", Value: 1}, {Key: "_id", Value: 1}}
+
+// findAll runs a query and decodes every document into T.
+func findAll[T any](ctx context.Context, coll *mongo.Collection, filter any, sort bson.D) ([]T, error) {
+	opts := options.Find()
+	if sort != nil {
+		opts.SetSort(sort)
+	}
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongo store: find in %s: %w", coll.Name(), err)
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo store: read %s: %w", coll.Name(), err)
+	}
+	return docs, nil
+}
+
+// in is a {$in: ids} filter on key.
+func in(key string, ids []string) bson.D {
+	return bson.D{{Key: key, Value: bson.D{{Key: "$in", Value: ids}}}}
+}
+
+// AgeGroups returns every age group ordered by position.
+func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	docs, err := findAll[ageGroupDoc](ctx, s.ageGroups, bson.D{}, byPosition)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]coderunner.AgeGroup, len(docs))
+	for i, d := range docs {
+		out[i] = d.domain()
+	}
+	return out, nil
+}
+
+// LevelsInAgeGroups returns the levels of each age group, ordered by
+// position. Age groups without levels are absent.
+func (s *Store) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[string][]coderunner.Level, error) {
+	out := map[string][]coderunner.Level{}
+	if len(slugs) == 0 {
+		return out, nil
+	}
+	docs, err := findAll[levelDoc](ctx, s.levels, in("ageGroup", slugs), byPosition)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.AgeGroup] = append(out[d.AgeGroup], d.domain())
+	}
+	return out, nil
+}
+
+// Levels returns the levels with the given ids; missing ids are absent.
+func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
+	out := map[string]coderunner.Level{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	docs, err := findAll[levelDoc](ctx, s.levels, in("_id", ids), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.ID] = d.domain()
+	}
+	return out, nil
+}
+
+// ProblemsInLevels returns the problems of each level, ordered by position.
+// Levels without problems are absent.
+func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[string][]coderunner.Problem, error) {
+	out := map[string][]coderunner.Problem{}
+	if len(levelIDs) == 0 {
+		return out, nil
+	}
+	docs, err := findAll[problemDoc](ctx, s.problems, in("levelId", levelIDs), byPosition)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.LevelID] = append(out[d.LevelID], d.domain())
+	}
+	return out, nil
+}
+
+// Problems returns the problems with the given ids; missing ids are absent.
+func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
+	out := map[string]coderunner.Problem{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	docs, err := findAll[problemDoc](ctx, s.problems, in("_id", ids), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.ID] = d.domain()
+	}
+	return out, nil
+}
+
+// Writes.
+
+// exists reports whether coll has a document with _id id.
+func exists(ctx context.Context, coll *mongo.Collection, id string) (bool, error) {
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return false, nil
+	default:
+		return false, fmt.Errorf("mongo store: look up %s %q: %w", coll.Name(), id, err)
+	}
+}
+
+// PutAgeGroup inserts or replaces an age group.
+func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	doc := ageGroupDoc(g)
+	_, err := s.ageGroups.ReplaceOne(ctx, bson.D{{Key: "_id", Value: g.Slug}}, doc, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("mongo store: put age group %q: %w", g.Slug, err)
+	}
+	return nil
+}
+
+// PutLevel inserts or replaces a level. Its problemCount is the store's: it
+// is recounted, never taken from l.
+func (s *Store) PutLevel(ctx context.Context, l coderunner.Level) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	ok, err := exists(ctx, s.ageGroups, l.AgeGroup)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return coderunner.Errorf(coderunner.NotFound, "level %s: age group %q does not exist; create it first", l.ID, l.AgeGroup)
+	}
+	update := bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "ageGroup", Value: l.AgeGroup},
+			{Key: "position", Value: l.Position},
+			{Key: "title", Value: l.Title},
+			{Key: "description", Value: l.Description},
+		}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "problemCount", Value: 0}}},
+	}
+	_, err = s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, update, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("mongo store: put level %q: %w", l.ID, err)
+	}
+	return s.recount(ctx, l.ID)
+}
+
+// PutProblem inserts or replaces a problem (with default limits filled in)
+// and recounts the problems of its level and, if it moved, of its old level.
+func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p = p.WithDefaults()
+	ok, err := exists(ctx, s.levels, p.LevelID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return coderunner.Errorf(coderunner.NotFound, "problem %s: level %q does not exist; create it first", p.ID, p.LevelID)
+	}
+	var old struct {
+		LevelID string `bson:"levelId"`
+	}
+	err = s.problems.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: p.ID}}, problemToDoc(p),
+		// No projection: FerretDB v1 does not implement findAndModify's
+		// "fields"; the decoder drops what old does not hold.
+		options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before),
+	).Decode(&old)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("mongo store: put problem %q: %w", p.ID, err)
+	}
+	if err := s.recount(ctx, p.LevelID); err != nil {
+		return err
+	}
+	if old.LevelID != "" && old.LevelID != p.LevelID {
+		return s.recount(ctx, old.LevelID)
+	}
+	return nil
+}
+
+// DeleteProblem removes a problem and recounts its level.
+func (s *Store) DeleteProblem(ctx context.Context, id string) error {
+	var old struct {
+		LevelID string `bson:"levelId"`
+	}
+	// No projection: FerretDB v1 does not implement findAndModify's "fields".
+	err := s.problems.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&old)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return coderunner.Errorf(coderunner.NotFound, "problem %q does not exist", id)
+	}
+	if err != nil {
+		return fmt.Errorf("mongo store: delete problem %q: %w", id, err)
+	}
+	return s.recount(ctx, old.LevelID)
+}
+
+// DeleteLevel removes a level that has no problems.
+func (s *Store) DeleteLevel(ctx context.Context, id string) error {
+	ok, err := exists(ctx, s.levels, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return coderunner.Errorf(coderunner.NotFound, "level %q does not exist", id)
+	}
+	n, err := s.problems.CountDocuments(ctx, bson.D{{Key: "levelId", Value: id}})
+	if err != nil {
+		return fmt.Errorf("mongo store: count problems of level %q: %w", id, err)
+	}
+	if n > 0 {
+		return coderunner.Errorf(coderunner.BadUserInput, "level %q still has %d problems; delete or move them first", id, n)
+	}
+	res, err := s.levels.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return fmt.Errorf("mongo store: delete level %q: %w", id, err)
+	}
+	if res.DeletedCount == 0 {
+		return coderunner.Errorf(coderunner.NotFound, "level %q does not exist", id)
+	}
+	return nil
+}
+
+// recount sets a level's problemCount to the number of its problems. A level
+// that no longer exists is left alone.
+func (s *Store) recount(ctx context.Context, levelID string) error {
+	n, err := s.problems.CountDocuments(ctx, bson.D{{Key: "levelId", Value: levelID}})
+	if err != nil {
+		return fmt.Errorf("mongo store: count problems of level %q: %w", levelID, err)
+	}
+	_, err = s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: levelID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "problemCount", Value: n}}}})
+	if err != nil {
+		return fmt.Errorf("mongo store: update problem count of level %q: %w", levelID, err)
+	}
+	return nil
+}

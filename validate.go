@@ -1,0 +1,99 @@
+package coderunner
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// idPattern is what content ids and age-group slugs look like: short,
+// URL-safe, stable across seeds.
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Size caps on content, so a mistaken upload cannot bloat every response.
+const (
+	maxTitle     = 200
+	maxText      = 20_000
+	maxCode      = 64 << 10
+	maxTestCases = 100
+	maxTestData  = 64 << 10
+)
+
+// Validate reports the first problem with g as a BAD_USER_INPUT error.
+func (g AgeGroup) Validate() error {
+	if !idPattern.MatchString(g.Slug) {
+		return Errorf(BadUserInput, "age group slug %q must be 1-64 lower-case letters, digits, '-' or '_'", g.Slug)
+	}
+	return checkText("age group "+g.Slug, g.Title, g.Description)
+}
+
+// Validate reports the first problem with l as a BAD_USER_INPUT error.
+func (l Level) Validate() error {
+	if !idPattern.MatchString(l.ID) {
+		return Errorf(BadUserInput, "level id %q must be 1-64 lower-case letters, digits, '-' or '_'", l.ID)
+	}
+	if l.AgeGroup == "" {
+		return Errorf(BadUserInput, "level %s: ageGroup is required", l.ID)
+	}
+	return checkText("level "+l.ID, l.Title, l.Description)
+}
+
+// Validate reports the first problem with p as a BAD_USER_INPUT error.
+func (p Problem) Validate() error {
+	if !idPattern.MatchString(p.ID) {
+		return Errorf(BadUserInput, "problem id %q must be 1-64 lower-case letters, digits, '-' or '_'", p.ID)
+	}
+	what := "problem " + p.ID
+	if p.LevelID == "" {
+		return Errorf(BadUserInput, "%s: levelId is required", what)
+	}
+	if err := checkText(what, p.Title, p.Statement); err != nil {
+		return err
+	}
+	if len(p.StarterCode) > maxCode || len(p.ReferenceSolution) > maxCode {
+		return Errorf(BadUserInput, "%s: starter code and reference solution are limited to %d bytes", what, maxCode)
+	}
+	if len(p.SampleTests) == 0 || len(p.HiddenTests) == 0 {
+		return Errorf(BadUserInput, "%s: needs at least one sample and one hidden test case", what)
+	}
+	if len(p.SampleTests)+len(p.HiddenTests) > maxTestCases {
+		return Errorf(BadUserInput, "%s: at most %d test cases", what, maxTestCases)
+	}
+	for _, tc := range append(append([]TestCase{}, p.SampleTests...), p.HiddenTests...) {
+		if len(tc.Input) > maxTestData || len(tc.Output) > maxTestData {
+			return Errorf(BadUserInput, "%s: test case input and output are limited to %d bytes each", what, maxTestData)
+		}
+	}
+	if p.TimeLimitMs < 0 || p.TimeLimitMs > MaxTimeLimitMs {
+		return Errorf(BadUserInput, "%s: timeLimitMs must be between 1 and %d (0 means the default, %d)", what, MaxTimeLimitMs, DefaultTimeLimitMs)
+	}
+	if p.MemoryMB < 0 || p.MemoryMB > MaxMemoryMB {
+		return Errorf(BadUserInput, "%s: memoryMb must be between 1 and %d (0 means the default, %d)", what, MaxMemoryMB, DefaultMemoryMB)
+	}
+	return nil
+}
+
+// WithDefaults returns p with zero limits replaced by the defaults.
+func (p Problem) WithDefaults() Problem {
+	if p.TimeLimitMs == 0 {
+		p.TimeLimitMs = DefaultTimeLimitMs
+	}
+	if p.MemoryMB == 0 {
+		p.MemoryMB = DefaultMemoryMB
+	}
+	return p
+}
+
+func checkText(what, title, body string) error {
+	switch {
+	case strings.TrimSpace(title) == "":
+		return Errorf(BadUserInput, "%s: title is required", what)
+	case utf8.RuneCountInString(title) > maxTitle:
+		return Errorf(BadUserInput, "%s: title is limited to %d characters", what, maxTitle)
+	case len(body) > maxText:
+		return Errorf(BadUserInput, "%s: text is limited to %d bytes", what, maxText)
+	case !utf8.ValidString(title) || !utf8.ValidString(body):
+		return Errorf(BadUserInput, "%s: text must be valid UTF-8", what)
+	}
+	return nil
+}
