@@ -18,8 +18,11 @@ import (
 const wait = time.Millisecond
 
 // Loaders holds one request's loaders. Each caches what it loaded for the
-// life of the request.
+// life of the request, and a loader that reads whole lists primes the
+// loaders of their items: the levels of an age group are then known to the
+// Level loader, so `problems { level { … } }` below them costs nothing.
 type Loaders struct {
+	curriculum       coderunner.CurriculumReader
 	AgeGroup         *dataloadgen.Loader[string, coderunner.AgeGroup]
 	LevelsInAgeGroup *dataloadgen.Loader[string, []coderunner.Level]
 	Level            *dataloadgen.Loader[string, coderunner.Level]
@@ -29,25 +32,31 @@ type Loaders struct {
 
 // New returns loaders reading from r.
 func New(r coderunner.CurriculumReader) *Loaders {
-	return &Loaders{
-		AgeGroup:         dataloadgen.NewLoader(items(ageGroupsBySlug(r), "age group"), dataloadgen.WithWait(wait)),
-		LevelsInAgeGroup: dataloadgen.NewLoader(lists(r.LevelsInAgeGroups), dataloadgen.WithWait(wait)),
-		Level:            dataloadgen.NewLoader(items(r.Levels, "level"), dataloadgen.WithWait(wait)),
-		ProblemsInLevel:  dataloadgen.NewLoader(lists(r.ProblemsInLevels), dataloadgen.WithWait(wait)),
-		Problem:          dataloadgen.NewLoader(items(r.Problems, "problem"), dataloadgen.WithWait(wait)),
-	}
-}
-
-// ageGroupsBySlug reads age groups by slug. There are few, so it reads all.
-func ageGroupsBySlug(r coderunner.CurriculumReader) batchRead[coderunner.AgeGroup] {
-	return func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
-		groups, err := r.AgeGroups(ctx)
+	l := &Loaders{curriculum: r}
+	opt := dataloadgen.WithWait(wait)
+	l.AgeGroup = dataloadgen.NewLoader(items(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
+		// There are few age groups: read them all, whichever were asked for.
+		groups, err := l.AgeGroups(ctx)
 		bySlug := make(map[string]coderunner.AgeGroup, len(groups))
 		for _, g := range groups {
 			bySlug[g.Slug] = g
 		}
 		return bySlug, err
+	}, "age group"), opt)
+	l.LevelsInAgeGroup = dataloadgen.NewLoader(lists(r.LevelsInAgeGroups, func(lv coderunner.Level) { l.Level.Prime(lv.ID, lv) }), opt)
+	l.Level = dataloadgen.NewLoader(items(r.Levels, "level"), opt)
+	l.ProblemsInLevel = dataloadgen.NewLoader(lists(r.ProblemsInLevels, func(p coderunner.Problem) { l.Problem.Prime(p.ID, p) }), opt)
+	l.Problem = dataloadgen.NewLoader(items(r.Problems, "problem"), opt)
+	return l
+}
+
+// AgeGroups reads every age group and primes the AgeGroup loader with them.
+func (l *Loaders) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	groups, err := l.curriculum.AgeGroups(ctx)
+	for _, g := range groups {
+		l.AgeGroup.Prime(g.Slug, g)
 	}
+	return groups, err
 }
 
 type batchRead[V any] func(ctx context.Context, ids []string) (map[string]V, error)
@@ -73,7 +82,8 @@ func items[V any](read batchRead[V], what string) func(context.Context, []string
 }
 
 // lists adapts a batched read of lists; a missing key is an empty list.
-func lists[V any](read batchRead[[]V]) func(context.Context, []string) ([][]V, []error) {
+// Each item read is passed to prime.
+func lists[V any](read batchRead[[]V], prime func(V)) func(context.Context, []string) ([][]V, []error) {
 	return func(ctx context.Context, keys []string) ([][]V, []error) {
 		found, err := read(ctx, keys)
 		values := make([][]V, len(keys))
@@ -86,6 +96,9 @@ func lists[V any](read batchRead[[]V]) func(context.Context, []string) ([][]V, [
 		}
 		for i, k := range keys {
 			values[i] = found[k]
+			for _, v := range values[i] {
+				prime(v)
+			}
 		}
 		return values, nil
 	}

@@ -10,10 +10,9 @@ import (
 	"coderunner/loaders"
 )
 
-// Resolver is the root resolver.
-type Resolver struct {
-	Curriculum coderunner.CurriculumReader
-}
+// Resolver is the root resolver. Reads go through the request's loaders
+// (loaders.Middleware), which read from the curriculum store.
+type Resolver struct{}
 
 var _ graph.ResolverRoot = (*Resolver)(nil)
 
@@ -25,7 +24,7 @@ func (r *Resolver) Problem() graph.ProblemResolver   { return problemResolver{r}
 type queryResolver struct{ *Resolver }
 
 func (r queryResolver) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
-	return r.Curriculum.AgeGroups(ctx)
+	return loaders.For(ctx).AgeGroups(ctx)
 }
 
 func (r queryResolver) Levels(ctx context.Context, ageGroup string) ([]coderunner.Level, error) {

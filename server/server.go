@@ -75,7 +75,7 @@ func init() {
 // graphQL builds gqlgen's handler.
 func graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers: &resolvers.Resolver{Curriculum: cfg.Store},
+		Resolvers: &resolvers.Resolver{},
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
