@@ -13,9 +13,11 @@ import (
 	"coderunner"
 )
 
-// wait is how long a loader collects keys before it fetches. gqlgen resolves
-// sibling fields concurrently, so their loads arrive within microseconds.
-const wait = time.Millisecond
+// DefaultWait is how long a loader collects keys before it fetches. gqlgen
+// resolves sibling fields concurrently, so their loads arrive within
+// microseconds on an idle machine; a busy one may split a batch in two,
+// which costs a round trip, never a wrong answer.
+const DefaultWait = time.Millisecond
 
 // Loaders holds one request's loaders. Each caches what it loaded for the
 // life of the request, and a loader that reads whole lists primes the
@@ -30,8 +32,8 @@ type Loaders struct {
 	Problem          *dataloadgen.Loader[string, coderunner.Problem]
 }
 
-// New returns loaders reading from r.
-func New(r coderunner.CurriculumReader) *Loaders {
+// New returns loaders reading from r that collect keys for wait.
+func New(r coderunner.CurriculumReader, wait time.Duration) *Loaders {
 	l := &Loaders{curriculum: r}
 	opt := dataloadgen.WithWait(wait)
 	l.AgeGroup = dataloadgen.NewLoader(items(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
@@ -107,9 +109,9 @@ func lists[V any](read batchRead[[]V], prime func(V)) func(context.Context, []st
 type contextKey struct{}
 
 // Middleware gives each HTTP request its own loaders.
-func Middleware(r coderunner.CurriculumReader, next http.Handler) http.Handler {
+func Middleware(r coderunner.CurriculumReader, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		ctx := context.WithValue(req.Context(), contextKey{}, New(r))
+		ctx := context.WithValue(req.Context(), contextKey{}, New(r, wait))
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
 }

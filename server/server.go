@@ -36,6 +36,9 @@ type Config struct {
 	Responses  *cache.Responses
 	Generation Generation
 	Limits     Limits
+	// LoaderWait is how long dataloaders collect keys; 0 means
+	// loaders.DefaultWait.
+	LoaderWait time.Duration
 	// Introspection enables __schema and __type queries.
 	Introspection bool
 	Logger        *slog.Logger
@@ -43,8 +46,11 @@ type Config struct {
 
 // New returns the HTTP handler for every route.
 func New(cfg Config) http.Handler {
+	if cfg.LoaderWait == 0 {
+		cfg.LoaderWait = loaders.DefaultWait
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", loaders.Middleware(cfg.Store, &httpFront{
+	mux.Handle("/graphql", loaders.Middleware(cfg.Store, cfg.LoaderWait, &httpFront{
 		next:         graphQL(cfg),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
