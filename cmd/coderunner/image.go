@@ -3,9 +3,53 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"coderunner/executor"
 )
 
-// imageCmd implements `coderunner image build`. Placeholder until the sandbox lands.
+const imageUsage = `usage: coderunner image build [--from debootstrap|dockerfile]
+       coderunner image ref
+
+build  builds the sandbox image unless the engine already has it; prints its reference
+       --from debootstrap (default) makes a root file system from this machine's Debian
+       mirror, no registry needed (root, debootstrap); --from dockerfile builds
+       sandbox/Dockerfile from an official Python base image
+ref    prints the image reference, derived from the image definition`
+
+// imageCmd implements `coderunner image`.
 func imageCmd(ctx context.Context, args []string) error {
-	return errors.New("coderunner image: not built yet")
+	if len(args) == 0 {
+		return errors.New(imageUsage)
+	}
+	switch args[0] {
+	case "ref":
+		fmt.Println(executor.ImageRef())
+		return nil
+	case "build":
+		fs := flag.NewFlagSet("image build", flag.ContinueOnError)
+		from := fs.String("from", string(executor.FromDebootstrap), "how to build: debootstrap or dockerfile")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		cli, err := executor.NewClient()
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		began := time.Now()
+		built, err := executor.EnsureImage(ctx, cli, executor.BuildSource(*from), os.Stderr)
+		if err != nil {
+			return err
+		}
+		if built {
+			fmt.Fprintf(os.Stderr, "built in %s\n", time.Since(began).Round(time.Second))
+		}
+		fmt.Println(executor.ImageRef())
+		return nil
+	}
+	return fmt.Errorf("unknown image command %q\n%s", args[0], imageUsage)
 }
