@@ -2,9 +2,10 @@ package coderunner
 
 import "context"
 
-// Store keeps the curriculum. store/sqlite (the embedded default) and
-// store/mongo implement it and pass one conformance suite (storetest);
-// cache.Store decorates any Store with an in-process read cache.
+// Store keeps the curriculum and the runs. store/sqlite (the embedded
+// default) and store/mongo implement it and pass one conformance suite
+// (storetest); cache.Store decorates any Store with an in-process cache of
+// curriculum reads.
 //
 // The read methods are batched, keyed by id, so that dataloaders answer a
 // whole GraphQL response with one call per kind of thing. Ids that do not
@@ -12,6 +13,7 @@ import "context"
 type Store interface {
 	CurriculumReader
 	CurriculumWriter
+	RunStore
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

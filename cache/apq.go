@@ -8,26 +8,41 @@ import (
 )
 
 // Queries is gqlgen's persisted-query store (graphql.Cache[string]): query
-// text by SHA-256 hash. Losing an entry is harmless — the client is told
-// PERSISTED_QUERY_NOT_FOUND and sends the text again — so ristretto's
+// text by SHA-256 hash, in process and, when there are several api
+// replicas, in a shared store behind it (Redis), so that a query one replica
+// was sent is known to all. Losing an entry is harmless — the client is
+// told PERSISTED_QUERY_NOT_FOUND and sends the text again — so ristretto's
 // buffered, droppable Set is fine here.
 type Queries struct {
 	entries      *ristretto.Cache[string, string]
+	shared       QueryStore // nil: this process only
 	hits, misses atomic.Uint64
 }
 
-// NewQueries returns a persisted-query store of at most maxBytes.
-func NewQueries(maxBytes int64) (*Queries, error) {
+// QueryStore is a persisted-query store shared by api replicas.
+type QueryStore interface {
+	Get(ctx context.Context, hash string) (string, bool)
+	Add(ctx context.Context, hash, query string)
+}
+
+// NewQueries returns a persisted-query store of at most maxBytes in
+// process, in front of shared if it is not nil.
+func NewQueries(maxBytes int64, shared QueryStore) (*Queries, error) {
 	entries, err := newCache[string](maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Queries{entries: entries}, nil
+	return &Queries{entries: entries, shared: shared}, nil
 }
 
 // Get returns the query stored under hash.
-func (q *Queries) Get(_ context.Context, hash string) (string, bool) {
+func (q *Queries) Get(ctx context.Context, hash string) (string, bool) {
 	query, ok := q.entries.Get(hash)
+	if !ok && q.shared != nil {
+		if query, ok = q.shared.Get(ctx, hash); ok {
+			q.entries.Set(hash, query, int64(len(hash)+len(query)))
+		}
+	}
 	if ok {
 		q.hits.Add(1)
 	} else {
@@ -37,8 +52,11 @@ func (q *Queries) Get(_ context.Context, hash string) (string, bool) {
 }
 
 // Add stores query under hash. gqlgen checks the hash before calling Add.
-func (q *Queries) Add(_ context.Context, hash, query string) {
+func (q *Queries) Add(ctx context.Context, hash, query string) {
 	q.entries.Set(hash, query, int64(len(hash)+len(query)))
+	if q.shared != nil {
+		q.shared.Add(ctx, hash, query)
+	}
 }
 
 // Stats returns how many look-ups found their query and how many did not.

@@ -2,5 +2,27 @@
 
 package graph
 
+type Mutation struct {
+}
+
 type Query struct {
+}
+
+type RunInput struct {
+	// Only "python" for now.
+	Language string `json:"language"`
+	Code     string `json:"code"`
+	// Standard input given up front; more can be typed with sendInput while the run lasts.
+	Stdin string `json:"stdin"`
+	// Keep standard input open after stdin, for text typed with sendInput, until
+	// the program ends or sendInput closes it. false: the program reads
+	// end-of-file right after stdin (for programs that read all their input).
+	Interactive bool `json:"interactive"`
+	// CPU-time limit; default 2000, at most 10000.
+	TimeLimitMs int `json:"timeLimitMs"`
+	// Memory limit; default 64, 32 to 256.
+	MemoryMb int `json:"memoryMb"`
+}
+
+type Subscription struct {
 }

@@ -8,11 +8,17 @@ import (
 	"coderunner"
 	"coderunner/graph"
 	"coderunner/loaders"
+	"coderunner/runs"
 )
 
-// Resolver is the root resolver. Reads go through the request's loaders
-// (loaders.Middleware), which read from the curriculum store.
-type Resolver struct{}
+// Resolver is the root resolver. Curriculum reads go through the request's
+// loaders (loaders.Middleware); runs through the run service.
+type Resolver struct {
+	Runs *runs.Service
+	// TrackSubscription, if not nil, is called when a subscription starts
+	// and the func it returns when it ends (for metrics).
+	TrackSubscription func() (ended func())
+}
 
 var _ graph.ResolverRoot = (*Resolver)(nil)
 

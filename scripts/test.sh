@@ -6,10 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-# python3 runs the curriculum's reference solutions.
-if ! command -v python3 >/dev/null; then
-	apt-get update -qq && apt-get install -y -qq python3-minimal
+echo "--- set-up: Docker engine, redis-server, sandbox image, python3, node"
+# The executor's and the end-to-end tests run programs in the real engine;
+# the broker's tests start their own redis-server processes.
+bash scripts/setup-docker.sh
+bash scripts/setup-redis.sh
+missing=()
+command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
+command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
+if ((${#missing[@]} > 0)); then
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+go run ./cmd/coderunner image build >/dev/null
 
 echo "--- generated code is up to date (go generate ./...)"
 before=$(find graph -type f -print0 | sort -z | xargs -0 sha256sum)

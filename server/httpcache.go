@@ -42,7 +42,7 @@ type httpFront struct {
 }
 
 func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	if isSubscription(r) {
 		h.next.ServeHTTP(w, r)
 		return
 	}

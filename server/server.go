@@ -1,6 +1,7 @@
-// Package server is coderunner's HTTP face: GraphQL at /graphql with its
-// transports, persisted queries, limits and caching headers, plus the
-// health endpoints.
+// Package server is coderunner's HTTP face: GraphQL at /graphql over GET,
+// POST, WebSocket (graphql-transport-ws and the legacy graphql-ws) and SSE,
+// with persisted queries, limits and caching headers, plus the health
+// endpoints.
 package server
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -16,6 +18,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"coderunner"
@@ -23,6 +26,7 @@ import (
 	"coderunner/graph"
 	"coderunner/loaders"
 	"coderunner/resolvers"
+	"coderunner/runs"
 )
 
 // Config is what the HTTP server is built from.
@@ -39,37 +43,82 @@ type Config struct {
 	// LoaderWait is how long dataloaders collect keys; 0 means
 	// loaders.DefaultWait.
 	LoaderWait time.Duration
+	// Runs starts and follows runs.
+	Runs *runs.Service
+	// Checks are readiness checks besides the store's, by name ("redis").
+	Checks map[string]Check
+	// Metrics, if not nil, is served at /metrics.
+	Metrics http.Handler
+	// TrackSubscription, if not nil, is called when a subscription starts
+	// and the func it returns when it ends.
+	TrackSubscription func() (ended func())
 	// Introspection enables __schema and __type queries.
 	Introspection bool
-	Logger        *slog.Logger
+	// AllowedOrigins are the host patterns (as in path.Match) of web pages
+	// that may open WebSockets; empty allows any origin.
+	AllowedOrigins []string
+	Logger         *slog.Logger
 }
 
-// New returns the HTTP handler for every route.
-func New(cfg Config) http.Handler {
+// Server is the HTTP handler for every route.
+type Server struct {
+	mux *http.ServeMux
+	// subscriptions is the parent of every WebSocket and SSE request's
+	// context: http.Server.Shutdown neither waits for nor ends hijacked
+	// connections, so CloseSubscriptions cancels it.
+	subscriptions      context.Context
+	closeSubscriptions context.CancelFunc
+}
+
+// New returns the Server for cfg.
+func New(cfg Config) *Server {
 	if cfg.LoaderWait == 0 {
 		cfg.LoaderWait = loaders.DefaultWait
 	}
-	mux := http.NewServeMux()
+	s := &Server{mux: http.NewServeMux()}
+	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
+	mux := s.mux
 	mux.Handle("/graphql", loaders.Middleware(cfg.Store, cfg.LoaderWait, &httpFront{
-		next:         graphQL(cfg),
+		next:         s.endOnClose(graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
 	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := cfg.Store.Ping(ctx); err != nil {
-			cfg.Logger.WarnContext(ctx, "not ready", "store", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": err.Error()})
+	checks := map[string]Check{"store": cfg.Store.Ping}
+	for name, check := range cfg.Checks {
+		checks[name] = check
+	}
+	HealthRoutes(mux, checks, cfg.Logger)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// CloseSubscriptions ends every open subscription; clients reconnect (to
+// another replica) with the last seq they saw. Call it when shutting down.
+func (s *Server) CloseSubscriptions() { s.closeSubscriptions() }
+
+// endOnClose makes long-lived requests end when CloseSubscriptions is called.
+func (s *Server) endOnClose(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isSubscription(r) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": "ok"})
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.subscriptions, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-	return mux
+}
+
+// isSubscription reports whether r opens a WebSocket or an SSE stream.
+func isSubscription(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 func init() {
@@ -81,8 +130,20 @@ func init() {
 // graphQL builds gqlgen's handler.
 func graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers: &resolvers.Resolver{},
+		Resolvers: &resolvers.Resolver{Runs: cfg.Runs, TrackSubscription: cfg.TrackSubscription},
 	}))
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			InsecureSkipVerify: len(cfg.AllowedOrigins) == 0,
+			OriginPatterns:     cfg.AllowedOrigins,
+		}},
+		// graphql-ws (legacy) clients expect keep-alive messages;
+		// graphql-transport-ws clients answer pings, and a client that
+		// stops answering is dropped after twice the interval.
+		KeepAlivePingInterval: 10 * time.Second,
+		PingPongInterval:      10 * time.Second,
+	})
+	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

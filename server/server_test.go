@@ -19,8 +19,11 @@ import (
 	"time"
 
 	"coderunner"
+	"coderunner/broker"
+	"coderunner/broker/memory"
 	"coderunner/cache"
 	"coderunner/curriculum"
+	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/sqlite"
 )
@@ -29,13 +32,17 @@ import (
 // shipped curriculum, behind the read and response caches.
 type testServer struct {
 	*httptest.Server
-	store *cache.Store   // what the server reads
-	inner *countingStore // under the cache: counts store round trips
+	api    *server.Server
+	store  *cache.Store   // what the server reads
+	inner  *countingStore // under the cache: counts store round trips
+	broker *memory.Broker // the run queue and events; tests play the worker
+	runs   *runs.Service
 }
 
 type options struct {
 	noCache       bool
 	loaderWait    time.Duration
+	queueMax      int64
 	introspection bool
 }
 
@@ -54,7 +61,10 @@ func newServer(t testing.TB, opt options) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{inner: &countingStore{Store: db}}
-	queries, err := cache.NewQueries(1 << 20)
+	ts.broker = memory.New(broker.Options{MaxWaiting: opt.queueMax})
+	t.Cleanup(func() { ts.broker.Close() })
+	ts.runs = &runs.Service{Store: db, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
+	queries, err := cache.NewQueries(1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +74,7 @@ func newServer(t testing.TB, opt options) *testServer {
 		Limits:        server.DefaultLimits,
 		Introspection: opt.introspection,
 		LoaderWait:    opt.loaderWait,
+		Runs:          ts.runs,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if !opt.noCache {
@@ -77,7 +88,8 @@ func newServer(t testing.TB, opt options) *testServer {
 		}
 		cfg.Store, cfg.Responses, cfg.Generation = ts.store, responses, ts.store.Generation
 	}
-	ts.Server = httptest.NewServer(server.New(cfg))
+	ts.api = server.New(cfg)
+	ts.Server = httptest.NewServer(ts.api)
 	t.Cleanup(ts.Close)
 	return ts
 }
@@ -524,7 +536,7 @@ func TestErrors(t *testing.T) {
 		{"too many tokens", "POST", mustJSON(map[string]string{"query": "{ " + strings.Repeat("__typename ", 16000) + "}"}), 422, "BAD_USER_INPUT", "token limit"},
 		{"body not JSON", "POST", `{"query": `, 400, "BAD_USER_INPUT", "could not be decoded"},
 		{"body too large", "POST", `{"query":"{ ageGroups { slug } }","variables":{"x":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, "BAD_USER_INPUT", "larger than the limit"},
-		{"mutation over GET", "GET", `mutation { x }`, 422, "BAD_USER_INPUT", "mutation"},
+		{"mutation over GET", "GET", `mutation { cancelRun(id: "x") { id } }`, 406, "BAD_USER_INPUT", "GET requests only allow query"},
 		{"bad variables over GET", "GET", `{ ageGroups { slug } }&variables={`, 400, "BAD_USER_INPUT", "variables"},
 	}
 	for _, tt := range tests {

@@ -5,26 +5,38 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is everything the environment can set. The README's configuration
 // table lists the same variables; keep them in step.
 type config struct {
-	Addr          string // CODERUNNER_ADDR
-	DataDir       string // CODERUNNER_DATA
-	MongoURI      string // MONGODB_URI: empty means the embedded SQLite store
-	Production    bool   // CODERUNNER_ENV=production
-	Introspection bool   // CODERUNNER_INTROSPECTION, default on except in production
-	CacheMB       int    // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
-	LogFormat     string // CODERUNNER_LOG_FORMAT: text or json
+	Addr          string   // CODERUNNER_ADDR
+	WorkerAddr    string   // CODERUNNER_WORKER_ADDR: health and metrics of `worker`
+	DataDir       string   // CODERUNNER_DATA
+	MongoURI      string   // MONGODB_URI: empty means the embedded SQLite store
+	RedisURL      string   // REDIS_URL: empty means the in-process broker
+	Production    bool     // CODERUNNER_ENV=production
+	Introspection bool     // CODERUNNER_INTROSPECTION, default on except in production
+	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to open WebSockets
+	CacheMB       int      // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
+	LogFormat     string   // CODERUNNER_LOG_FORMAT: text or json
 	LogLevel      slog.Level
+
+	Workers       int           // CODERUNNER_WORKERS: runs at once per worker process
+	PoolSize      int           // CODERUNNER_POOL_SIZE: warm sandbox containers
+	QueueMax      int64         // CODERUNNER_QUEUE_MAX: waiting runs before QUEUE_FULL
+	ClaimTimeout  time.Duration // CODERUNNER_CLAIM_TIMEOUT: a vanished worker's job is retried after this
+	MaxDeliveries int           // CODERUNNER_MAX_DELIVERIES: deliveries before a job is dead-lettered
+	Grace         time.Duration // CODERUNNER_GRACE: how long runs in flight may finish on SIGTERM
 }
 
 // requiredInProduction are the variables production cannot run without:
 // there, embedded defaults would silently lose data or scale wrong.
-var requiredInProduction = []string{"MONGODB_URI"}
+var requiredInProduction = []string{"MONGODB_URI", "REDIS_URL"}
 
 // loadConfig reads the configuration and reports every problem at once.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -37,8 +49,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var problems []string
 	cfg := config{
 		Addr:       env("CODERUNNER_ADDR", ":8080"),
+		WorkerAddr: env("CODERUNNER_WORKER_ADDR", ":9090"),
 		DataDir:    env("CODERUNNER_DATA", "./data"),
 		MongoURI:   env("MONGODB_URI", ""),
+		RedisURL:   env("REDIS_URL", ""),
 		Production: env("CODERUNNER_ENV", "development") == "production",
 		LogFormat:  env("CODERUNNER_LOG_FORMAT", "text"),
 	}
@@ -61,6 +75,31 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.CacheMB, err = strconv.Atoi(env("CODERUNNER_CACHE_MB", "64")); err != nil || cfg.CacheMB < 0 {
 		problems = append(problems, "CODERUNNER_CACHE_MB must be a whole number of megabytes (0 turns caching off)")
 	}
+	if origins := env("CODERUNNER_ORIGINS", ""); origins != "" {
+		for _, o := range strings.Split(origins, ",") {
+			cfg.Origins = append(cfg.Origins, strings.TrimSpace(o))
+		}
+	}
+	number := func(name string, def, least int) int {
+		n, err := strconv.Atoi(env(name, strconv.Itoa(def)))
+		if err != nil || n < least {
+			problems = append(problems, fmt.Sprintf("%s must be a whole number of at least %d", name, least))
+		}
+		return n
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		d, err := time.ParseDuration(env(name, def.String()))
+		if err != nil || d <= 0 {
+			problems = append(problems, name+" must be a positive duration such as 30s")
+		}
+		return d
+	}
+	cfg.Workers = number("CODERUNNER_WORKERS", runtime.NumCPU(), 1)
+	cfg.PoolSize = number("CODERUNNER_POOL_SIZE", cfg.Workers, 0)
+	cfg.QueueMax = int64(number("CODERUNNER_QUEUE_MAX", 1000, 1))
+	cfg.MaxDeliveries = number("CODERUNNER_MAX_DELIVERIES", 3, 1)
+	cfg.ClaimTimeout = duration("CODERUNNER_CLAIM_TIMEOUT", 30*time.Second)
+	cfg.Grace = duration("CODERUNNER_GRACE", 30*time.Second)
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		problems = append(problems, "CODERUNNER_LOG_FORMAT must be text or json")
 	}

@@ -1,6 +1,8 @@
 // Command coderunner is the coderunner platform in one binary:
 //
-//	coderunner serve                 the GraphQL API (embedded defaults: SQLite, in-process)
+//	coderunner serve                 API and worker in one process (embedded defaults: SQLite, in-process broker)
+//	coderunner api                   the GraphQL API only (workers behind Redis)
+//	coderunner worker                a worker only (health and metrics on $CODERUNNER_WORKER_ADDR)
 //	coderunner seed [--file F]       load a curriculum file into the store
 //	coderunner image build           build the sandbox image
 //	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
@@ -30,7 +32,9 @@ func main() {
 const usage = `usage: coderunner <command> [arguments]
 
 commands:
-  serve                  serve the GraphQL API on $CODERUNNER_ADDR
+  serve                  API and worker in one process; the API on $CODERUNNER_ADDR
+  api                    the API only; runs go to workers through Redis ($REDIS_URL)
+  worker                 a worker only; health and metrics on $CODERUNNER_WORKER_ADDR
   seed [--file F]        load a curriculum (default: the one shipped) into the store
   image build            build the sandbox image if it is not up to date
   exec [flags] FILE.py   run one program in the sandbox and print the result as JSON`
@@ -45,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch cmd {
 	case "serve":
 		return serveCmd(ctx, args, getenv)
+	case "api":
+		return apiCmd(ctx, args, getenv)
+	case "worker":
+		return workerCmd(ctx, args, getenv)
 	case "seed":
 		return seedCmd(ctx, args, getenv, stdout)
 	case "image":

@@ -38,10 +38,10 @@ func TestProductionConfigCheck(t *testing.T) {
 		env     map[string]string
 		wantErr []string // every string must appear in the one error
 	}{
-		{"production without MongoDB", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI"}},
-		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud"},
-			[]string{"MONGODB_URI", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL"}},
-		{"production with MongoDB", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner"}, nil},
+		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL"}},
+		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon"},
+			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE"}},
+		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@
 //	problems  {_id, levelId, position, title, statement, starterCode,
 //	           sampleTests: [{input, output}], hiddenTests: [...],
 //	           timeLimitMs, memoryMb, referenceSolution}
+//	runs      {_id, owner, language, code, stdin, limits, status, outcome, times}
 //
 // It uses only what FerretDB v1 (the test peer) supports: no transactions,
 // $lookup, TTL indexes, change streams or multi-accumulator $group. A level's
@@ -36,6 +37,7 @@ const (
 	ageGroupsColl = "ageGroups"
 	levelsColl    = "levels"
 	problemsColl  = "problems"
+	runsColl      = "runs"
 )
 
 // Store is a coderunner.Store on one MongoDB database. It is safe for
@@ -46,6 +48,7 @@ type Store struct {
 	ageGroups *mongo.Collection
 	levels    *mongo.Collection
 	problems  *mongo.Collection
+	runs      *mongo.Collection
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -73,6 +76,7 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		ageGroups: db.Collection(ageGroupsColl),
 		levels:    db.Collection(levelsColl),
 		problems:  db.Collection(problemsColl),
+		runs:      db.Collection(runsColl),
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -92,6 +96,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.ageGroups, "position", bson.D{{Key: "position", Value: 1}}},
 		{s.levels, "ageGroup_position", bson.D{{Key: "ageGroup", Value: 1}, {Key: "position", Value: 1}}},
 		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}},
+		{s.runs, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}}},
 	}
 	for _, ix := range indexes {
 		model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)}

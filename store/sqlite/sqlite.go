@@ -78,6 +78,29 @@ var migrations = []string{
 		reference_solution TEXT NOT NULL
 	);
 	CREATE INDEX problems_by_level ON problems(level_id, position);`,
+	`CREATE TABLE runs (
+		id            TEXT PRIMARY KEY,
+		owner         TEXT NOT NULL,
+		language      TEXT NOT NULL,
+		code          TEXT NOT NULL,
+		stdin         TEXT NOT NULL,
+		interactive   INTEGER NOT NULL,
+		time_limit_ms INTEGER NOT NULL,
+		memory_mb     INTEGER NOT NULL,
+		status        TEXT NOT NULL,
+		exit_code     INTEGER NOT NULL,
+		signal        INTEGER NOT NULL,
+		stdout        TEXT NOT NULL,
+		stderr        TEXT NOT NULL,
+		truncated     INTEGER NOT NULL,
+		wall_ms       INTEGER NOT NULL,
+		cpu_ms        INTEGER NOT NULL,
+		memory_kb     INTEGER NOT NULL,
+		created_at    INTEGER NOT NULL, -- Unix nanoseconds; 0: not yet
+		started_at    INTEGER NOT NULL,
+		finished_at   INTEGER NOT NULL
+	);
+	CREATE INDEX runs_by_owner ON runs(owner, created_at);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -60,6 +60,10 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"DeleteLevel", testDeleteLevel},
 		{"MoveLevel", testMoveLevel},
 		{"ReadsReturnCopies", testReadsReturnCopies},
+		{"RunRoundTrip", testRunRoundTrip},
+		{"RunNotFound", testRunNotFound},
+		{"UpdateRun", testUpdateRun},
+		{"CreateRunTwice", testCreateRunTwice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

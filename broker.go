@@ -1,0 +1,106 @@
+package coderunner
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Broker carries work and messages between api and worker processes:
+// the run queue, run events, and control messages to running programs.
+// broker/redis (for several processes) and broker/memory (the embedded
+// default, one process) implement it and pass one conformance suite
+// (broker/brokertest).
+type Broker interface {
+	Queue
+	EventLog
+	Control
+	// Ping reports whether the broker can be reached.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Job asks a worker to carry out a run; the run itself is in the RunStore.
+type Job struct {
+	RunID      string    `json:"runId"`
+	EnqueuedAt time.Time `json:"enqueuedAt"`
+}
+
+// Queue is a work queue with at-least-once delivery: a claimed job that is
+// neither acknowledged nor kept alive within the broker's claim timeout is
+// delivered again, to any worker.
+type Queue interface {
+	// Enqueue adds a job, or fails with QUEUE_FULL when the queue already
+	// holds as many waiting jobs as the broker allows.
+	Enqueue(ctx context.Context, job Job) error
+	// Claim blocks until a job is available to consumer (a name unique to
+	// the worker process) or ctx ends. Jobs whose claim has timed out are
+	// delivered again before new ones.
+	Claim(ctx context.Context, consumer string) (Claim, error)
+	// Depth is the number of jobs waiting to be claimed.
+	Depth(ctx context.Context) (int64, error)
+}
+
+// Claim is a worker's hold on one delivered job.
+type Claim interface {
+	Job() Job
+	// Deliveries counts the times the job has been delivered, this one
+	// included: more than one means a worker vanished while holding it.
+	Deliveries() int
+	// KeepAlive renews the claim; a worker calls it periodically while the
+	// run lasts, more often than the claim timeout. It fails with
+	// ErrClaimLost once the job was delivered again, acknowledged or
+	// dead-lettered: the worker should then stop the run.
+	KeepAlive(ctx context.Context) error
+	// Ack removes the job for good: call it once the result is stored. It
+	// succeeds even if the claim was lost meanwhile (the result is stored,
+	// so the job is done) and when the job is already gone.
+	Ack(ctx context.Context) error
+	// DeadLetter moves the job to the dead-letter queue, with a reason, and
+	// removes it from the queue. It does nothing if the job is already gone.
+	DeadLetter(ctx context.Context, reason string) error
+}
+
+// ErrClaimLost is returned by Claim.KeepAlive when the worker no longer
+// holds the job: its claim timed out and the job went to another delivery,
+// or it was acknowledged or dead-lettered.
+var ErrClaimLost = errors.New("claim lost: the job was delivered again or is done")
+
+// EventLog publishes run events and keeps each run's recent events in a
+// bounded replay buffer that expires some time after the run's last event.
+type EventLog interface {
+	// Publish appends e to its run's events with the next seq (ignoring
+	// e.Seq) and delivers it to the run's subscribers; it returns e as
+	// numbered.
+	Publish(ctx context.Context, e RunEvent) (RunEvent, error)
+	// Subscribe delivers the events of runID with seq > afterSeq: first
+	// those in the replay buffer, then new ones as they are published, in
+	// order and each once. The channel closes after a FINISHED event (at
+	// once if the buffer's FINISHED is at or before afterSeq) or when ctx
+	// ends. Events the buffer no longer holds are not delivered:
+	// callers that may need them check Replay first.
+	Subscribe(ctx context.Context, runID string, afterSeq int64) (<-chan RunEvent, error)
+	// Replay returns the events of runID with seq > afterSeq that the
+	// replay buffer holds, without waiting for more.
+	Replay(ctx context.Context, runID string, afterSeq int64) ([]RunEvent, error)
+}
+
+// ControlMessage is sent to the worker running a run.
+type ControlMessage struct {
+	// Input is text for the program's standard input.
+	Input string `json:"input,omitempty"`
+	// CloseInput ends the program's standard input after Input: it reads
+	// end-of-file.
+	CloseInput bool `json:"closeInput,omitempty"`
+	// Cancel asks the worker to stop the run.
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// Control carries messages to whichever worker runs a run, wherever it is.
+// Messages sent before the run starts wait for it (until they expire), so
+// input typed early is not lost.
+type Control interface {
+	SendControl(ctx context.Context, runID string, m ControlMessage) error
+	// ControlMessages delivers runID's messages, in order, until ctx ends.
+	ControlMessages(ctx context.Context, runID string) (<-chan ControlMessage, error)
+}

@@ -1,0 +1,117 @@
+package brokertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"coderunner"
+)
+
+func testControl(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, open Open)
+	}{
+		{"SentBeforeListening", testControlSentBefore},
+		{"SentWhileListening", testControlSentWhile},
+		{"UnreadMessageWaitsForNextListener", testControlNextListener},
+		{"UnreadMessagesExpire", testControlExpire},
+		{"ListenerEndsWithContext", testControlEndsWithContext},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.test(t, open)
+		})
+	}
+}
+
+func send(t *testing.T, b coderunner.Control, runID string, messages ...coderunner.ControlMessage) {
+	t.Helper()
+	for _, m := range messages {
+		if err := b.SendControl(t.Context(), runID, m); err != nil {
+			t.Fatalf("SendControl(%s, %+v): %v", runID, m, err)
+		}
+	}
+}
+
+func listen(t *testing.T, ctx context.Context, b coderunner.Control, runID string) <-chan coderunner.ControlMessage {
+	t.Helper()
+	ch, err := b.ControlMessages(ctx, runID)
+	if err != nil {
+		t.Fatalf("ControlMessages(%s): %v", runID, err)
+	}
+	return ch
+}
+
+func expectMessages(t *testing.T, ch <-chan coderunner.ControlMessage, want ...coderunner.ControlMessage) {
+	t.Helper()
+	for i, w := range want {
+		m, ok := receive(t, ch, timeout)
+		if !ok || m != w {
+			t.Fatalf("message %d = %+v (open: %v); want %+v", i, m, ok, w)
+		}
+	}
+}
+
+func input(text string) coderunner.ControlMessage { return coderunner.ControlMessage{Input: text} }
+
+var cancelRun = coderunner.ControlMessage{Cancel: true}
+
+func testControlSentBefore(t *testing.T, open Open) {
+	b := open(t, options())
+	send(t, b, "run-1", input("Ada\n"), input("Lovelace\n"))
+	send(t, b, "run-2", input("other\n"))
+	send(t, b, "run-1", cancelRun)
+
+	one := listen(t, t.Context(), b, "run-1")
+	expectMessages(t, one, input("Ada\n"), input("Lovelace\n"), cancelRun)
+	expectNothing(t, one, 200*time.Millisecond)
+	expectMessages(t, listen(t, t.Context(), b, "run-2"), input("other\n"))
+}
+
+func testControlSentWhile(t *testing.T, open Open) {
+	b := open(t, options())
+	ch := listen(t, t.Context(), b, "run-1")
+	expectNothing(t, ch, 100*time.Millisecond)
+	send(t, b, "run-1", input("a"), input("b"))
+	expectMessages(t, ch, input("a"), input("b"))
+}
+
+func testControlNextListener(t *testing.T, open Open) {
+	b := open(t, options())
+	send(t, b, "run-1", input("first"))
+	ctx, cancel := context.WithCancel(t.Context())
+	first := listen(t, ctx, b, "run-1")
+	expectMessages(t, first, input("first"))
+	cancel()
+	expectClosed(t, first, timeout)
+
+	// A worker that stopped listening (its run moved elsewhere) takes no
+	// more messages: the next listener gets them, none twice.
+	send(t, b, "run-1", input("second"))
+	next := listen(t, t.Context(), b, "run-1")
+	expectMessages(t, next, input("second"))
+	expectNothing(t, next, 200*time.Millisecond)
+}
+
+func testControlExpire(t *testing.T, open Open) {
+	opts := options()
+	opts.ReplayTTL = 300 * time.Millisecond
+	b := open(t, opts)
+	send(t, b, "run-1", input("too early"))
+	time.Sleep(2 * opts.ReplayTTL)
+	ch := listen(t, t.Context(), b, "run-1")
+	expectNothing(t, ch, 200*time.Millisecond)
+	send(t, b, "run-1", input("in time"))
+	expectMessages(t, ch, input("in time"))
+}
+
+func testControlEndsWithContext(t *testing.T, open Open) {
+	b := open(t, options())
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := listen(t, ctx, b, "run-1")
+	cancel()
+	expectClosed(t, ch, timeout)
+}

@@ -1,0 +1,185 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"coderunner"
+	"coderunner/broker"
+)
+
+// queue is a FIFO of jobs with claims that time out: a claimed job stays
+// in claimed until it is acknowledged or dead-lettered, and one whose
+// deadline passes is handed to the next Claim before any waiting job.
+type queue struct {
+	timeout    time.Duration
+	maxWaiting int64
+
+	mu      sync.Mutex
+	waiting []*entry
+	claimed map[*entry]struct{}
+	dead    []broker.DeadLetter
+	// wake is closed (and replaced) when a job is enqueued, so that
+	// blocked Claims look again.
+	wake chan struct{}
+}
+
+// entry is one job in the queue.
+type entry struct {
+	job        coderunner.Job
+	deliveries int
+	deadline   time.Time // of the current claim
+	done       bool      // acknowledged or dead-lettered
+}
+
+func newQueue(opts broker.Options) queue {
+	return queue{
+		timeout:    opts.ClaimTimeout,
+		maxWaiting: opts.MaxWaiting,
+		claimed:    make(map[*entry]struct{}),
+		wake:       make(chan struct{}),
+	}
+}
+
+// Enqueue implements coderunner.Queue.
+func (b *Broker) Enqueue(_ context.Context, job coderunner.Job) error {
+	q := &b.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if int64(len(q.waiting)) >= q.maxWaiting {
+		return broker.ErrQueueFull(q.maxWaiting)
+	}
+	q.waiting = append(q.waiting, &entry{job: job})
+	close(q.wake)
+	q.wake = make(chan struct{})
+	return nil
+}
+
+// Depth implements coderunner.Queue.
+func (b *Broker) Depth(context.Context) (int64, error) {
+	b.queue.mu.Lock()
+	defer b.queue.mu.Unlock()
+	return int64(len(b.queue.waiting)), nil
+}
+
+// Claim implements coderunner.Queue. The consumer name does not matter in
+// one process: a claim is identified by its delivery.
+func (b *Broker) Claim(ctx context.Context, _ string) (coderunner.Claim, error) {
+	ctx, stop := b.bind(ctx)
+	defer stop()
+	q := &b.queue
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		q.mu.Lock()
+		e, next := q.takeLocked(time.Now())
+		wake := q.wake
+		q.mu.Unlock()
+		if e != nil {
+			return &claim{q: q, e: e, delivery: e.deliveries}, nil
+		}
+		waitForJob(ctx, wake, next)
+	}
+}
+
+// waitForJob waits until wake closes (a job was enqueued), the earliest
+// claim times out at next (if not zero), or ctx ends.
+func waitForJob(ctx context.Context, wake <-chan struct{}, next time.Time) {
+	var expiry <-chan time.Time
+	if !next.IsZero() {
+		t := time.NewTimer(time.Until(next))
+		defer t.Stop()
+		expiry = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-expiry:
+	}
+}
+
+// takeLocked claims the job whose claim timed out first, else the oldest
+// waiting job. With neither, it returns when the earliest claim times out
+// (zero if none is claimed).
+func (q *queue) takeLocked(now time.Time) (*entry, time.Time) {
+	var expired *entry
+	var next time.Time
+	for e := range q.claimed {
+		if next.IsZero() || e.deadline.Before(next) {
+			next = e.deadline
+		}
+		if !e.deadline.After(now) && (expired == nil || e.deadline.Before(expired.deadline)) {
+			expired = e
+		}
+	}
+	e := expired
+	if e == nil {
+		if len(q.waiting) == 0 {
+			return nil, next
+		}
+		e = q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		q.claimed[e] = struct{}{}
+	}
+	e.deliveries++
+	e.deadline = now.Add(q.timeout)
+	return e, time.Time{}
+}
+
+// DeadLetters lists the dead-lettered jobs, oldest first.
+func (b *Broker) DeadLetters(context.Context) ([]broker.DeadLetter, error) {
+	b.queue.mu.Lock()
+	defer b.queue.mu.Unlock()
+	return append([]broker.DeadLetter(nil), b.queue.dead...), nil
+}
+
+// claim is one delivery of a job.
+type claim struct {
+	q        *queue
+	e        *entry
+	delivery int // e.deliveries when this claim was made
+}
+
+func (c *claim) Job() coderunner.Job { return c.e.job } // never changes
+func (c *claim) Deliveries() int     { return c.delivery }
+
+func (c *claim) KeepAlive(context.Context) error {
+	c.q.mu.Lock()
+	defer c.q.mu.Unlock()
+	if c.e.done || c.e.deliveries != c.delivery {
+		return coderunner.ErrClaimLost
+	}
+	c.e.deadline = time.Now().Add(c.q.timeout)
+	return nil
+}
+
+func (c *claim) Ack(context.Context) error {
+	c.q.mu.Lock()
+	defer c.q.mu.Unlock()
+	c.q.finishLocked(c.e)
+	return nil
+}
+
+func (c *claim) DeadLetter(_ context.Context, reason string) error {
+	c.q.mu.Lock()
+	defer c.q.mu.Unlock()
+	if c.e.done {
+		return nil
+	}
+	c.q.finishLocked(c.e)
+	if len(c.q.dead) == broker.MaxDeadLetters {
+		c.q.dead = c.q.dead[1:]
+	}
+	c.q.dead = append(c.q.dead, broker.DeadLetter{
+		Job: c.e.job, Reason: reason, Deliveries: c.delivery, At: time.Now(),
+	})
+	return nil
+}
+
+func (q *queue) finishLocked(e *entry) {
+	e.done = true
+	delete(q.claimed, e)
+}

@@ -1,0 +1,63 @@
+// Package broker holds what the coderunner.Broker implementations share:
+// the options both accept (broker/memory, broker/redis) and the dead-letter
+// record both keep. The conformance suite is broker/brokertest.
+package broker
+
+import (
+	"time"
+
+	"coderunner"
+)
+
+// Options tunes a Broker. Zero fields take the defaults below.
+type Options struct {
+	// ClaimTimeout is how long a claimed job may go without KeepAlive or
+	// Ack before it is delivered again. Default 30 s.
+	ClaimTimeout time.Duration
+	// MaxWaiting is how many jobs may wait to be claimed; Enqueue fails
+	// with QUEUE_FULL beyond it. Claimed jobs do not count. Default 1,000.
+	MaxWaiting int64
+	// ReplaySize is how many of a run's latest events its replay buffer
+	// keeps; older ones are dropped. Default 1,000 (a run's output is
+	// at most 1 MiB, published in chunks of up to 4 KiB).
+	ReplaySize int
+	// ReplayTTL is how long a run's replay buffer is kept after its last
+	// event. Control messages not yet read expire as long after the last
+	// one was sent. Default 15 min.
+	ReplayTTL time.Duration
+}
+
+// WithDefaults returns o with its zero fields set to the defaults.
+func (o Options) WithDefaults() Options {
+	if o.ClaimTimeout <= 0 {
+		o.ClaimTimeout = 30 * time.Second
+	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = 1000
+	}
+	if o.ReplaySize <= 0 {
+		o.ReplaySize = 1000
+	}
+	if o.ReplayTTL <= 0 {
+		o.ReplayTTL = 15 * time.Minute
+	}
+	return o
+}
+
+// DeadLetter is a job a worker gave up on, as the dead-letter queue keeps
+// it. Both implementations list them with DeadLetters(ctx), oldest first.
+type DeadLetter struct {
+	Job        coderunner.Job
+	Reason     string
+	Deliveries int
+	At         time.Time
+}
+
+// MaxDeadLetters bounds the dead-letter queue; the oldest are dropped.
+const MaxDeadLetters = 10_000
+
+// ErrQueueFull is Enqueue's error when MaxWaiting jobs are waiting.
+func ErrQueueFull(maxWaiting int64) error {
+	return coderunner.Errorf(coderunner.QueueFull,
+		"too many runs are waiting (%d): try again in a minute", maxWaiting)
+}

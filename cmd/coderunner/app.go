@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"coderunner"
+	"coderunner/broker"
+	"coderunner/broker/memory"
+	"coderunner/broker/redis"
+	"coderunner/cache"
+	"coderunner/curriculum"
+	"coderunner/executor"
+	"coderunner/metrics"
+	"coderunner/runs"
+	"coderunner/server"
+	"coderunner/store/mongo"
+	"coderunner/store/sqlite"
+)
+
+// app is what every long-running command shares: configuration, logs, the
+// store, the broker, metrics and the run service. close releases them in
+// reverse order.
+type app struct {
+	cfg     config
+	log     *slog.Logger
+	store   coderunner.Store
+	broker  coderunner.Broker
+	metrics *metrics.Metrics
+	runs    *runs.Service
+	checks  map[string]server.Check
+	closers []func() error
+}
+
+func newApp(ctx context.Context, cfg config) (*app, error) {
+	a := &app{cfg: cfg, log: cfg.logger(), metrics: metrics.New(), checks: map[string]server.Check{}}
+	var err error
+	if a.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.store.Close)
+	a.checks["store"] = a.store.Ping
+	opts := broker.Options{ClaimTimeout: cfg.ClaimTimeout, MaxWaiting: cfg.QueueMax}
+	if cfg.RedisURL != "" {
+		rb, err := redis.Open(cfg.RedisURL, redis.Config{Options: opts, Log: a.log})
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.broker = rb
+		a.checks["redis"] = rb.Ping
+	} else {
+		a.broker = memory.New(opts)
+	}
+	a.closers = append(a.closers, a.broker.Close)
+	a.checks["broker"] = a.broker.Ping
+	a.metrics.WatchQueueDepth(a.broker)
+	a.runs = &runs.Service{Store: a.store, Broker: a.broker}
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Warn("close", "err", err)
+		}
+	}
+}
+
+func storeKind(cfg config) string {
+	if cfg.MongoURI != "" {
+		return "mongodb"
+	}
+	return "sqlite:" + cfg.sqlitePath()
+}
+
+// openStore opens MongoDB when MONGODB_URI is set, else the embedded SQLite file.
+func openStore(ctx context.Context, cfg config) (coderunner.Store, error) {
+	if cfg.MongoURI != "" {
+		return mongo.Open(ctx, cfg.MongoURI)
+	}
+	return sqlite.Open(ctx, cfg.sqlitePath())
+}
+
+// seedIfEmpty loads the shipped curriculum into a store that has none, so
+// that a fresh `serve` has something to show.
+func (a *app) seedIfEmpty(ctx context.Context) error {
+	groups, err := a.store.AgeGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("check for content: %w", err)
+	}
+	if len(groups) > 0 {
+		return nil
+	}
+	c, err := curriculum.Shipped()
+	if err != nil {
+		return err
+	}
+	a.log.Info("store is empty: seeding the shipped curriculum", "problems", len(c.Problems))
+	return curriculum.Seed(ctx, a.store, c)
+}
+
+// apiServer builds the GraphQL server, with caches sized by the
+// configuration (none when CODERUNNER_CACHE_MB is 0).
+func (a *app) apiServer() (*server.Server, error) {
+	var shared cache.QueryStore
+	if rb, ok := a.broker.(*redis.Broker); ok {
+		shared = rb.QueryStore(0)
+	}
+	queries, err := cache.NewQueries(8<<20, shared)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics.WatchCache("apq", queries.Stats)
+	scfg := server.Config{
+		Store:             a.store,
+		Queries:           queries,
+		Limits:            server.DefaultLimits,
+		Runs:              a.runs,
+		Checks:            a.checks,
+		Metrics:           a.metrics.Handler(),
+		TrackSubscription: a.metrics.SubscriptionStarted,
+		Introspection:     a.cfg.Introspection,
+		AllowedOrigins:    a.cfg.Origins,
+		Logger:            a.log,
+	}
+	if a.cfg.CacheMB > 0 {
+		budget := int64(a.cfg.CacheMB) << 20
+		cached, err := cache.NewStore(a.store, budget/2)
+		if err != nil {
+			return nil, err
+		}
+		responses, err := cache.NewResponses(budget / 2)
+		if err != nil {
+			return nil, err
+		}
+		a.metrics.WatchCache("curriculum", cached.Stats)
+		scfg.Store, scfg.Responses, scfg.Generation = cached, responses, cached.Generation
+	}
+	return server.New(scfg), nil
+}
+
+// worker connects to Docker, makes sure the sandbox image exists, and
+// returns a worker ready to run.
+func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
+	cli, err := executor.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, cli.Close)
+	a.checks["docker"] = func(ctx context.Context) error {
+		_, err := cli.Ping(ctx)
+		return err
+	}
+	if built, err := executor.EnsureImage(ctx, cli, executor.FromDebootstrap, os.Stderr); err != nil {
+		return nil, fmt.Errorf("sandbox image: %w (is the Docker engine running? scripts/setup-docker.sh starts it)", err)
+	} else if built {
+		a.log.Info("built the sandbox image", "image", executor.ImageRef())
+	}
+	sandbox, err := executor.New(ctx, cli, executor.Options{PoolSize: a.cfg.PoolSize, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, sandbox.Close)
+	a.metrics.WatchPoolSize(sandbox.WarmContainers)
+	host, _ := os.Hostname()
+	return &executor.Worker{
+		Name:           fmt.Sprintf("%s-%d", host, os.Getpid()),
+		Broker:         a.broker,
+		Runs:           a.runs,
+		Sandbox:        sandbox,
+		Concurrency:    a.cfg.Workers,
+		MaxDeliveries:  a.cfg.MaxDeliveries,
+		KeepAliveEvery: a.cfg.ClaimTimeout / 3,
+		Grace:          a.cfg.Grace,
+		Log:            a.log.With("component", "worker"),
+		Metrics: executor.Metrics{
+			QueueWait:    a.metrics.QueueWait,
+			RunFinished:  a.metrics.RunFinished,
+			DeadLettered: a.metrics.DeadLettered,
+		},
+	}, nil
+}
+
+// serveHTTP serves handler on addr until ctx ends, then shuts down
+// gracefully: beforeShutdown runs first (to end subscriptions, which
+// http.Server.Shutdown does not).
+func serveHTTP(ctx context.Context, addr string, handler http.Handler, log *slog.Logger, beforeShutdown func()) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	if beforeShutdown != nil {
+		beforeShutdown()
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown %s: %w", addr, err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
+const shutdownGrace = 15 * time.Second

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExampleClient runs examples/run.mjs, the subscription example the
+// README gives frontend developers, against `serve`: it must print the
+// program's output and its FINISHED event, as a developer would see them.
+func TestExampleClient(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is needed to run the example client: apt-get install nodejs npm")
+	}
+	dir, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql-ws")); err != nil {
+		npm := exec.CommandContext(t.Context(), "npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		if out, err := npm.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+
+	env := map[string]string{"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+	base := "http://" + env["CODERUNNER_ADDR"]
+	waitReady(t, base, done)
+
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"hello", []string{`print("hi")`}, []string{"QUEUED", "hi\n", "FINISHED COMPLETED exit=0"}},
+		{"input typed while it runs", []string{`print("Hello, " + input("name? "))`, "Ada"}, []string{"name? Hello, Ada\n", "FINISHED COMPLETED exit=0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			node := exec.CommandContext(ctx, "node", append([]string{"run.mjs", base + "/graphql"}, tt.args...)...)
+			node.Dir = dir
+			out, err := node.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node run.mjs: %v\n%s", err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output %q does not contain %q", out, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,378 @@
+// Package executor runs untrusted Python programs in hardened, single-use
+// Docker containers, talking to the engine through its API only.
+//
+// A warm pool keeps containers started ahead of demand, each with its
+// launcher (sandbox/launcher.py) running as PID 1 and waiting for a program
+// on the attach stream, so a run pays neither container creation nor start.
+// Each container serves exactly one run and is then removed.
+package executor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"coderunner"
+)
+
+// NewClient connects to the engine named by the environment (DOCKER_HOST and
+// friends, else the local socket), negotiating the API version so that an
+// older engine — Debian 12's docker.io speaks API 1.41 — works too.
+func NewClient() (*client.Client, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return cli, nil
+}
+
+// Options configure an Executor. Zero values take the defaults.
+type Options struct {
+	// Image is the sandbox image; default ImageRef().
+	Image string
+	// PoolSize is how many started containers wait for a run; default 2.
+	PoolSize int
+	// PoolName labels this executor's containers. At start-up the executor
+	// removes every container left with its name by a predecessor that
+	// crashed, so executors sharing an engine need distinct names. Default:
+	// the host name.
+	PoolName string
+	// MemoryMB is the memory limit pool containers are started with; a run
+	// that asks for another limit pays one update call. Default
+	// coderunner.DefaultMemoryMB.
+	MemoryMB int
+	Logger   *slog.Logger
+}
+
+// Executor implements coderunner.Sandbox with the Docker engine.
+type Executor struct {
+	cli      client.APIClient
+	opts     Options
+	log      *slog.Logger
+	pool     *pool
+	removals sync.WaitGroup
+}
+
+var _ coderunner.Sandbox = (*Executor)(nil)
+
+// wallGrace is how long past the wall-time limit the executor waits for the
+// launcher to stop the program and report, before it kills the container
+// itself.
+const wallGrace = 2 * time.Second
+
+// New checks that the sandbox image is there, removes containers leaked by
+// a previous executor of the same pool name and starts filling the pool.
+func New(ctx context.Context, cli client.APIClient, opts Options) (*Executor, error) {
+	if opts.Image == "" {
+		opts.Image = ImageRef()
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 2
+	}
+	if opts.PoolName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("pool name from host name: %w", err)
+		}
+		opts.PoolName = host
+	}
+	if opts.MemoryMB == 0 {
+		opts.MemoryMB = coderunner.DefaultMemoryMB
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Executor{cli: cli, opts: opts, log: opts.Logger.With("pool", opts.PoolName)}
+	if _, err := cli.ImageInspect(ctx, opts.Image); err != nil {
+		return nil, fmt.Errorf("sandbox image %s (build it with `coderunner image build`): %w", opts.Image, err)
+	}
+	if err := e.removeLeaked(ctx); err != nil {
+		return nil, err
+	}
+	e.pool = startPool(opts.PoolSize, e.startContainer, e.remove, e.log)
+	return e, nil
+}
+
+// removeLeaked removes this pool's containers, running or not, which only a
+// crashed predecessor can have left, and every stopped sandbox container of
+// any pool: a stopped one has served its run (or lost its executor, whose
+// attach closing ends the launcher), so nothing will ever use it.
+func (e *Executor) removeLeaked(ctx context.Context) error {
+	seen := map[string]bool{}
+	for _, f := range []filters.Args{
+		filters.NewArgs(filters.Arg("label", labelPool+"="+e.opts.PoolName)),
+		filters.NewArgs(filters.Arg("label", labelSandbox), filters.Arg("status", "exited"), filters.Arg("status", "dead"), filters.Arg("status", "created")),
+	} {
+		list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		if err != nil {
+			return fmt.Errorf("list leaked sandbox containers: %w", err)
+		}
+		for _, c := range list {
+			if seen[c.ID] {
+				continue
+			}
+			seen[c.ID] = true
+			if c.Labels[labelPool] != e.opts.PoolName && c.State == "created" && time.Since(time.Unix(c.Created, 0)) < time.Minute {
+				continue // another executor may be starting it right now
+			}
+			err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !isNotFound(err) {
+				return fmt.Errorf("remove leaked sandbox container %s: %w", shortID(c.ID), err)
+			}
+		}
+	}
+	if len(seen) > 0 {
+		e.log.Info("removed leaked sandbox containers", "count", len(seen))
+	}
+	return nil
+}
+
+// WarmContainers is how many started containers wait for a run now: the
+// pool size when demand is low, 0 when runs wait for containers to start.
+func (e *Executor) WarmContainers() int { return int(e.pool.waiting.Load()) }
+
+// Close stops refilling the pool and removes every container the executor
+// made, waiting until they are gone.
+func (e *Executor) Close() error {
+	e.pool.close()
+	e.removals.Wait()
+	return nil
+}
+
+// Run runs one program in a fresh container from the pool. See
+// coderunner.Sandbox.
+func (e *Executor) Run(ctx context.Context, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (coderunner.RunResult, error) {
+	req, err := req.Normalize()
+	if err != nil {
+		return coderunner.RunResult{}, err
+	}
+	c, err := e.pool.get(ctx)
+	if err != nil {
+		return notCarriedOut(ctx, fmt.Errorf("waiting for a sandbox: %w", err))
+	}
+	defer e.remove(c)
+	if req.MemoryMB != c.memoryMB {
+		memory := int64(req.MemoryMB) << 20
+		_, err := e.cli.ContainerUpdate(ctx, c.id, container.UpdateConfig{Resources: container.Resources{Memory: memory, MemorySwap: memory}})
+		if err != nil {
+			return notCarriedOut(ctx, fmt.Errorf("set sandbox memory to %d MB: %w", req.MemoryMB, err))
+		}
+	}
+	return e.runIn(ctx, c, req, onOutput)
+}
+
+// Why the executor itself killed a container.
+type killReason int
+
+const (
+	notKilled killReason = iota
+	killedCancelled
+	killedWallTime
+	killedOutput
+	runOver
+)
+
+// runIn delivers req to c's launcher and follows the run to its end.
+func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (coderunner.RunResult, error) {
+	started := time.Now()
+	var (
+		mu     sync.Mutex
+		killed = notKilled
+	)
+	killFor := func(reason killReason) {
+		mu.Lock()
+		first := killed == notKilled
+		if first {
+			killed = reason
+		}
+		mu.Unlock()
+		if first {
+			e.kill(c)
+		}
+	}
+	// The launcher enforces the wall-time limit and reports; these make sure
+	// of it from outside the sandbox, and honour the caller's cancellation.
+	backstop := time.AfterFunc(time.Duration(req.WallTimeLimitMs)*time.Millisecond+wallGrace, func() { killFor(killedWallTime) })
+	defer backstop.Stop()
+	stopCancel := context.AfterFunc(ctx, func() { killFor(killedCancelled) })
+	defer stopCancel()
+
+	if err := writeRequest(c.conn.Conn, req); err != nil {
+		return notCarriedOut(ctx, fmt.Errorf("sandbox %s: %w", shortID(c.id), err))
+	}
+	if req.Input == nil {
+		if err := c.conn.CloseWrite(); err != nil {
+			return notCarriedOut(ctx, fmt.Errorf("sandbox %s: close stdin: %w", shortID(c.id), err))
+		}
+	} else {
+		runOver := make(chan struct{})
+		defer close(runOver)
+		go e.forwardInput(c, req.Input, runOver)
+	}
+
+	out := &outputCollector{limit: req.OutputLimitBytes, onOutput: onOutput}
+	var (
+		status    launcherStatus
+		gotStatus bool
+		streamErr error
+	)
+	for !gotStatus && streamErr == nil {
+		kind, payload, err := readFrame(c.frames)
+		if err != nil {
+			streamErr = err
+			break
+		}
+		switch kind {
+		case frameStdout, frameStderr:
+			stream := coderunner.StreamStdout
+			if kind == frameStderr {
+				stream = coderunner.StreamStderr
+			}
+			if !out.add(stream, payload) {
+				// The launcher stops at the limit itself; a container that
+				// sends more is not to be trusted any further.
+				killFor(killedOutput)
+			}
+		case frameStatus:
+			status, streamErr = parseStatus(payload)
+			gotStatus = streamErr == nil
+		default:
+			streamErr = fmt.Errorf("unexpected launcher frame %q", kind)
+		}
+	}
+	wall := time.Since(started)
+
+	mu.Lock()
+	reason := killed
+	killed = runOver // a cancellation from now on changes nothing
+	mu.Unlock()
+	res := coderunner.RunResult{
+		ExitCode:  -1,
+		Stdout:    out.stdout.String(),
+		Stderr:    out.stderr.String(),
+		Truncated: out.truncated,
+		WallMs:    wall.Milliseconds(),
+	}
+	if gotStatus {
+		// The launcher cuts the output at the limit itself.
+		res.Truncated = res.Truncated || status.reason == reasonOutput
+		res.ExitCode, res.Signal = status.exitCode, status.signal
+		res.WallMs, res.CPUMs, res.MemoryKB = status.wallMs, status.cpuMs, status.maxRSSKB
+	}
+	switch {
+	case reason == killedCancelled:
+		res.Status = coderunner.StatusCancelled
+		return res, fmt.Errorf("run cancelled: %w", context.Cause(ctx))
+	case reason == killedWallTime:
+		res.Status = coderunner.StatusTimeLimitExceeded
+		return res, nil
+	case reason == killedOutput:
+		res.Status = coderunner.StatusOutputLimitExceeded
+		return res, nil
+	case !gotStatus:
+		// The launcher died without a word. The kernel's OOM killer is the
+		// one thing in the sandbox that may take it; anything else is ours.
+		if e.oomKilled(c) {
+			res.Status = coderunner.StatusMemoryLimitExceeded
+			return res, nil
+		}
+		res.Status = coderunner.StatusInternalError
+		return res, fmt.Errorf("sandbox %s ended without a status (launcher said %q): %w", shortID(c.id), c.launcherLog, streamErr)
+	}
+	res.Status = classify(status, req, func() bool { return e.oomKilled(c) })
+	return res, nil
+}
+
+// forwardInput sends an interactive run's input to its launcher as it
+// arrives, and closes the program's stdin when input is closed. Errors end
+// it quietly: they mean the run is over.
+func (e *Executor) forwardInput(c *warmContainer, input <-chan string, runOver <-chan struct{}) {
+	for {
+		select {
+		case <-runOver:
+			return
+		case text, ok := <-input:
+			if !ok {
+				if writeFrame(c.conn.Conn, frameCloseInput, "") == nil {
+					c.conn.CloseWrite()
+				}
+				return
+			}
+			if writeFrame(c.conn.Conn, frameInput, text) != nil {
+				return
+			}
+		}
+	}
+}
+
+// classify maps the launcher's report to the run's outcome. engineOOM asks
+// the engine, and is called only when the cgroup's own OOM counter was not
+// readable inside the container.
+func classify(st launcherStatus, req coderunner.RunRequest, engineOOM func() bool) coderunner.RunStatus {
+	killedBySIGKILL := st.signal == int(syscall.SIGKILL)
+	switch {
+	case st.oomKills > 0, st.oomKills < 0 && killedBySIGKILL && engineOOM():
+		return coderunner.StatusMemoryLimitExceeded
+	case st.reason == reasonWall, st.signal == int(syscall.SIGXCPU), st.cpuMs > int64(req.TimeLimitMs):
+		return coderunner.StatusTimeLimitExceeded
+	case st.reason == reasonOutput:
+		return coderunner.StatusOutputLimitExceeded
+	case st.exitCode == 0 && st.signal == 0:
+		return coderunner.StatusCompleted
+	default:
+		return coderunner.StatusRuntimeError
+	}
+}
+
+// oomKilled asks the engine whether the kernel OOM-killed a process of c,
+// once the container has stopped (the engine records it from the cgroup's
+// OOM events).
+func (e *Executor) oomKilled(c *warmContainer) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitC, errC := e.cli.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		e.log.Warn("wait for sandbox container", "container", shortID(c.id), "err", err)
+	}
+	info, err := e.cli.ContainerInspect(ctx, c.id)
+	if err != nil {
+		e.log.Warn("inspect sandbox container", "container", shortID(c.id), "err", err)
+		return false
+	}
+	return info.State != nil && info.State.OOMKilled
+}
+
+// notCarriedOut is the result of a run that never got going: cancelled if
+// ctx ended, which may be what broke it, else our fault.
+func notCarriedOut(ctx context.Context, err error) (coderunner.RunResult, error) {
+	if ctx.Err() != nil {
+		return coderunner.RunResult{Status: coderunner.StatusCancelled, ExitCode: -1}, fmt.Errorf("run cancelled: %w (%w)", context.Cause(ctx), err)
+	}
+	return coderunner.RunResult{Status: coderunner.StatusInternalError, ExitCode: -1}, err
+}
+
+// imageTag is the part of an image reference after the last colon.
+func imageTag(ref string) string {
+	if i := strings.LastIndexByte(ref, ':'); i >= 0 && !strings.Contains(ref[i:], "/") {
+		return ref[i+1:]
+	}
+	return ref
+}
+
+func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// isNotRunning recognises the engine's answer to killing a container that
+// has already stopped.
+func isNotRunning(err error) bool { return cerrdefs.IsConflict(err) }

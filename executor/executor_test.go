@@ -1,0 +1,295 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"coderunner"
+)
+
+// run runs code with short limits, so that the suite stays quick.
+func run(t *testing.T, ex *Executor, req coderunner.RunRequest) coderunner.RunResult {
+	t.Helper()
+	if req.TimeLimitMs == 0 {
+		req.TimeLimitMs = 1000
+	}
+	res, err := ex.Run(context.Background(), req, nil)
+	if err != nil {
+		t.Fatalf("Run: %v (result %+v)", err, res)
+	}
+	return res
+}
+
+func TestRunOutcomes(t *testing.T) {
+	ex := newTestExecutor(t, 2)
+	tests := []struct {
+		name      string
+		req       coderunner.RunRequest
+		status    coderunner.RunStatus
+		exitCode  int
+		signal    int
+		stdout    string
+		stderrHas string
+		minMemKB  int64
+	}{
+		{name: "hello", req: coderunner.RunRequest{Code: `print("hi")`},
+			status: coderunner.StatusCompleted, stdout: "hi\n"},
+		{name: "stdin given up front", req: coderunner.RunRequest{Code: "import sys\nfor line in sys.stdin: print(line.strip().upper())", Stdin: "ab\ncd\n"},
+			status: coderunner.StatusCompleted, stdout: "AB\nCD\n"},
+		{name: "input prompts", req: coderunner.RunRequest{Code: "n = input('name? ')\nprint('hello', n)", Stdin: "Ada"},
+			status: coderunner.StatusCompleted, stdout: "name? hello Ada\n"},
+		{name: "exit code", req: coderunner.RunRequest{Code: "import sys\nprint('bye')\nsys.exit(3)"},
+			status: coderunner.StatusRuntimeError, exitCode: 3, stdout: "bye\n"},
+		{name: "exception", req: coderunner.RunRequest{Code: "print(1)\n1/0"},
+			status: coderunner.StatusRuntimeError, exitCode: 1, stdout: "1\n", stderrHas: "ZeroDivisionError"},
+		{name: "syntax error", req: coderunner.RunRequest{Code: "print('a'"},
+			status: coderunner.StatusRuntimeError, exitCode: 1, stderrHas: "SyntaxError"},
+		{name: "segfault", req: coderunner.RunRequest{Code: "import ctypes\nctypes.string_at(0)"},
+			status: coderunner.StatusRuntimeError, exitCode: -1, signal: int(syscall.SIGSEGV)},
+		{name: "memory within a raised limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)", MemoryMB: 160},
+			status: coderunner.StatusCompleted, stdout: "80\n", minMemKB: 80 << 10},
+		{name: "same program over the default limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)"},
+			status: coderunner.StatusMemoryLimitExceeded, exitCode: -1, signal: int(syscall.SIGKILL)},
+		{name: "output exactly at the limit", req: coderunner.RunRequest{Code: "import sys\nsys.stdout.write('x' * 1000)", OutputLimitBytes: 1000},
+			status: coderunner.StatusCompleted, stdout: strings.Repeat("x", 1000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, ex, tt.req)
+			if res.Status != tt.status || res.ExitCode != tt.exitCode || res.Signal != tt.signal {
+				t.Fatalf("got %s exit %d signal %d, want %s exit %d signal %d\nstdout %q\nstderr %q",
+					res.Status, res.ExitCode, res.Signal, tt.status, tt.exitCode, tt.signal, res.Stdout, res.Stderr)
+			}
+			if tt.stdout != "" && res.Stdout != tt.stdout {
+				t.Errorf("stdout %q, want %q", res.Stdout, tt.stdout)
+			}
+			if !strings.Contains(res.Stderr, tt.stderrHas) {
+				t.Errorf("stderr %q lacks %q", res.Stderr, tt.stderrHas)
+			}
+			if res.CPUMs <= 0 || res.MemoryKB < max(tt.minMemKB, 1000) || res.WallMs <= 0 {
+				t.Errorf("figures not measured: wall %d ms, cpu %d ms, memory %d KB", res.WallMs, res.CPUMs, res.MemoryKB)
+			}
+		})
+	}
+}
+
+func TestStreamingDeliversOutputInOrderAsProduced(t *testing.T) {
+	ex := newTestExecutor(t, 1)
+	code := `import sys, time
+print("one")
+print("two", file=sys.stderr)
+time.sleep(0.5)
+print("three")`
+	type arrival struct {
+		chunk coderunner.OutputChunk
+		at    time.Time
+	}
+	var arrivals []arrival
+	began := time.Now()
+	res, err := ex.Run(context.Background(), coderunner.RunRequest{Code: code}, func(c coderunner.OutputChunk) {
+		arrivals = append(arrivals, arrival{coderunner.OutputChunk{Stream: c.Stream, Data: append([]byte(nil), c.Data...)}, time.Now()})
+	})
+	ended := time.Now()
+	if err != nil || res.Status != coderunner.StatusCompleted {
+		t.Fatalf("Run: %v, %+v", err, res)
+	}
+	// A print may reach the pipe in more than one write (text, then
+	// newline); join the neighbouring chunks of one stream.
+	var got []string
+	for i, a := range arrivals {
+		if i > 0 && arrivals[i-1].chunk.Stream == a.chunk.Stream {
+			got[len(got)-1] += string(a.chunk.Data)
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s:%s", a.chunk.Stream, a.chunk.Data))
+	}
+	want := []string{"stdout:one\n", "stderr:two\n", "stdout:three\n"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("chunks %q, want %q", got, want)
+	}
+	if first := arrivals[0].at; ended.Sub(first) < 400*time.Millisecond {
+		t.Errorf("first chunk came %s after the start and %s before the end: not streamed", first.Sub(began), ended.Sub(first))
+	}
+}
+
+func TestCancelStopsTheRun(t *testing.T) {
+	ex := newTestExecutor(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	began := time.Now()
+	res, err := ex.Run(ctx, coderunner.RunRequest{Code: "import time\nprint('started')\ntime.sleep(60)"}, nil)
+	if !errors.Is(err, context.Canceled) || res.Status != coderunner.StatusCancelled {
+		t.Fatalf("got %v, %s; want context.Canceled, CANCELLED", err, res.Status)
+	}
+	if res.Stdout != "started\n" {
+		t.Errorf("partial stdout %q, want %q", res.Stdout, "started\n")
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("cancel took %s", took)
+	}
+}
+
+func TestBadRequestIsRejectedBeforeRunning(t *testing.T) {
+	ex := newTestExecutor(t, 1)
+	_, err := ex.Run(context.Background(), coderunner.RunRequest{Code: "print(1)", MemoryMB: 4096}, nil)
+	if coderunner.ErrorCode(err) != coderunner.BadUserInput {
+		t.Fatalf("got %v, want BAD_USER_INPUT", err)
+	}
+}
+
+func TestLeakedContainersAreRemovedAtStartup(t *testing.T) {
+	requireEngine(t)
+	ctx := context.Background()
+	// A predecessor that crashed: its pool's container still runs, waiting.
+	crashed := &Executor{cli: engine, opts: Options{Image: ImageRef(), PoolName: fmt.Sprintf("test-crashed-%d", time.Now().UnixNano()), MemoryMB: 64}}
+	cfg, host := crashed.sandboxConfig(64)
+	created, err := engine.ContainerCreate(ctx, cfg, host, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := New(ctx, engine, Options{PoolSize: 1, PoolName: crashed.opts.PoolName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ex.Close()
+		assertNothingLeft(t, crashed.opts.PoolName)
+	}()
+	if _, err := engine.ContainerInspect(ctx, created.ID); !isNotFound(err) {
+		t.Errorf("leaked container %s still there after New (inspect: %v)", shortID(created.ID), err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	req := coderunner.RunRequest{TimeLimitMs: 1000}
+	ok := launcherStatus{reason: reasonExit, oomKills: 0}
+	engineSaysOOM := func() bool { return true }
+	engineSaysNo := func() bool { return false }
+	tests := []struct {
+		name      string
+		st        launcherStatus
+		engineOOM func() bool
+		want      coderunner.RunStatus
+	}{
+		{"exit 0", ok, engineSaysNo, coderunner.StatusCompleted},
+		{"exit 1", launcherStatus{exitCode: 1, reason: reasonExit}, engineSaysNo, coderunner.StatusRuntimeError},
+		{"signal", launcherStatus{exitCode: -1, signal: 11, reason: reasonExit}, engineSaysNo, coderunner.StatusRuntimeError},
+		{"cgroup counted an OOM kill", launcherStatus{exitCode: 0, reason: reasonExit, oomKills: 1}, engineSaysNo, coderunner.StatusMemoryLimitExceeded},
+		{"no counter, engine saw OOM", launcherStatus{exitCode: -1, signal: 9, reason: reasonExit, oomKills: -1}, engineSaysOOM, coderunner.StatusMemoryLimitExceeded},
+		{"no counter, plain SIGKILL", launcherStatus{exitCode: -1, signal: 9, reason: reasonExit, oomKills: -1}, engineSaysNo, coderunner.StatusRuntimeError},
+		{"SIGXCPU", launcherStatus{exitCode: -1, signal: 24, reason: reasonExit}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
+		{"CPU over the limit though it exited", launcherStatus{cpuMs: 1001, reason: reasonExit}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
+		{"wall", launcherStatus{exitCode: -1, signal: 9, reason: reasonWall}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
+		{"output", launcherStatus{exitCode: -1, signal: 9, reason: reasonOutput}, engineSaysNo, coderunner.StatusOutputLimitExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classify(tt.st, req, tt.engineOOM); got != tt.want {
+				t.Errorf("classify(%+v) = %s, want %s", tt.st, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseStatusRejectsGarbage(t *testing.T) {
+	for _, payload := range []string{"", "0 0 exit 1 2 3", "0 0 bogus 1 2 3 4", "x 0 exit 1 2 3 4"} {
+		if _, err := parseStatus([]byte(payload)); err == nil {
+			t.Errorf("parseStatus(%q) accepted it", payload)
+		}
+	}
+	st, err := parseStatus([]byte("-1 9 wall 10 3000 9000 0"))
+	if err != nil || st != (launcherStatus{exitCode: -1, signal: 9, reason: reasonWall, cpuMs: 10, wallMs: 3000, maxRSSKB: 9000}) {
+		t.Errorf("parseStatus: %+v, %v", st, err)
+	}
+}
+
+// TestConcurrentRunsWithBombs runs 20 programs at once, a fork bomb and a
+// memory bomb among them: every honest run must still complete correctly.
+func TestConcurrentRunsWithBombs(t *testing.T) {
+	ex := newTestExecutor(t, 4)
+	const runs = 20
+	type outcome struct {
+		res coderunner.RunResult
+		err error
+	}
+	results := make([]outcome, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		req := coderunner.RunRequest{
+			Code:        "import sys\nn = int(sys.stdin.read())\nprint(n, sum(range(n)))",
+			Stdin:       fmt.Sprint(1000 * i),
+			TimeLimitMs: 2000,
+		}
+		switch i {
+		case 5:
+			req = coderunner.RunRequest{Code: forkBomb, TimeLimitMs: 1000}
+		case 12:
+			req = coderunner.RunRequest{Code: memoryBomb, TimeLimitMs: 1000}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := ex.Run(context.Background(), req, nil)
+			results[i] = outcome{res, err}
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		want := coderunner.StatusCompleted
+		switch i {
+		case 5:
+			want = coderunner.StatusTimeLimitExceeded
+		case 12:
+			want = coderunner.StatusMemoryLimitExceeded
+		}
+		if r.err != nil || r.res.Status != want {
+			t.Errorf("run %d: %v, %s (stderr %q), want %s", i, r.err, r.res.Status, r.res.Stderr, want)
+			continue
+		}
+		if want == coderunner.StatusCompleted {
+			n := 1000 * i
+			if wantOut := fmt.Sprintf("%d %d\n", n, n*(n-1)/2); r.res.Stdout != wantOut {
+				t.Errorf("run %d: stdout %q, want %q", i, r.res.Stdout, wantOut)
+			}
+		}
+	}
+}
+
+// TestContainerKilledWhileWaitingIsSkipped: a pool container that dies
+// before its run (killed, or lost with an engine restart) is not handed out.
+func TestContainerKilledWhileWaitingIsSkipped(t *testing.T) {
+	ex := newTestExecutor(t, 1)
+	ctx := context.Background()
+	for ex.WarmContainers() < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	list, err := engine.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelPool+"="+ex.opts.PoolName))})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("want the one warm container: %v, %d", err, len(list))
+	}
+	if err := engine.ContainerKill(ctx, list[0].ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitC, errC := engine.ContainerWait(ctx, list[0].ID, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		t.Fatal(err)
+	}
+	res := run(t, ex, coderunner.RunRequest{Code: `print("hi")`})
+	if res.Status != coderunner.StatusCompleted || res.Stdout != "hi\n" {
+		t.Fatalf("got %+v", res)
+	}
+}

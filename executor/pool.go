@@ -1,0 +1,103 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pool keeps size containers started and waiting, so that a run takes one
+// that is already past the ~180 ms a container start costs.
+//
+// It has one filler goroutine per slot. A filler starts a container, then
+// blocks handing it over on an unbuffered channel; once a run takes it, the
+// filler starts the next. So exactly size containers are ever held ready or
+// in the making, with no bookkeeping.
+type pool struct {
+	ready chan *warmContainer
+	// failed carries a filler's error to a run that is waiting, so that a
+	// broken engine fails runs at once instead of at their deadlines.
+	failed  chan error
+	discard func(*warmContainer)
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	// waiting counts the containers started and waiting to be taken.
+	waiting atomic.Int32
+}
+
+// Backoff between failed starts, doubling up to the maximum.
+const (
+	minFillBackoff = 250 * time.Millisecond
+	maxFillBackoff = 5 * time.Second
+)
+
+func startPool(size int, start func(context.Context) (*warmContainer, error), discard func(*warmContainer), log *slog.Logger) *pool {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pool{ready: make(chan *warmContainer), failed: make(chan error), discard: discard, cancel: cancel}
+	for range size {
+		p.done.Add(1)
+		go func() {
+			defer p.done.Done()
+			p.fill(ctx, start, log)
+		}()
+	}
+	return p
+}
+
+func (p *pool) fill(ctx context.Context, start func(context.Context) (*warmContainer, error), log *slog.Logger) {
+	backoff := minFillBackoff
+	for ctx.Err() == nil {
+		c, err := start(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("start sandbox container", "err", err)
+			select {
+			case p.failed <- err:
+			default:
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, maxFillBackoff)
+			continue
+		}
+		backoff = minFillBackoff
+		p.waiting.Add(1)
+		select {
+		case p.ready <- c:
+		case <-ctx.Done():
+			p.discard(c)
+		}
+		p.waiting.Add(-1)
+	}
+}
+
+// get takes a ready container, waiting for one if need be. Containers that
+// died while they waited are discarded on the way.
+func (p *pool) get(ctx context.Context) (*warmContainer, error) {
+	for {
+		select {
+		case c := <-p.ready:
+			if c.waiting() {
+				return c, nil
+			}
+			p.discard(c)
+		case err := <-p.failed:
+			return nil, fmt.Errorf("no sandbox container could be started: %w", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// close stops the fillers; each discards the container it holds.
+func (p *pool) close() {
+	p.cancel()
+	p.done.Wait()
+}

@@ -1,0 +1,276 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"coderunner"
+	"coderunner/runs"
+)
+
+// Worker claims run jobs from the broker and carries them out in the
+// sandbox: it streams their output as events, stores the result, and only
+// then acknowledges the job, so a worker that dies mid-run loses nothing —
+// another worker claims the job again.
+type Worker struct {
+	// Name identifies this worker process to the broker; unique per process.
+	Name    string
+	Broker  coderunner.Broker
+	Runs    *runs.Service
+	Sandbox coderunner.Sandbox
+	// Concurrency is how many runs go at once.
+	Concurrency int
+	// MaxDeliveries: a job delivered more often than this (its workers
+	// kept vanishing) is dead-lettered and its run ends INTERNAL_ERROR.
+	MaxDeliveries int
+	// KeepAliveEvery renews a claim while its run lasts; it must be well
+	// under the broker's claim timeout.
+	KeepAliveEvery time.Duration
+	// Grace bounds how long runs in flight may go on once Run's context
+	// ends; runs cut short then are left to be claimed again elsewhere.
+	Grace   time.Duration
+	Log     *slog.Logger
+	Metrics Metrics
+}
+
+// Metrics receives what a worker measures; nil fields are not called.
+type Metrics struct {
+	QueueWait    func(time.Duration)
+	RunFinished  func(status coderunner.RunStatus, d time.Duration)
+	DeadLettered func()
+}
+
+// Run claims and carries out jobs until ctx ends, then waits up to Grace
+// for runs in flight to finish.
+func (w *Worker) Run(ctx context.Context) error {
+	// Runs live on their own context, so that stopping claims does not stop
+	// them; it ends Grace after ctx does.
+	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRuns()
+	var wg sync.WaitGroup
+	for range max(1, w.Concurrency) {
+		wg.Go(func() { w.claimLoop(ctx, runCtx) })
+	}
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.Grace):
+		w.Log.Warn("grace period over: stopping runs in flight; they will be claimed again", "grace", w.Grace)
+		stopRuns()
+		<-done
+	}
+	return nil
+}
+
+func (w *Worker) claimLoop(ctx, runCtx context.Context) {
+	for ctx.Err() == nil {
+		claim, err := w.Broker.Claim(ctx, w.Name)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Log.Error("claim failed; retrying", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		w.handle(runCtx, claim)
+	}
+}
+
+// handle carries out one claimed job.
+func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
+	job := claim.Job()
+	log := w.Log.With("run", job.RunID, "delivery", claim.Deliveries())
+	run, err := w.Runs.Get(ctx, job.RunID)
+	switch {
+	case coderunner.ErrorCode(err) == coderunner.NotFound:
+		log.Error("job for a run that does not exist: dead-lettering it")
+		w.deadLetter(ctx, claim, "run not found")
+		return
+	case err != nil:
+		log.Error("read run failed; leaving the job to be claimed again", "err", err)
+		return
+	case run.Status.Finished():
+		// Cancelled while queued, or finished by a worker that died
+		// before its acknowledgement.
+		w.ack(ctx, claim, log)
+		return
+	case claim.Deliveries() > w.MaxDeliveries:
+		log.Error("job delivered too often: dead-lettering it", "max", w.MaxDeliveries)
+		run.Status, run.ExitCode = coderunner.StatusInternalError, -1
+		run.Stderr = fmt.Sprintf("the run was started %d times and never finished; it was given up", claim.Deliveries()-1)
+		if _, err := w.Runs.Finish(ctx, run); err != nil {
+			log.Error("finish given-up run failed", "err", err)
+			return
+		}
+		w.deadLetter(ctx, claim, "too many deliveries")
+		return
+	}
+	if w.Metrics.QueueWait != nil && claim.Deliveries() == 1 {
+		w.Metrics.QueueWait(time.Since(job.EnqueuedAt))
+	}
+
+	run.Status, run.StartedAt = coderunner.StatusRunning, time.Now().UTC()
+	if ok, err := w.Runs.Store.UpdateRun(ctx, run); err != nil || !ok {
+		if err != nil {
+			log.Error("mark run RUNNING failed; leaving the job to be claimed again", "err", err)
+		} else {
+			w.ack(ctx, claim, log) // it finished meanwhile
+		}
+		return
+	}
+	result, cancelled, err := w.execute(ctx, claim, run, log)
+	if err != nil && !cancelled {
+		if ctx.Err() != nil {
+			log.Warn("run cut short by shutdown; it will be claimed again")
+			return
+		}
+		log.Error("run could not be carried out", "err", err)
+		result.Status = coderunner.StatusInternalError
+	}
+	if cancelled {
+		result.Status = coderunner.StatusCancelled
+	}
+	run.RunResult = result
+	run.FinishedAt = time.Now().UTC()
+	if _, err := w.Runs.Finish(ctx, run); err != nil {
+		log.Error("store result failed; leaving the job to be claimed again", "err", err)
+		return
+	}
+	if w.Metrics.RunFinished != nil {
+		w.Metrics.RunFinished(run.Status, run.FinishedAt.Sub(run.StartedAt))
+	}
+	w.ack(ctx, claim, log)
+}
+
+// execute runs the program, keeping the claim alive, streaming its output
+// and passing control messages to it. cancelled reports a cancelRun.
+func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runID := run.ID
+
+	if _, err := w.Runs.Broker.Publish(ctx, coderunner.RunEvent{RunID: runID, Type: coderunner.EventStarted}); err != nil {
+		return coderunner.RunResult{}, false, fmt.Errorf("publish STARTED: %w", err)
+	}
+	go w.keepAlive(ctx, claim, log)
+
+	// Control messages: input goes to the program, cancel stops it.
+	var cancelledByUser atomic.Bool
+	input := make(chan string, 16)
+	messages, err := w.Broker.ControlMessages(ctx, runID)
+	if err != nil {
+		return coderunner.RunResult{}, false, fmt.Errorf("listen for control messages: %w", err)
+	}
+	sandboxCtx, stopSandbox := context.WithCancel(ctx)
+	defer stopSandbox()
+	go func() {
+		inputOpen := true
+		closeInput := func() {
+			if inputOpen {
+				close(input)
+				inputOpen = false
+			}
+		}
+		defer closeInput()
+		for m := range messages {
+			if m.Cancel {
+				cancelledByUser.Store(true)
+				stopSandbox()
+				return
+			}
+			if m.Input != "" && inputOpen {
+				select {
+				case input <- m.Input:
+				case <-sandboxCtx.Done():
+					return
+				}
+			}
+			if m.CloseInput {
+				closeInput()
+			}
+		}
+	}()
+
+	// Output: coalesced, then published in order by one goroutine, so
+	// that a slow broker never blocks the sandbox's reader.
+	events := make(chan coderunner.RunEvent, 256)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for e := range events {
+			if _, err := w.Broker.Publish(ctx, e); err != nil {
+				log.Warn("publish output failed", "err", err)
+			}
+		}
+	}()
+	co := newCoalescer(func(stream coderunner.OutputStream, text string) {
+		typ := coderunner.EventStdout
+		if stream == coderunner.StreamStderr {
+			typ = coderunner.EventStderr
+		}
+		events <- coderunner.RunEvent{RunID: runID, Type: typ, Text: text}
+	})
+
+	req := run.Request()
+	if run.Interactive {
+		req.Input = input
+	}
+	result, err = w.Sandbox.Run(sandboxCtx, req, co.add)
+	co.close()
+	close(events)
+	<-published
+	stop() // ends the control listener and keep-alive
+	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
+	if cancelledByUser.Load() {
+		return result, true, nil
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		err = fmt.Errorf("sandbox stopped unexpectedly: %w", err)
+	}
+	return result, false, err
+}
+
+func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slog.Logger) {
+	t := time.NewTicker(w.KeepAliveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := claim.KeepAlive(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("keep claim alive failed", "err", err)
+			}
+		}
+	}
+}
+
+func (w *Worker) ack(ctx context.Context, claim coderunner.Claim, log *slog.Logger) {
+	if err := claim.Ack(ctx); err != nil {
+		log.Error("acknowledge job failed; it may run again", "err", err)
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, claim coderunner.Claim, reason string) {
+	if err := claim.DeadLetter(ctx, reason); err != nil {
+		w.Log.Error("dead-letter job failed", "run", claim.Job().RunID, "err", err)
+		return
+	}
+	if w.Metrics.DeadLettered != nil {
+		w.Metrics.DeadLettered()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

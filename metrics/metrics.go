@@ -1,0 +1,121 @@
+// Package metrics is what coderunner reports to Prometheus at /metrics:
+// the queue, runs, the warm pool, subscriptions and caches — the cost
+// drivers of the platform.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"coderunner"
+)
+
+// Metrics holds one process's collectors, in a registry of its own so
+// that tests can make as many as they like.
+type Metrics struct {
+	registry            *prometheus.Registry
+	queueWait           prometheus.Histogram
+	runDuration         *prometheus.HistogramVec
+	runsTotal           *prometheus.CounterVec
+	deadLettered        prometheus.Counter
+	activeSubscriptions prometheus.Gauge
+}
+
+// New returns metrics with the Go runtime's and the process's collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "coderunner_queue_wait_seconds",
+			Help:    "Time from enqueueing a run to a worker claiming it.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "coderunner_run_duration_seconds",
+			Help:    "Time from a run's start to its end on a worker, by final status.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"status"}),
+		runsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_runs_total",
+			Help: "Runs finished by this worker, by final status.",
+		}, []string{"status"}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_dead_lettered_total",
+			Help: "Jobs moved to the dead-letter queue.",
+		}),
+		activeSubscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "coderunner_active_subscriptions",
+			Help: "runEvents subscriptions open on this process.",
+		}),
+	}
+	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// QueueWait records how long a job waited to be claimed.
+func (m *Metrics) QueueWait(d time.Duration) { m.queueWait.Observe(d.Seconds()) }
+
+// RunFinished records a finished run.
+func (m *Metrics) RunFinished(status coderunner.RunStatus, d time.Duration) {
+	m.runDuration.WithLabelValues(string(status)).Observe(d.Seconds())
+	m.runsTotal.WithLabelValues(string(status)).Inc()
+}
+
+// DeadLettered records a dead-lettered job.
+func (m *Metrics) DeadLettered() { m.deadLettered.Inc() }
+
+// SubscriptionStarted records a subscription; call the returned func when
+// it ends.
+func (m *Metrics) SubscriptionStarted() (ended func()) {
+	m.activeSubscriptions.Inc()
+	return m.activeSubscriptions.Dec
+}
+
+// WatchQueueDepth reports the broker's queue depth, read at each scrape.
+func (m *Metrics) WatchQueueDepth(q coderunner.Queue) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "coderunner_queue_depth",
+		Help: "Jobs waiting to be claimed.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := q.Depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+}
+
+// WatchPoolSize reports the worker's warm-pool size, read at each scrape.
+func (m *Metrics) WatchPoolSize(size func() int) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "coderunner_warm_pool_size",
+		Help: "Sandbox containers started and waiting for a run.",
+	}, func() float64 { return float64(size()) }))
+}
+
+// WatchCache reports a cache's hits and misses, read at each scrape; name
+// is "apq" or "curriculum".
+func (m *Metrics) WatchCache(name string, stats func() (hits, misses uint64)) {
+	labels := prometheus.Labels{"cache": name}
+	m.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "coderunner_cache_hits_total", Help: "Cache look-ups answered from the cache.", ConstLabels: labels,
+		}, func() float64 { h, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "coderunner_cache_misses_total", Help: "Cache look-ups that went to the source.", ConstLabels: labels,
+		}, func() float64 { _, mi := stats(); return float64(mi) }),
+	)
+}

@@ -1,0 +1,80 @@
+package resolvers
+
+import (
+	"context"
+	"time"
+
+	"coderunner"
+	"coderunner/graph"
+)
+
+func (r *Resolver) Mutation() graph.MutationResolver         { return mutationResolver{r} }
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return subscriptionResolver{r} }
+func (r *Resolver) Run() graph.RunResolver                   { return runResolver{r} }
+
+type mutationResolver struct{ *Resolver }
+
+func (r mutationResolver) Run(ctx context.Context, in graph.RunInput) (*coderunner.Run, error) {
+	req := coderunner.RunRequest{Code: in.Code, Stdin: in.Stdin, TimeLimitMs: in.TimeLimitMs, MemoryMB: in.MemoryMb}
+	return pointer(r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, in.Interactive))
+}
+
+func (r mutationResolver) SendInput(ctx context.Context, runID, text string, closeInput bool) (bool, error) {
+	if err := r.Runs.SendInput(ctx, runID, coderunner.ControlMessage{Input: text, CloseInput: closeInput}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r mutationResolver) CancelRun(ctx context.Context, id string) (*coderunner.Run, error) {
+	return pointer(r.Runs.Cancel(ctx, id))
+}
+
+func (r queryResolver) Run(ctx context.Context, id string) (*coderunner.Run, error) {
+	return pointer(r.Runs.Get(ctx, id))
+}
+
+type subscriptionResolver struct{ *Resolver }
+
+// RunEvents hands gqlgen the run's events; gqlgen ends the subscription
+// when the channel closes, which the run service does after FINISHED.
+func (r subscriptionResolver) RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan *coderunner.RunEvent, error) {
+	events, err := r.Runs.Events(ctx, runID, int64(afterSeq))
+	if err != nil {
+		return nil, err
+	}
+	ended := func() {}
+	if r.TrackSubscription != nil {
+		ended = r.TrackSubscription()
+	}
+	out := make(chan *coderunner.RunEvent)
+	go func() {
+		defer ended()
+		defer close(out)
+		for e := range events {
+			select {
+			case out <- &e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+type runResolver struct{ *Resolver }
+
+func (runResolver) StartedAt(_ context.Context, r *coderunner.Run) (*time.Time, error) {
+	return nullTime(r.StartedAt), nil
+}
+
+func (runResolver) FinishedAt(_ context.Context, r *coderunner.Run) (*time.Time, error) {
+	return nullTime(r.FinishedAt), nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

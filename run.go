@@ -1,0 +1,74 @@
+package coderunner
+
+import (
+	"context"
+	"time"
+)
+
+// AnonymousOwner owns runs made without a signed-in user.
+const AnonymousOwner = "anonymous"
+
+// Run is one execution of a program a student sent: what was asked, where
+// it is in its life, and, once finished, how it ended.
+type Run struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner"`
+	// Language is "python", the only one for now.
+	Language string `json:"language"`
+	Code     string `json:"code"`
+	Stdin    string `json:"stdin"`
+	// Interactive keeps standard input open after Stdin for text sent with
+	// sendInput, until the program ends or input is closed; otherwise the
+	// program reads end-of-file right after Stdin.
+	Interactive bool `json:"interactive"`
+	// Request holds the limits the run was given (Code and Stdin are above).
+	TimeLimitMs int `json:"timeLimitMs"`
+	MemoryMB    int `json:"memoryMb"`
+	// RunResult holds the status (QUEUED and RUNNING included) and, once
+	// finished, the outcome.
+	RunResult
+	CreatedAt  time.Time `json:"createdAt"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// Request is the sandbox request the run was made for.
+func (r Run) Request() RunRequest {
+	return RunRequest{Code: r.Code, Stdin: r.Stdin, TimeLimitMs: r.TimeLimitMs, MemoryMB: r.MemoryMB}
+}
+
+// RunEventType says what a RunEvent reports.
+type RunEventType string
+
+const (
+	EventQueued   RunEventType = "QUEUED"
+	EventStarted  RunEventType = "STARTED"
+	EventStdout   RunEventType = "STDOUT"
+	EventStderr   RunEventType = "STDERR"
+	EventFinished RunEventType = "FINISHED"
+)
+
+// RunEvent is one step of a run as its subscribers see it. Seq numbers a
+// run's events 1, 2, 3, … without gaps, so a subscriber that reconnects
+// with the last seq it saw misses nothing and sees nothing twice.
+type RunEvent struct {
+	RunID string       `json:"runId"`
+	Seq   int64        `json:"seq"`
+	Type  RunEventType `json:"type"`
+	// Text is the output chunk of a STDOUT or STDERR event.
+	Text string `json:"text,omitempty"`
+	// Run is the finished run, on FINISHED only.
+	Run *Run `json:"run,omitempty"`
+}
+
+// RunStore keeps runs. store/sqlite and store/mongo implement it.
+type RunStore interface {
+	// CreateRun stores a new run.
+	CreateRun(ctx context.Context, r Run) error
+	// Run returns the run with the given id, or NOT_FOUND.
+	Run(ctx context.Context, id string) (Run, error)
+	// UpdateRun replaces a run that has not finished yet and reports
+	// whether it did: a finished run is final, so a late or duplicate
+	// update (a reclaimed job, a cancel racing a finish) changes nothing.
+	UpdateRun(ctx context.Context, r Run) (bool, error)
+}

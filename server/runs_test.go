@@ -1,0 +1,346 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"coderunner"
+)
+
+// startRun sends the run mutation and returns the run's id.
+func (ts *testServer) startRun(t *testing.T, input string) string {
+	t.Helper()
+	_, out := ts.post(t, query(`mutation { run(input: `+input+`) { id status } }`, nil))
+	var data struct{ Run struct{ ID, Status string } }
+	if err := json.Unmarshal(out.Data, &data); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("run mutation: %v, errors %+v", err, out.Errors)
+	}
+	if data.Run.Status != "QUEUED" {
+		t.Fatalf("run mutation returned status %q, want QUEUED", data.Run.Status)
+	}
+	return data.Run.ID
+}
+
+// work plays the worker for one run: it claims the job and publishes
+// STARTED, the given stdout chunks and FINISHED.
+func (ts *testServer) work(t *testing.T, stdout ...string) {
+	t.Helper()
+	ctx := t.Context()
+	claim, err := ts.broker.Claim(ctx, "test-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := ts.runs.Get(ctx, claim.Job().RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(typ coderunner.RunEventType, text string) {
+		if _, err := ts.broker.Publish(ctx, coderunner.RunEvent{RunID: run.ID, Type: typ, Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(coderunner.EventStarted, "")
+	for _, s := range stdout {
+		publish(coderunner.EventStdout, s)
+	}
+	run.Status, run.Stdout = coderunner.StatusCompleted, strings.Join(stdout, "")
+	if ok, err := ts.runs.Finish(ctx, run); !ok || err != nil {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+	if err := claim.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const runEventsQuery = `subscription($id: ID!, $after: Int!) {
+	runEvents(runId: $id, afterSeq: $after) { runId seq type text run { status exitCode stdout } } }`
+
+// event is a RunEvent as a client receives it.
+type event struct {
+	RunID string `json:"runId"`
+	Seq   int64
+	Type  string
+	Text  *string
+	Run   *struct {
+		Status   string
+		ExitCode int
+		Stdout   string
+	}
+}
+
+// wsClient speaks one of the two GraphQL WebSocket subprotocols.
+type wsClient struct {
+	t        testing.TB
+	conn     *websocket.Conn
+	protocol string
+}
+
+func dialWS(t testing.TB, ts *testServer, protocol string) *wsClient {
+	t.Helper()
+	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := dialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", protocol, err)
+	}
+	resp.Body.Close()
+	if conn.Subprotocol() != protocol {
+		t.Fatalf("server chose subprotocol %q, want %q", conn.Subprotocol(), protocol)
+	}
+	c := &wsClient{t: t, conn: conn, protocol: protocol}
+	c.send(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	if m := c.read(); m.Type != "connection_ack" {
+		t.Fatalf("after connection_init got %+v, want connection_ack", m)
+	}
+	return c
+}
+
+type wsMessage struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (c *wsClient) send(m any) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next message, answering pings and skipping keep-alives.
+func (c *wsClient) read() wsMessage {
+	c.t.Helper()
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m wsMessage
+		if err := c.conn.ReadJSON(&m); err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		switch m.Type {
+		case "ka":
+			continue
+		case "ping":
+			c.send(map[string]any{"type": "pong"})
+			continue
+		}
+		return m
+	}
+}
+
+func (c *wsClient) subscribe(id, q string, vars map[string]any) {
+	typ := "subscribe"
+	if c.protocol == "graphql-ws" {
+		typ = "start"
+	}
+	c.send(map[string]any{"id": id, "type": typ, "payload": map[string]any{"query": q, "variables": vars}})
+}
+
+// events reads the subscription's events until it completes.
+func (c *wsClient) events() []event {
+	c.t.Helper()
+	var out []event
+	for {
+		m := c.read()
+		if m.Type == "complete" {
+			return out
+		}
+		out = append(out, c.decode(m)...)
+	}
+}
+
+// decode returns the event a next (or legacy data) message carries.
+func (c *wsClient) decode(m wsMessage) []event {
+	c.t.Helper()
+	if m.Type != "next" && m.Type != "data" {
+		c.t.Fatalf("unexpected message %+v", m)
+	}
+	var p struct {
+		Data   struct{ RunEvents event }
+		Errors []any
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+		c.t.Fatalf("event payload %s: %v", m.Payload, err)
+	}
+	return []event{p.Data.RunEvents}
+}
+
+func checkEvents(t *testing.T, got []event, runID string, wantTypes ...string) {
+	t.Helper()
+	if len(got) != len(wantTypes) {
+		t.Fatalf("got %d events %+v, want %v", len(got), got, wantTypes)
+	}
+	for i, e := range got {
+		if e.Type != wantTypes[i] || e.RunID != runID || (i > 0 && e.Seq != got[i-1].Seq+1) {
+			t.Errorf("event %d = %+v, want type %s, run %s, seq following %d", i, e, wantTypes[i], runID, got[max(i-1, 0)].Seq)
+		}
+	}
+}
+
+// TestRunEventsOverWebSocket follows a run live over both subprotocols:
+// the QUEUED event from the buffer, then the worker's events as they come,
+// then the subscription completes after FINISHED.
+func TestRunEventsOverWebSocket(t *testing.T) {
+	for _, protocol := range []string{"graphql-transport-ws", "graphql-ws"} {
+		t.Run(protocol, func(t *testing.T) {
+			ts := newServer(t, options{})
+			id := ts.startRun(t, `{language: "python", code: "print('hi')"}`)
+			c := dialWS(t, ts, protocol)
+			c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
+			// Read QUEUED, from the buffer, before the worker starts, so
+			// that what follows is delivered live.
+			first := c.read()
+			ts.work(t, "hi\n")
+			got := append(c.decode(first), c.events()...)
+			checkEvents(t, got, id, "QUEUED", "STARTED", "STDOUT", "FINISHED")
+			if got[0].Seq != 1 || *got[2].Text != "hi\n" || got[3].Run == nil || got[3].Run.Status != "COMPLETED" || got[3].Run.Stdout != "hi\n" {
+				t.Errorf("events %+v", got)
+			}
+
+			// Resuming after seq 2, on a new connection, gives the rest.
+			c2 := dialWS(t, ts, protocol)
+			c2.subscribe("2", runEventsQuery, map[string]any{"id": id, "after": 2})
+			checkEvents(t, c2.events(), id, "STDOUT", "FINISHED")
+		})
+	}
+}
+
+func TestRunEventsOverSSE(t *testing.T) {
+	ts := newServer(t, options{})
+	id := ts.startRun(t, `{language: "python", code: "print('hi')"}`)
+	ts.work(t, "h", "i\n")
+	body := mustJSON(map[string]any{"query": runEventsQuery, "variables": map[string]any{"id": id, "after": 0}})
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []event
+	scanner := bufio.NewScanner(resp.Body)
+	for scanner.Scan() {
+		line := scanner.Text()
+		if data, ok := strings.CutPrefix(line, "data: "); ok && data != "" {
+			var p struct{ Data struct{ RunEvents event } }
+			if err := json.Unmarshal([]byte(data), &p); err != nil {
+				t.Fatalf("SSE data %q: %v", data, err)
+			}
+			got = append(got, p.Data.RunEvents)
+		}
+		if line == "event: complete" {
+			break
+		}
+	}
+	checkEvents(t, got, id, "QUEUED", "STARTED", "STDOUT", "STDOUT", "FINISHED")
+}
+
+// TestSubscriptionsDoNotLeak opens and drops 1,000 subscriptions to a run
+// that never finishes: afterwards the goroutines they used are gone.
+func TestSubscriptionsDoNotLeak(t *testing.T) {
+	ts := newServer(t, options{})
+	id := ts.startRun(t, `{language: "python", code: "input()"}`)
+	warm := dialWS(t, ts, "graphql-transport-ws")
+	warm.conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := range 1000 {
+		protocol := []string{"graphql-transport-ws", "graphql-ws"}[i%2]
+		c := dialWS(t, ts, protocol)
+		c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
+		if m := c.read(); m.Type != "next" && m.Type != "data" {
+			t.Fatalf("first message %+v, want the QUEUED event", m)
+		}
+		c.conn.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after := runtime.NumGoroutine()
+		if after <= before+10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before 1,000 subscribe/disconnect cycles, %d after", before, after)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCloseSubscriptionsEndsThem checks the shutdown path: http.Server's
+// Shutdown leaves WebSockets open, CloseSubscriptions closes them.
+func TestCloseSubscriptionsEndsThem(t *testing.T) {
+	ts := newServer(t, options{})
+	id := ts.startRun(t, `{language: "python", code: "input()"}`)
+	c := dialWS(t, ts, "graphql-transport-ws")
+	c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
+	c.read() // QUEUED
+	ts.api.CloseSubscriptions()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m wsMessage
+		err := c.conn.ReadJSON(&m)
+		if err == nil {
+			continue // a complete or keep-alive may come first
+		}
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatal("the subscription is still open 5 s after CloseSubscriptions")
+		}
+		return
+	}
+}
+
+func TestRunMutations(t *testing.T) {
+	ts := newServer(t, options{queueMax: 2})
+	queued := ts.startRun(t, `{language: "python", code: "print(1)", interactive: false}`)
+	interactive := ts.startRun(t, `{language: "python", code: "print(input())"}`)
+	tests := []struct {
+		name     string
+		query    string
+		wantCode string // "" for success
+		want     string // a fragment of the data, on success
+	}{
+		{"queue full", `mutation { run(input: {language: "python", code: "print(2)"}) { id } }`, "QUEUE_FULL", ""},
+		{"unsupported language", `mutation { run(input: {language: "ruby", code: "puts 1"}) { id } }`, "BAD_USER_INPUT", ""},
+		{"memory out of range", `mutation { run(input: {language: "python", code: "1", memoryMb: 100000}) { id } }`, "BAD_USER_INPUT", ""},
+		{"run by id", `{ run(id: "` + queued + `") { id status interactive startedAt } }`, "", `"status":"QUEUED","interactive":false,"startedAt":null`},
+		{"unknown run", `{ run(id: "nope") { id } }`, "NOT_FOUND", ""},
+		{"input to an interactive run", `mutation { sendInput(runId: "` + interactive + `", text: "Ada\n") }`, "", `"sendInput":true`},
+		{"input to a run that is not interactive", `mutation { sendInput(runId: "` + queued + `", text: "x") }`, "BAD_USER_INPUT", ""},
+		{"input to an unknown run", `mutation { sendInput(runId: "nope", text: "x") }`, "NOT_FOUND", ""},
+		{"cancel a queued run", `mutation { cancelRun(id: "` + queued + `") { id status } }`, "", `"status":"CANCELLED"`},
+		{"cancel it again", `mutation { cancelRun(id: "` + queued + `") { status } }`, "", `"status":"CANCELLED"`},
+		{"input to a finished run", `mutation { sendInput(runId: "` + queued + `", text: "x") }`, "BAD_USER_INPUT", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, out := ts.post(t, query(tt.query, nil))
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+			if tt.wantCode == "" {
+				if len(out.Errors) > 0 || !strings.Contains(string(out.Data), tt.want) {
+					t.Errorf("data %s, errors %+v; want %s", out.Data, out.Errors, tt.want)
+				}
+				return
+			}
+			if codes := out.codes(); len(codes) != 1 || codes[0] != tt.wantCode {
+				t.Errorf("codes %v, want [%s] (errors %+v)", codes, tt.wantCode, out.Errors)
+			}
+		})
+	}
+	// The cancelled run's subscribers saw it end.
+	c := dialWS(t, ts, "graphql-transport-ws")
+	c.subscribe("1", runEventsQuery, map[string]any{"id": queued, "after": 0})
+	got := c.events()
+	checkEvents(t, got, queued, "QUEUED", "FINISHED")
+	if got[1].Run.Status != "CANCELLED" {
+		t.Errorf("FINISHED carries status %s, want CANCELLED", got[1].Run.Status)
+	}
+}

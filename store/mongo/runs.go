@@ -1,0 +1,111 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"coderunner"
+)
+
+// runDoc is a run in the runs collection. Times are BSON dates
+// (millisecond precision); the zero time is stored as absent.
+type runDoc struct {
+	ID          string     `bson:"_id"`
+	Owner       string     `bson:"owner"`
+	Language    string     `bson:"language"`
+	Code        string     `bson:"code"`
+	Stdin       string     `bson:"stdin"`
+	Interactive bool       `bson:"interactive"`
+	TimeLimitMs int        `bson:"timeLimitMs"`
+	MemoryMB    int        `bson:"memoryMb"`
+	Status      string     `bson:"status"`
+	ExitCode    int        `bson:"exitCode"`
+	Signal      int        `bson:"signal"`
+	Stdout      string     `bson:"stdout"`
+	Stderr      string     `bson:"stderr"`
+	Truncated   bool       `bson:"truncated"`
+	WallMs      int64      `bson:"wallMs"`
+	CPUMs       int64      `bson:"cpuMs"`
+	MemoryKB    int64      `bson:"memoryKb"`
+	CreatedAt   *time.Time `bson:"createdAt,omitempty"`
+	StartedAt   *time.Time `bson:"startedAt,omitempty"`
+	FinishedAt  *time.Time `bson:"finishedAt,omitempty"`
+}
+
+func runToDoc(r coderunner.Run) runDoc {
+	return runDoc{
+		ID: r.ID, Owner: r.Owner, Language: r.Language, Code: r.Code, Stdin: r.Stdin, Interactive: r.Interactive,
+		TimeLimitMs: r.TimeLimitMs, MemoryMB: r.MemoryMB, Status: string(r.Status),
+		ExitCode: r.ExitCode, Signal: r.Signal, Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated,
+		WallMs: r.WallMs, CPUMs: r.CPUMs, MemoryKB: r.MemoryKB,
+		CreatedAt: timePtr(r.CreatedAt), StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
+	}
+}
+
+func (d runDoc) domain() coderunner.Run {
+	r := coderunner.Run{
+		ID: d.ID, Owner: d.Owner, Language: d.Language, Code: d.Code, Stdin: d.Stdin, Interactive: d.Interactive,
+		TimeLimitMs: d.TimeLimitMs, MemoryMB: d.MemoryMB,
+		CreatedAt: timeOf(d.CreatedAt), StartedAt: timeOf(d.StartedAt), FinishedAt: timeOf(d.FinishedAt),
+	}
+	r.RunResult = coderunner.RunResult{
+		Status: coderunner.RunStatus(d.Status), ExitCode: d.ExitCode, Signal: d.Signal,
+		Stdout: d.Stdout, Stderr: d.Stderr, Truncated: d.Truncated,
+		WallMs: d.WallMs, CPUMs: d.CPUMs, MemoryKB: d.MemoryKB,
+	}
+	return r
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// CreateRun stores a new run.
+func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
+	if _, err := s.runs.InsertOne(ctx, runToDoc(r)); err != nil {
+		return fmt.Errorf("mongo store: create run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Run returns the run with the given id.
+func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
+	var d runDoc
+	err := s.runs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return coderunner.Run{}, coderunner.Errorf(coderunner.NotFound, "no run with id %q", id)
+	}
+	if err != nil {
+		return coderunner.Run{}, fmt.Errorf("mongo store: read run %s: %w", id, err)
+	}
+	return d.domain(), nil
+}
+
+// UpdateRun replaces a run that has not finished. The filter on status makes
+// the check and the write one atomic operation.
+func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run) (bool, error) {
+	filter := bson.D{
+		{Key: "_id", Value: r.ID},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
+	}
+	res, err := s.runs.ReplaceOne(ctx, filter, runToDoc(r))
+	if err != nil {
+		return false, fmt.Errorf("mongo store: update run %s: %w", r.ID, err)
+	}
+	return res.MatchedCount == 1, nil
+}

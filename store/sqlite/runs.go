@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"coderunner"
+)
+
+const runColumns = `id, owner, language, code, stdin, interactive, time_limit_ms, memory_mb, status, exit_code, signal,
+	stdout, stderr, truncated, wall_ms, cpu_ms, memory_kb, created_at, started_at, finished_at`
+
+// CreateRun stores a new run.
+func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		runValues(r)...)
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Run returns the run with the given id.
+func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
+	var r coderunner.Run
+	var created, started, finished int64
+	err := s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id).Scan(
+		&r.ID, &r.Owner, &r.Language, &r.Code, &r.Stdin, &r.Interactive, &r.TimeLimitMs, &r.MemoryMB, &r.Status, &r.ExitCode, &r.Signal,
+		&r.Stdout, &r.Stderr, &r.Truncated, &r.WallMs, &r.CPUMs, &r.MemoryKB, &created, &started, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return coderunner.Run{}, coderunner.Errorf(coderunner.NotFound, "no run with id %q", id)
+	}
+	if err != nil {
+		return coderunner.Run{}, fmt.Errorf("read run %s: %w", id, err)
+	}
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
+	return r, nil
+}
+
+// UpdateRun replaces a run that has not finished.
+func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run) (bool, error) {
+	values := runValues(r)
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET (`+runColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		WHERE id = ? AND status IN (?, ?)`,
+		append(values, r.ID, coderunner.StatusQueued, coderunner.StatusRunning)...)
+	if err != nil {
+		return false, fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	return n == 1, nil
+}
+
+func runValues(r coderunner.Run) []any {
+	return []any{r.ID, r.Owner, r.Language, r.Code, r.Stdin, r.Interactive, r.TimeLimitMs, r.MemoryMB, r.Status, r.ExitCode, r.Signal,
+		r.Stdout, r.Stderr, r.Truncated, r.WallMs, r.CPUMs, r.MemoryKB,
+		toNanos(r.CreatedAt), toNanos(r.StartedAt), toNanos(r.FinishedAt)}
+}
+
+// Times are stored as Unix nanoseconds, 0 for the zero time.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,132 @@
+package storetest
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"coderunner"
+)
+
+// Stores keep run times to the millisecond at least (BSON dates have no
+// finer precision), in UTC.
+func at(ms int64) time.Time { return time.UnixMilli(1_800_000_000_000 + ms).UTC() }
+
+func queuedRun(id string) coderunner.Run {
+	r := coderunner.Run{
+		ID: id, Owner: coderunner.AnonymousOwner, Language: "python",
+		Code: "name = input()\nprint(f'Hello, {name}!')\n", Stdin: "Ada\n", Interactive: true,
+		TimeLimitMs: 2000, MemoryMB: 64, CreatedAt: at(0),
+	}
+	r.Status = coderunner.StatusQueued
+	return r
+}
+
+func finishedRun(id string) coderunner.Run {
+	r := queuedRun(id)
+	r.RunResult = coderunner.RunResult{
+		Status: coderunner.StatusRuntimeError, ExitCode: -1, Signal: 9,
+		Stdout: "Hello, Ada!\n\x00 NUL, tab\t, ünïcødé, 🐍\n", Stderr: "Traceback (most recent call last):\n",
+		Truncated: true, WallMs: 1234, CPUMs: 987, MemoryKB: 65536,
+	}
+	r.StartedAt, r.FinishedAt = at(5), at(1239)
+	return r
+}
+
+func testRunRoundTrip(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	tests := []struct {
+		name string
+		run  coderunner.Run
+	}{
+		{"queued", queuedRun("run-queued")},
+		{"finished", finishedRun("run-finished")},
+		{"large output", func() coderunner.Run {
+			r := finishedRun("run-large")
+			r.Stdout = strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+			return r
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.CreateRun(ctx, tt.run); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Run(ctx, tt.run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.run) {
+				t.Errorf("Run(%q) =\n%+v\nwant\n%+v", tt.run.ID, got, tt.run)
+			}
+		})
+	}
+}
+
+func testRunNotFound(t *testing.T, s coderunner.Store) {
+	_, err := s.Run(ctxFor(t), "no-such-run")
+	if code := coderunner.ErrorCode(err); code != coderunner.NotFound {
+		t.Errorf("Run of a missing id: %v (code %s), want NOT_FOUND", err, code)
+	}
+	ok, err := s.UpdateRun(ctxFor(t), queuedRun("no-such-run"))
+	if ok || err != nil {
+		t.Errorf("UpdateRun of a missing id = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// testUpdateRun walks a run through its life: QUEUED → RUNNING → finished,
+// after which every update is refused and the finished run stays as it was.
+func testUpdateRun(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	r := queuedRun("run-life")
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	running := r
+	running.Status, running.StartedAt = coderunner.StatusRunning, at(5)
+	finished := finishedRun("run-life")
+	cancelled := running
+	cancelled.Status, cancelled.FinishedAt = coderunner.StatusCancelled, at(50)
+
+	steps := []struct {
+		name   string
+		update coderunner.Run
+		wantOK bool
+		want   coderunner.Run
+	}{
+		{"start", running, true, running},
+		{"start again (a redelivered job)", running, true, running},
+		{"finish", finished, true, finished},
+		{"cancel after finishing", cancelled, false, finished},
+		{"finish again", finished, false, finished},
+	}
+	for _, st := range steps {
+		ok, err := s.UpdateRun(ctx, st.update)
+		if err != nil || ok != st.wantOK {
+			t.Fatalf("%s: UpdateRun = %v, %v; want %v, nil", st.name, ok, err, st.wantOK)
+		}
+		got, err := s.Run(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("%s: run is\n%+v\nwant\n%+v", st.name, got, st.want)
+		}
+	}
+}
+
+func testCreateRunTwice(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	r := queuedRun("run-twice")
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	other := finishedRun("run-twice")
+	if err := s.CreateRun(ctx, other); err == nil {
+		t.Error("creating a run with an id in use succeeded, want an error")
+	}
+	if got, err := s.Run(ctx, r.ID); err != nil || !reflect.DeepEqual(got, r) {
+		t.Errorf("after a refused create, run is %+v, %v; want it unchanged", got, err)
+	}
+}
