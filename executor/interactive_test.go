@@ -36,7 +36,7 @@ func TestInteractiveInput(t *testing.T) {
 			code: "print('go', flush=True)\nprint('done')", typed: []string{strings.Repeat("x", 1<<20)},
 			status: coderunner.StatusCompleted, stdout: "go\ndone\n"},
 		{name: "waiting for input that never comes ends at the time limit",
-			code: "print('go', flush=True)\ninput()",
+			code:   "print('go', flush=True)\ninput()",
 			status: coderunner.StatusTimeLimitExceeded, stdout: "go\n"},
 	}
 	for _, tt := range tests {
