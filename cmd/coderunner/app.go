@@ -163,15 +163,20 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	} else if built {
 		a.log.Info("built the sandbox image", "image", executor.ImageRef())
 	}
-	sandbox, err := executor.New(ctx, cli, executor.Options{PoolSize: a.cfg.PoolSize, Logger: a.log})
+	host, _ := os.Hostname()
+	name := fmt.Sprintf("%s-%d", host, os.Getpid())
+	// Each worker process labels its containers with its own name, so that
+	// workers sharing an engine never remove each other's warm containers.
+	// A dead worker's containers stop by themselves (their launcher reads
+	// end-of-file) and any executor removes stopped ones at start-up.
+	sandbox, err := executor.New(ctx, cli, executor.Options{PoolSize: a.cfg.PoolSize, PoolName: name, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, sandbox.Close)
 	a.metrics.WatchPoolSize(sandbox.WarmContainers)
-	host, _ := os.Hostname()
 	return &executor.Worker{
-		Name:           fmt.Sprintf("%s-%d", host, os.Getpid()),
+		Name:           name,
 		Broker:         a.broker,
 		Runs:           a.runs,
 		Sandbox:        sandbox,
