@@ -71,4 +71,7 @@ type RunStore interface {
 	// whether it did: a finished run is final, so a late or duplicate
 	// update (a reclaimed job, a cancel racing a finish) changes nothing.
 	UpdateRun(ctx context.Context, r Run) (bool, error)
+	// UnfinishedRuns returns up to limit runs, oldest first, that are still
+	// QUEUED or RUNNING and were created before the given time.
+	UnfinishedRuns(ctx context.Context, createdBefore time.Time, limit int) ([]Run, error)
 }

@@ -96,6 +96,31 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run) (bool, error) 
 	return true, nil
 }
 
+// Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
+// more than maxAge after they were created: their job was lost — Redis
+// restarted without persistence, or an API process died between storing a
+// run and queueing it — so that no run waits forever. It returns how many
+// it finished. Several processes may reap at once: Finish is conditional.
+func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
+	stale, err := s.Store.UnfinishedRuns(ctx, s.now().Add(-maxAge), 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, run := range stale {
+		run.Status, run.ExitCode = coderunner.StatusInternalError, -1
+		run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
+		finished, err := s.Finish(ctx, run)
+		if err != nil {
+			return n, err
+		}
+		if finished {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Get returns a run.
 func (s *Service) Get(ctx context.Context, id string) (coderunner.Run, error) {
 	return s.Store.Run(ctx, id)

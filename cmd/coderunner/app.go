@@ -193,6 +193,27 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	}, nil
 }
 
+// reapStaleRuns gives up, every minute until ctx ends, on runs whose job
+// was lost (see runs.Service.Reap), so that no run waits forever.
+func (a *app) reapStaleRuns(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.runs.Reap(ctx, a.cfg.StaleAfter)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("reap stale runs", "err", err)
+		}
+		if n > 0 {
+			a.log.Warn("gave up on lost runs", "count", n, "staleAfter", a.cfg.StaleAfter)
+		}
+	}
+}
+
 // serveHTTP serves handler on addr until ctx ends, then shuts down
 // gracefully: beforeShutdown runs first (to end subscriptions, which
 // http.Server.Shutdown does not).

@@ -32,6 +32,7 @@ type config struct {
 	ClaimTimeout  time.Duration // CODERUNNER_CLAIM_TIMEOUT: a vanished worker's job is retried after this
 	MaxDeliveries int           // CODERUNNER_MAX_DELIVERIES: deliveries before a job is dead-lettered
 	Grace         time.Duration // CODERUNNER_GRACE: how long runs in flight may finish on SIGTERM
+	StaleAfter    time.Duration // CODERUNNER_STALE_AFTER: unfinished runs older than this are given up
 }
 
 // requiredInProduction are the variables production cannot run without:
@@ -100,6 +101,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.MaxDeliveries = number("CODERUNNER_MAX_DELIVERIES", 3, 1)
 	cfg.ClaimTimeout = duration("CODERUNNER_CLAIM_TIMEOUT", 30*time.Second)
 	cfg.Grace = duration("CODERUNNER_GRACE", 30*time.Second)
+	cfg.StaleAfter = duration("CODERUNNER_STALE_AFTER", 10*time.Minute)
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		problems = append(problems, "CODERUNNER_LOG_FORMAT must be text or json")
 	}

@@ -56,6 +56,7 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 			return err
 		}
 		g.Go(func() error { return w.Run(ctx) })
+		g.Go(func() error { a.reapStaleRuns(ctx); return nil })
 	}
 	if withAPI {
 		if err := a.seedIfEmpty(ctx); err != nil {

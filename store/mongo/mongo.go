@@ -97,6 +97,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.levels, "ageGroup_position", bson.D{{Key: "ageGroup", Value: 1}, {Key: "position", Value: 1}}},
 		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}},
 		{s.runs, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}}},
+		{s.runs, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}},
 	}
 	for _, ix := range indexes {
 		model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)}

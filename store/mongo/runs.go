@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"coderunner"
 )
@@ -94,6 +95,28 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 		return coderunner.Run{}, fmt.Errorf("mongo store: read run %s: %w", id, err)
 	}
 	return d.domain(), nil
+}
+
+// UnfinishedRuns returns runs still QUEUED or RUNNING created before t.
+func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]coderunner.Run, error) {
+	filter := bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
+		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit))
+	cur, err := s.runs.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongo store: query unfinished runs: %w", err)
+	}
+	var docs []runDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo store: read unfinished runs: %w", err)
+	}
+	runs := make([]coderunner.Run, len(docs))
+	for i, d := range docs {
+		runs[i] = d.domain()
+	}
+	return runs, nil
 }
 
 // UpdateRun replaces a run that has not finished. The filter on status makes

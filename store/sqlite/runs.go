@@ -25,19 +25,43 @@ func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
 
 // Run returns the run with the given id.
 func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
-	var r coderunner.Run
-	var created, started, finished int64
-	err := s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id).Scan(
-		&r.ID, &r.Owner, &r.Language, &r.Code, &r.Stdin, &r.Interactive, &r.TimeLimitMs, &r.MemoryMB, &r.Status, &r.ExitCode, &r.Signal,
-		&r.Stdout, &r.Stderr, &r.Truncated, &r.WallMs, &r.CPUMs, &r.MemoryKB, &created, &started, &finished)
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return coderunner.Run{}, coderunner.Errorf(coderunner.NotFound, "no run with id %q", id)
 	}
 	if err != nil {
 		return coderunner.Run{}, fmt.Errorf("read run %s: %w", id, err)
 	}
-	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
 	return r, nil
+}
+
+// UnfinishedRuns returns runs still QUEUED or RUNNING created before t.
+func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]coderunner.Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) AND created_at < ?
+		ORDER BY created_at LIMIT ?`, coderunner.StatusQueued, coderunner.StatusRunning, toNanos(t), limit)
+	if err != nil {
+		return nil, fmt.Errorf("query unfinished runs: %w", err)
+	}
+	defer rows.Close()
+	var runs []coderunner.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan run: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
+func scanRun(row interface{ Scan(...any) error }) (coderunner.Run, error) {
+	var r coderunner.Run
+	var created, started, finished int64
+	err := row.Scan(&r.ID, &r.Owner, &r.Language, &r.Code, &r.Stdin, &r.Interactive, &r.TimeLimitMs, &r.MemoryMB,
+		&r.Status, &r.ExitCode, &r.Signal, &r.Stdout, &r.Stderr, &r.Truncated, &r.WallMs, &r.CPUMs, &r.MemoryKB,
+		&created, &started, &finished)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
+	return r, err
 }
 
 // UpdateRun replaces a run that has not finished.

@@ -101,6 +101,7 @@ var migrations = []string{
 		finished_at   INTEGER NOT NULL
 	);
 	CREATE INDEX runs_by_owner ON runs(owner, created_at);`,
+	`CREATE INDEX runs_unfinished ON runs(status, created_at);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

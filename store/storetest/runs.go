@@ -116,6 +116,45 @@ func testUpdateRun(t *testing.T, s coderunner.Store) {
 	}
 }
 
+func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	create := func(id string, created int64, status coderunner.RunStatus) {
+		r := queuedRun(id)
+		r.CreatedAt, r.Status = at(created), status
+		if err := s.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("old-queued", 10, coderunner.StatusQueued)
+	create("old-running", 20, coderunner.StatusRunning)
+	create("old-finished", 5, coderunner.StatusCompleted)
+	create("old-cancelled", 6, coderunner.StatusCancelled)
+	create("new-queued", 100, coderunner.StatusQueued)
+	tests := []struct {
+		before int64
+		limit  int
+		want   []string
+	}{
+		{50, 10, []string{"old-queued", "old-running"}},
+		{50, 1, []string{"old-queued"}},
+		{200, 10, []string{"old-queued", "old-running", "new-queued"}},
+		{10, 10, nil},
+	}
+	for _, tt := range tests {
+		runs, err := s.UnfinishedRuns(ctx, at(tt.before), tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range runs {
+			got = append(got, r.ID)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("UnfinishedRuns(before %d, limit %d) = %v, want %v", tt.before, tt.limit, got, tt.want)
+		}
+	}
+}
+
 func testCreateRunTwice(t *testing.T, s coderunner.Store) {
 	ctx := ctxFor(t)
 	r := queuedRun("run-twice")

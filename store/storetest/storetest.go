@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"RunNotFound", testRunNotFound},
 		{"UpdateRun", testUpdateRun},
 		{"CreateRunTwice", testCreateRunTwice},
+		{"UnfinishedRuns", testUnfinishedRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,162 @@
+package runs_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"coderunner"
+	"coderunner/broker"
+	"coderunner/broker/memory"
+	"coderunner/runs"
+	"coderunner/store/sqlite"
+)
+
+type fixture struct {
+	svc    *runs.Service
+	broker *memory.Broker
+	now    time.Time
+}
+
+func newFixture(t *testing.T, opts broker.Options) *fixture {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := &fixture{broker: memory.New(opts), now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	t.Cleanup(func() { f.broker.Close() })
+	f.svc = &runs.Service{Store: db, Broker: f.broker, Now: func() time.Time { return f.now }, CancelWait: 50 * time.Millisecond}
+	return f
+}
+
+func (f *fixture) start(t *testing.T) coderunner.Run {
+	t.Helper()
+	run, err := f.svc.Start(t.Context(), coderunner.AnonymousOwner, "python", coderunner.RunRequest{Code: "print(1)"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func (f *fixture) events(t *testing.T, id string, after int64) []coderunner.RunEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ch, err := f.svc.Events(ctx, id, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []coderunner.RunEvent
+	for e := range ch {
+		out = append(out, e)
+	}
+	return out
+}
+
+func types(events []coderunner.RunEvent) string {
+	var s []string
+	for _, e := range events {
+		s = append(s, string(e.Type))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestStartValidates(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	tests := []struct {
+		name     string
+		language string
+		req      coderunner.RunRequest
+	}{
+		{"language", "ruby", coderunner.RunRequest{Code: "puts 1"}},
+		{"time limit", "python", coderunner.RunRequest{Code: "1", TimeLimitMs: 60_000}},
+		{"source size", "python", coderunner.RunRequest{Code: strings.Repeat("#", coderunner.MaxSourceBytes+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.svc.Start(t.Context(), "u", tt.language, tt.req, false)
+			if coderunner.ErrorCode(err) != coderunner.BadUserInput {
+				t.Errorf("Start: %v, want BAD_USER_INPUT", err)
+			}
+		})
+	}
+	if n, _ := f.broker.Depth(t.Context()); n != 0 {
+		t.Errorf("%d jobs queued by rejected runs, want 0", n)
+	}
+}
+
+// TestQueueFullLeavesNoRunWaiting: a run refused with QUEUE_FULL is
+// recorded as finished, so nothing waits on it.
+func TestQueueFullLeavesNoRunWaiting(t *testing.T) {
+	f := newFixture(t, broker.Options{MaxWaiting: 1})
+	f.start(t)
+	_, err := f.svc.Start(t.Context(), "u", "python", coderunner.RunRequest{Code: "print(2)"}, false)
+	if coderunner.ErrorCode(err) != coderunner.QueueFull {
+		t.Fatalf("second Start: %v, want QUEUE_FULL", err)
+	}
+	stale, err := f.svc.Store.UnfinishedRuns(t.Context(), f.now.Add(time.Hour), 10)
+	if err != nil || len(stale) != 1 {
+		t.Errorf("unfinished runs %d (%v), want only the queued one", len(stale), err)
+	}
+}
+
+// TestEventsOfAFinishedRun: replayed from the buffer while it lasts, and
+// rebuilt from the store once it has expired.
+func TestEventsOfAFinishedRun(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	run := f.start(t)
+	f.broker.Publish(t.Context(), coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventStarted})
+	f.broker.Publish(t.Context(), coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventStdout, Text: "1\n"})
+	run.Status, run.Stdout, run.Stderr = coderunner.StatusCompleted, "1\n", "warning\n"
+	if ok, err := f.svc.Finish(t.Context(), run); !ok || err != nil {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+	if got := types(f.events(t, run.ID, 0)); got != "QUEUED STARTED STDOUT FINISHED" {
+		t.Errorf("from the buffer: %s", got)
+	}
+	if got := types(f.events(t, run.ID, 3)); got != "FINISHED" {
+		t.Errorf("from the buffer after seq 3: %s", got)
+	}
+
+	// Another process's broker has no buffer for the run: the store answers.
+	other := &runs.Service{Store: f.svc.Store, Broker: memory.New(broker.Options{})}
+	defer other.Broker.Close()
+	f.svc = other
+	events := f.events(t, run.ID, 0)
+	if got := types(events); got != "QUEUED STARTED STDOUT STDERR FINISHED" {
+		t.Fatalf("from the store: %s", got)
+	}
+	if events[2].Text != "1\n" || events[3].Text != "warning\n" || events[4].Run.Status != coderunner.StatusCompleted {
+		t.Errorf("from the store: %+v", events)
+	}
+	if got := f.events(t, run.ID, 40); len(got) != 1 || got[0].Type != coderunner.EventFinished || got[0].Seq != 41 {
+		t.Errorf("from the store after a seq it never had: %+v", got)
+	}
+}
+
+func TestReap(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	lost := f.start(t)
+	f.now = f.now.Add(20 * time.Minute)
+	recent := f.start(t)
+	n, err := f.svc.Reap(t.Context(), 10*time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v; want 1", n, err)
+	}
+	for id, want := range map[string]coderunner.RunStatus{lost.ID: coderunner.StatusInternalError, recent.ID: coderunner.StatusQueued} {
+		run, err := f.svc.Get(t.Context(), id)
+		if err != nil || run.Status != want {
+			t.Errorf("run %s: %s (%v), want %s", id, run.Status, err, want)
+		}
+	}
+	if got := types(f.events(t, lost.ID, 0)); got != "QUEUED FINISHED" {
+		t.Errorf("subscribers of the lost run see %s", got)
+	}
+	if n, _ := f.svc.Reap(t.Context(), 10*time.Minute); n != 0 {
+		t.Errorf("second Reap finished %d runs, want 0", n)
+	}
+}
