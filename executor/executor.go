@@ -126,7 +126,9 @@ func (e *Executor) removeLeaked(ctx context.Context) error {
 				continue // another executor may be starting it right now
 			}
 			err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if err != nil && !isNotFound(err) {
+			// Conflict: another executor starting at the same time is
+			// removing it already ("removal … is already in progress").
+			if err != nil && !isNotFound(err) && !cerrdefs.IsConflict(err) {
 				return fmt.Errorf("remove leaked sandbox container %s: %w", shortID(c.ID), err)
 			}
 		}

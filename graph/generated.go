@@ -795,7 +795,11 @@ enum RunEventType {
   FINISHED
 }
 
-"One step of a run. seq numbers a run's events 1, 2, 3, … without gaps."
+"""
+One step of a run. seq numbers a run's events 1, 2, 3, … without gaps.
+A second STARTED means the worker running the program vanished and another
+started it again: clear the output shown so far.
+"""
 type RunEvent {
   runId: ID!
   seq: Int!

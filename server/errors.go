@@ -33,6 +33,11 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
 		case gqlErr.Err == nil:
 			setCode(gqlErr, coderunner.BadUserInput)
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			// The client went away mid-request: nothing failed.
+			log.DebugContext(ctx, "request abandoned by the client", "path", gqlErr.Path.String())
+			gqlErr.Message = internalMessage
+			setCode(gqlErr, coderunner.Internal)
 		default:
 			log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
 			gqlErr.Message = internalMessage

@@ -50,13 +50,19 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	a.log.Info("starting", "process", name, "store", storeKind(cfg), "broker", map[bool]string{true: "redis", false: "memory"}[cfg.RedisURL != ""])
 
 	g, ctx := errgroup.WithContext(ctx)
+	// A worker-only process keeps answering health checks and scrapes
+	// while it drains, until its runs in flight are done.
+	drained, drainDone := context.WithCancel(context.WithoutCancel(ctx))
+	defer drainDone()
 	if withWorker {
 		w, err := a.worker(ctx)
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return w.Run(ctx) })
+		g.Go(func() error { defer drainDone(); return w.Run(ctx) })
 		g.Go(func() error { a.reapStaleRuns(ctx); return nil })
+	} else {
+		drainDone()
 	}
 	if withAPI {
 		if err := a.seedIfEmpty(ctx); err != nil {
@@ -71,7 +77,7 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		mux := http.NewServeMux()
 		server.HealthRoutes(mux, a.checks, a.log)
 		mux.Handle("GET /metrics", a.metrics.Handler())
-		g.Go(func() error { return serveHTTP(ctx, cfg.WorkerAddr, mux, a.log, nil) })
+		g.Go(func() error { return serveHTTP(drained, cfg.WorkerAddr, mux, a.log, nil) })
 	}
 	return g.Wait()
 }

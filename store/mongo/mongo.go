@@ -344,13 +344,28 @@ func exists(ctx context.Context, coll *mongo.Collection, id string) (bool, error
 	}
 }
 
+// upsert runs an upsert, once more if it lost a race: two upserts of a new
+// id may both try to insert it, and the loser fails with a duplicate-key
+// error (MongoDB 4.2+ retries this itself; FerretDB does not). On the
+// second try the document exists, so it is updated.
+func upsert(do func() error) error {
+	err := do()
+	if mongo.IsDuplicateKeyError(err) {
+		err = do()
+	}
+	return err
+}
+
 // PutAgeGroup inserts or replaces an age group.
 func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
 	doc := ageGroupDoc(g)
-	_, err := s.ageGroups.ReplaceOne(ctx, bson.D{{Key: "_id", Value: g.Slug}}, doc, options.Replace().SetUpsert(true))
+	err := upsert(func() error {
+		_, err := s.ageGroups.ReplaceOne(ctx, bson.D{{Key: "_id", Value: g.Slug}}, doc, options.Replace().SetUpsert(true))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mongo store: put age group %q: %w", g.Slug, err)
 	}
@@ -379,7 +394,10 @@ func (s *Store) PutLevel(ctx context.Context, l coderunner.Level) error {
 		}},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "problemCount", Value: 0}}},
 	}
-	_, err = s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, update, options.UpdateOne().SetUpsert(true))
+	err = upsert(func() error {
+		_, err := s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, update, options.UpdateOne().SetUpsert(true))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mongo store: put level %q: %w", l.ID, err)
 	}
@@ -403,11 +421,13 @@ func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
 	var old struct {
 		LevelID string `bson:"levelId"`
 	}
-	err = s.problems.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: p.ID}}, problemToDoc(p),
-		// No projection: FerretDB v1 does not implement findAndModify's
-		// "fields"; the decoder drops what old does not hold.
-		options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before),
-	).Decode(&old)
+	err = upsert(func() error {
+		return s.problems.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: p.ID}}, problemToDoc(p),
+			// No projection: FerretDB v1 does not implement findAndModify's
+			// "fields"; the decoder drops what old does not hold.
+			options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before),
+		).Decode(&old)
+	})
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return fmt.Errorf("mongo store: put problem %q: %w", p.ID, err)
 	}

@@ -32,8 +32,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	// busy_timeout lets concurrent writers wait for each other instead of
-	// failing with SQLITE_BUSY; WAL lets readers proceed during a write.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// failing with SQLITE_BUSY, and _txlock=immediate takes the write lock
+	// when a transaction begins: a transaction that reads first and then
+	// writes would otherwise fail at once, busy_timeout or not, when
+	// another writer got in between. WAL lets readers proceed during a write.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

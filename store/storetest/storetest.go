@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"UpdateRun", testUpdateRun},
 		{"CreateRunTwice", testCreateRunTwice},
 		{"UnfinishedRuns", testUnfinishedRuns},
+		{"ConcurrentPuts", testConcurrentPuts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1016,5 +1017,35 @@ func testReadsReturnCopies(t *testing.T, s coderunner.Store) {
 	wantSnapshot(t, "changing values returned by reads", takeSnapshot(t, s), before)
 	if p, _ := getProblem(t, s, "p1"); !reflect.DeepEqual(p, problem("p1", "a1", 1)) {
 		t.Errorf("problem p1 = %+v after changing a returned copy", p)
+	}
+}
+
+// testConcurrentPuts puts the same content from several goroutines at once,
+// as api replicas seeding one empty store do: every put succeeds and the
+// store ends as if it had been put once.
+func testConcurrentPuts(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	const writers = 4
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			errs <- func() error {
+				if err := s.PutAgeGroup(ctx, ageGroup("g", 1)); err != nil {
+					return err
+				}
+				if err := s.PutLevel(ctx, level("l", "g", 1)); err != nil {
+					return err
+				}
+				return s.PutProblem(ctx, problem("p", "l", 1))
+			}()
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent put: %v", err)
+		}
+	}
+	if l, ok := getLevel(t, s, "l"); !ok || l.ProblemCount != 1 {
+		t.Errorf("level after concurrent puts: %+v (found %v), want problemCount 1", l, ok)
 	}
 }

@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// A small GraphQL client: queries and mutations over POST, subscriptions
+// over WebSocket (graphql-transport-ws, or the legacy graphql-ws).
+
+// run is a Run as the tests read it.
+type run struct {
+	ID       string
+	Status   string
+	ExitCode int
+	Stdout   string
+	Stderr   string
+}
+
+// event is a RunEvent as a client receives it.
+type event struct {
+	RunID string `json:"runId"`
+	Seq   int64
+	Type  string
+	Text  *string
+	Run   *run
+}
+
+func (e event) String() string {
+	switch {
+	case e.Text != nil:
+		return fmt.Sprintf("#%d %s %q", e.Seq, e.Type, *e.Text)
+	case e.Run != nil:
+		return fmt.Sprintf("#%d %s %s", e.Seq, e.Type, e.Run.Status)
+	}
+	return fmt.Sprintf("#%d %s", e.Seq, e.Type)
+}
+
+// graphql posts one operation to api and decodes its data into out; any
+// GraphQL error fails the test.
+func graphql(t *testing.T, api *proc, query string, vars map[string]any, out any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	client := http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Post(api.url("/graphql"), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: POST /graphql: %v", api.name, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: POST /graphql: %v", api.name, err)
+	}
+	var r struct {
+		Data   json.RawMessage
+		Errors []json.RawMessage
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || len(r.Errors) > 0 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s\n-> %d %s", api.name, strings.Join(strings.Fields(query), " "), resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(r.Data, out); err != nil {
+		t.Fatalf("%s: decode %s: %v", api.name, r.Data, err)
+	}
+}
+
+// startRun queues code through api, interactive (stdin stays open for
+// sendInput), with a CPU-time limit of 5 s (so a wall-time limit of 11 s:
+// room for a slow start on a busy machine).
+func startRun(t *testing.T, api *proc, code string) string {
+	t.Helper()
+	var data struct{ Run run }
+	graphql(t, api, `mutation($code: String!) { run(input: {language: "python", code: $code, timeLimitMs: 5000}) { id status } }`,
+		map[string]any{"code": code}, &data)
+	if data.Run.Status != "QUEUED" || data.Run.ID == "" {
+		t.Fatalf("run mutation on %s returned %+v; want an id and QUEUED", api.name, data.Run)
+	}
+	return data.Run.ID
+}
+
+func getRun(t *testing.T, api *proc, id string) run {
+	t.Helper()
+	var data struct{ Run run }
+	graphql(t, api, `query($id: ID!) { run(id: $id) { id status exitCode stdout stderr } }`, map[string]any{"id": id}, &data)
+	return data.Run
+}
+
+func sendInput(t *testing.T, api *proc, id, text string) {
+	t.Helper()
+	var data struct{ SendInput bool }
+	graphql(t, api, `mutation($id: ID!, $text: String!) { sendInput(runId: $id, text: $text) }`,
+		map[string]any{"id": id, "text": text}, &data)
+	if !data.SendInput {
+		t.Fatalf("sendInput on %s returned false", api.name)
+	}
+}
+
+const (
+	transportWS = "graphql-transport-ws"
+	legacyWS    = "graphql-ws"
+)
+
+const runEventsQuery = `subscription($id: ID!, $after: Int!) {
+	runEvents(runId: $id, afterSeq: $after) { runId seq type text run { status exitCode stdout } } }`
+
+// ws is one WebSocket connection to an api, with one subscription.
+type ws struct {
+	t        *testing.T
+	api      *proc
+	conn     *websocket.Conn
+	protocol string
+	finished bool // the subscription completed
+}
+
+// subscribe connects to api and subscribes to runID's events after afterSeq.
+func subscribe(t *testing.T, api *proc, protocol, runID string, afterSeq int64) *ws {
+	t.Helper()
+	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := dialer.Dial("ws://"+api.addr+"/graphql", nil)
+	if err != nil {
+		t.Fatalf("%s: dial %s: %v", api.name, protocol, err)
+	}
+	resp.Body.Close()
+	if conn.Subprotocol() != protocol {
+		t.Fatalf("%s chose subprotocol %q, want %q", api.name, conn.Subprotocol(), protocol)
+	}
+	c := &ws{t: t, api: api, conn: conn, protocol: protocol}
+	t.Cleanup(func() { conn.Close() })
+	c.send(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	if m := c.read(10 * time.Second); m.Type != "connection_ack" {
+		t.Fatalf("%s: after connection_init got %+v, want connection_ack", api.name, m)
+	}
+	typ := "subscribe"
+	if protocol == legacyWS {
+		typ = "start"
+	}
+	c.send(map[string]any{"id": "1", "type": typ, "payload": map[string]any{
+		"query": runEventsQuery, "variables": map[string]any{"id": runID, "after": afterSeq}}})
+	return c
+}
+
+type wsMessage struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (c *ws) send(m any) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(m); err != nil {
+		c.t.Fatalf("%s: write: %v", c.api.name, err)
+	}
+}
+
+// read returns the next message within d, answering pings and skipping
+// keep-alives.
+func (c *ws) read(d time.Duration) wsMessage {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		c.conn.SetReadDeadline(deadline)
+		var m wsMessage
+		if err := c.conn.ReadJSON(&m); err != nil {
+			c.t.Fatalf("%s: read: %v", c.api.name, err)
+		}
+		switch m.Type {
+		case "ka", "pong":
+			continue
+		case "ping":
+			c.send(map[string]any{"type": "pong"})
+			continue
+		}
+		return m
+	}
+}
+
+// next returns the subscription's next event, or ok false once it has
+// completed; it fails the test if nothing comes within d.
+func (c *ws) next(d time.Duration) (e event, ok bool) {
+	c.t.Helper()
+	if c.finished {
+		return event{}, false
+	}
+	m := c.read(d)
+	switch m.Type {
+	case "complete":
+		c.finished = true
+		return event{}, false
+	case "next", "data":
+	default:
+		c.t.Fatalf("%s: unexpected message %s %s", c.api.name, m.Type, m.Payload)
+	}
+	var p struct {
+		Data   struct{ RunEvents event }
+		Errors []json.RawMessage
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+		c.t.Fatalf("%s: event %s: %v", c.api.name, m.Payload, err)
+	}
+	return p.Data.RunEvents, true
+}
+
+// until reads events until one satisfies stop (included) or the
+// subscription completes, each within d.
+func (c *ws) until(d time.Duration, stop func(event) bool) []event {
+	c.t.Helper()
+	var out []event
+	for {
+		e, ok := c.next(d)
+		if !ok {
+			return out
+		}
+		out = append(out, e)
+		if stop(e) {
+			return out
+		}
+	}
+}
+
+// rest reads events until the subscription completes.
+func (c *ws) rest(d time.Duration) []event {
+	c.t.Helper()
+	return c.until(d, func(event) bool { return false })
+}
+
+// drain reads what the server still sends until it closes the
+// connection or completes the subscription (c.finished), and returns the
+// events that came; it fails the test if neither happens within d.
+func (c *ws) drain(d time.Duration) []event {
+	c.t.Helper()
+	var out []event
+	deadline := time.Now().Add(d)
+	for {
+		c.conn.SetReadDeadline(deadline)
+		var m wsMessage
+		if err := c.conn.ReadJSON(&m); err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.t.Fatalf("%s still sends after %v: %v", c.api.name, d, err)
+			}
+			return out
+		}
+		switch m.Type {
+		case "complete":
+			c.finished = true
+			return out
+		case "next", "data":
+			var p struct{ Data struct{ RunEvents event } }
+			if err := json.Unmarshal(m.Payload, &p); err != nil {
+				c.t.Fatalf("%s: event %s: %v", c.api.name, m.Payload, err)
+			}
+			out = append(out, p.Data.RunEvents)
+		}
+	}
+}
+
+// drop closes the connection abruptly, as a browser tab that goes away.
+func (c *ws) drop() { c.conn.Close() }
+
+// stdoutOf joins the text of the STDOUT events.
+func stdoutOf(events []event) string {
+	var b strings.Builder
+	for _, e := range events {
+		if e.Type == "STDOUT" && e.Text != nil {
+			b.WriteString(*e.Text)
+		}
+	}
+	return b.String()
+}
+
+func count(events []event, typ string) int {
+	n := 0
+	for _, e := range events {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// checkStream checks what a subscriber saw of a whole run: seq 1, 2, … N
+// without a gap or a repeat, QUEUED first, FINISHED last and only there,
+// for runID only. It returns the final run.
+func checkStream(t *testing.T, runID string, events []event) run {
+	t.Helper()
+	if len(events) == 0 {
+		t.Fatal("no events")
+	}
+	for i, e := range events {
+		if e.Seq != int64(i+1) || e.RunID != runID {
+			t.Fatalf("event %d is %v of run %s; want seq %d of run %s (all: %v)", i, e, e.RunID, i+1, runID, events)
+		}
+	}
+	if events[0].Type != "QUEUED" {
+		t.Errorf("first event %v; want QUEUED", events[0])
+	}
+	last := events[len(events)-1]
+	if n := count(events, "FINISHED"); n != 1 || last.Type != "FINISHED" || last.Run == nil {
+		t.Fatalf("%d FINISHED events, last event %v; want exactly one FINISHED, last, with the run (all: %v)", n, last, events)
+	}
+	return *last.Run
+}
