@@ -135,17 +135,17 @@ type AgeGroupResolver interface {
 	Levels(ctx context.Context, obj *coderunner.AgeGroup) ([]coderunner.Level, error)
 }
 type LevelResolver interface {
-	AgeGroup(ctx context.Context, obj *coderunner.Level) (*coderunner.AgeGroup, error)
+	AgeGroup(ctx context.Context, obj *coderunner.Level) (coderunner.AgeGroup, error)
 
 	Problems(ctx context.Context, obj *coderunner.Level) ([]coderunner.Problem, error)
 }
 type MutationResolver interface {
-	Run(ctx context.Context, input RunInput) (*coderunner.Run, error)
+	Run(ctx context.Context, input RunInput) (coderunner.Run, error)
 	SendInput(ctx context.Context, runID string, text string, closeInput bool) (bool, error)
-	CancelRun(ctx context.Context, id string) (*coderunner.Run, error)
+	CancelRun(ctx context.Context, id string) (coderunner.Run, error)
 }
 type ProblemResolver interface {
-	Level(ctx context.Context, obj *coderunner.Problem) (*coderunner.Level, error)
+	Level(ctx context.Context, obj *coderunner.Problem) (coderunner.Level, error)
 }
 type QueryResolver interface {
 	AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error)
@@ -159,7 +159,7 @@ type RunResolver interface {
 	FinishedAt(ctx context.Context, obj *coderunner.Run) (*time.Time, error)
 }
 type SubscriptionResolver interface {
-	RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan *coderunner.RunEvent, error)
+	RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan coderunner.RunEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1498,8 +1498,8 @@ func (ec *executionContext) _Level_ageGroup(ctx context.Context, field graphql.C
 			return ec.Resolvers.Level().AgeGroup(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.AgeGroup) graphql.Marshaler {
-			return ec.marshalNAgeGroup2ᚖcoderunnerᚐAgeGroup(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.AgeGroup) graphql.Marshaler {
+			return ec.marshalNAgeGroup2coderunnerᚐAgeGroup(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1655,8 +1655,8 @@ func (ec *executionContext) _Mutation_run(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Mutation().Run(ctx, fc.Args["input"].(RunInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Run) graphql.Marshaler {
-			return ec.marshalNRun2ᚖcoderunnerᚐRun(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Run) graphql.Marshaler {
+			return ec.marshalNRun2coderunnerᚐRun(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1743,8 +1743,8 @@ func (ec *executionContext) _Mutation_cancelRun(ctx context.Context, field graph
 			return ec.Resolvers.Mutation().CancelRun(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Run) graphql.Marshaler {
-			return ec.marshalNRun2ᚖcoderunnerᚐRun(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Run) graphql.Marshaler {
+			return ec.marshalNRun2coderunnerᚐRun(ctx, selections, v)
 		},
 		true,
 		true,
@@ -1809,8 +1809,8 @@ func (ec *executionContext) _Problem_level(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Problem().Level(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Level) graphql.Marshaler {
-			return ec.marshalNLevel2ᚖcoderunnerᚐLevel(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Level) graphql.Marshaler {
+			return ec.marshalNLevel2coderunnerᚐLevel(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2880,8 +2880,8 @@ func (ec *executionContext) _Subscription_runEvents(ctx context.Context, field g
 			return ec.Resolvers.Subscription().RunEvents(ctx, fc.Args["runId"].(string), fc.Args["afterSeq"].(int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.RunEvent) graphql.Marshaler {
-			return ec.marshalNRunEvent2ᚖcoderunnerᚐRunEvent(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.RunEvent) graphql.Marshaler {
+			return ec.marshalNRunEvent2coderunnerᚐRunEvent(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5081,14 +5081,6 @@ func (ec *executionContext) marshalNAgeGroup2ᚕcoderunnerᚐAgeGroupᚄ(ctx con
 	return ret
 }
 
-func (ec *executionContext) marshalNAgeGroup2ᚖcoderunnerᚐAgeGroup(ctx context.Context, sel ast.SelectionSet, v *coderunner.AgeGroup) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AgeGroup!")
-		return graphql.Null
-	}
-	return ec._AgeGroup(ctx, sel, v)
-}
-
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5165,14 +5157,6 @@ func (ec *executionContext) marshalNLevel2ᚕcoderunnerᚐLevelᚄ(ctx context.C
 	return ret
 }
 
-func (ec *executionContext) marshalNLevel2ᚖcoderunnerᚐLevel(ctx context.Context, sel ast.SelectionSet, v *coderunner.Level) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Level!")
-		return graphql.Null
-	}
-	return ec._Level(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNProblem2coderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
 	return ec._Problem(ctx, sel, &v)
 }
@@ -5193,20 +5177,12 @@ func (ec *executionContext) marshalNProblem2ᚕcoderunnerᚐProblemᚄ(ctx conte
 	return ret
 }
 
-func (ec *executionContext) marshalNRun2ᚖcoderunnerᚐRun(ctx context.Context, sel ast.SelectionSet, v *coderunner.Run) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Run!")
-		return graphql.Null
-	}
-	return ec._Run(ctx, sel, v)
+func (ec *executionContext) marshalNRun2coderunnerᚐRun(ctx context.Context, sel ast.SelectionSet, v coderunner.Run) graphql.Marshaler {
+	return ec._Run(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNRunEvent2ᚖcoderunnerᚐRunEvent(ctx context.Context, sel ast.SelectionSet, v *coderunner.RunEvent) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "RunEvent!")
-		return graphql.Null
-	}
-	return ec._RunEvent(ctx, sel, v)
+func (ec *executionContext) marshalNRunEvent2coderunnerᚐRunEvent(ctx context.Context, sel ast.SelectionSet, v coderunner.RunEvent) graphql.Marshaler {
+	return ec._RunEvent(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNRunEventType2coderunnerᚐRunEventType(ctx context.Context, v any) (coderunner.RunEventType, error) {

@@ -61,8 +61,8 @@ func (r ageGroupResolver) Levels(ctx context.Context, g *coderunner.AgeGroup) ([
 
 type levelResolver struct{ *Resolver }
 
-func (r levelResolver) AgeGroup(ctx context.Context, l *coderunner.Level) (*coderunner.AgeGroup, error) {
-	return pointer(loaders.For(ctx).AgeGroup.Load(ctx, l.AgeGroup))
+func (r levelResolver) AgeGroup(ctx context.Context, l *coderunner.Level) (coderunner.AgeGroup, error) {
+	return loaders.For(ctx).AgeGroup.Load(ctx, l.AgeGroup)
 }
 
 func (r levelResolver) Problems(ctx context.Context, l *coderunner.Level) ([]coderunner.Problem, error) {
@@ -71,8 +71,8 @@ func (r levelResolver) Problems(ctx context.Context, l *coderunner.Level) ([]cod
 
 type problemResolver struct{ *Resolver }
 
-func (r problemResolver) Level(ctx context.Context, p *coderunner.Problem) (*coderunner.Level, error) {
-	return pointer(loaders.For(ctx).Level.Load(ctx, p.LevelID))
+func (r problemResolver) Level(ctx context.Context, p *coderunner.Problem) (coderunner.Level, error) {
+	return loaders.For(ctx).Level.Load(ctx, p.LevelID)
 }
 
 // pointer adapts a loader's (value, error) to gqlgen's nullable (pointer, error).

@@ -14,9 +14,9 @@ func (r *Resolver) Run() graph.RunResolver                   { return runResolve
 
 type mutationResolver struct{ *Resolver }
 
-func (r mutationResolver) Run(ctx context.Context, in graph.RunInput) (*coderunner.Run, error) {
+func (r mutationResolver) Run(ctx context.Context, in graph.RunInput) (coderunner.Run, error) {
 	req := coderunner.RunRequest{Code: in.Code, Stdin: in.Stdin, TimeLimitMs: in.TimeLimitMs, MemoryMB: in.MemoryMb}
-	return pointer(r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, in.Interactive))
+	return r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, in.Interactive)
 }
 
 func (r mutationResolver) SendInput(ctx context.Context, runID, text string, closeInput bool) (bool, error) {
@@ -26,8 +26,8 @@ func (r mutationResolver) SendInput(ctx context.Context, runID, text string, clo
 	return true, nil
 }
 
-func (r mutationResolver) CancelRun(ctx context.Context, id string) (*coderunner.Run, error) {
-	return pointer(r.Runs.Cancel(ctx, id))
+func (r mutationResolver) CancelRun(ctx context.Context, id string) (coderunner.Run, error) {
+	return r.Runs.Cancel(ctx, id)
 }
 
 func (r queryResolver) Run(ctx context.Context, id string) (*coderunner.Run, error) {
@@ -37,29 +37,17 @@ func (r queryResolver) Run(ctx context.Context, id string) (*coderunner.Run, err
 type subscriptionResolver struct{ *Resolver }
 
 // RunEvents hands gqlgen the run's events; gqlgen ends the subscription
-// when the channel closes, which the run service does after FINISHED.
-func (r subscriptionResolver) RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan *coderunner.RunEvent, error) {
+// when the channel closes, which the run service does after FINISHED, and
+// then cancels ctx — as it does when the client goes away.
+func (r subscriptionResolver) RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan coderunner.RunEvent, error) {
 	events, err := r.Runs.Events(ctx, runID, int64(afterSeq))
 	if err != nil {
 		return nil, err
 	}
-	ended := func() {}
 	if r.TrackSubscription != nil {
-		ended = r.TrackSubscription()
+		context.AfterFunc(ctx, r.TrackSubscription())
 	}
-	out := make(chan *coderunner.RunEvent)
-	go func() {
-		defer ended()
-		defer close(out)
-		for e := range events {
-			select {
-			case out <- &e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return events, nil
 }
 
 type runResolver struct{ *Resolver }
