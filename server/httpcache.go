@@ -43,6 +43,8 @@ type httpFront struct {
 
 func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isSubscription(r) {
+		// An SSE subscription's body is read whole by gqlgen: cap it too.
+		r.Body = http.MaxBytesReader(w, r.Body, h.maxBodyBytes)
 		h.next.ServeHTTP(w, r)
 		return
 	}

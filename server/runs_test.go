@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -342,5 +343,27 @@ func TestRunMutations(t *testing.T) {
 	checkEvents(t, got, queued, "QUEUED", "FINISHED")
 	if got[1].Run.Status != "CANCELLED" {
 		t.Errorf("FINISHED carries status %s, want CANCELLED", got[1].Run.Status)
+	}
+}
+
+// TestSSEBodyIsCapped: a subscription over SSE is read whole by gqlgen, so
+// the body limit applies to it as to any POST.
+func TestSSEBodyIsCapped(t *testing.T) {
+	ts := newServer(t, options{})
+	body := mustJSON(map[string]any{"query": runEventsQuery, "variables": map[string]any{"id": strings.Repeat("x", 2<<20), "after": 0}})
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK && !strings.Contains(string(got), "error") {
+		t.Errorf("a 2 MiB SSE body was accepted: %d %.200s", resp.StatusCode, got)
+	}
+	if strings.Contains(string(got), "QUEUED") || strings.Contains(string(got), "NOT_FOUND") {
+		t.Errorf("a 2 MiB SSE body was executed: %.200s", got)
 	}
 }

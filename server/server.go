@@ -116,9 +116,16 @@ func (s *Server) endOnClose(next http.Handler) http.Handler {
 	})
 }
 
-// isSubscription reports whether r opens a WebSocket or an SSE stream.
+// isSubscription reports whether r opens a WebSocket or an SSE stream, as
+// gqlgen's transports would take it.
 func isSubscription(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	switch r.Method {
+	case http.MethodGet:
+		return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	case http.MethodPost:
+		return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	}
+	return false
 }
 
 func init() {
@@ -154,8 +161,9 @@ func graphQL(cfg Config) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: cfg.Queries})
+	// shapeLimit first: it bounds the work of the complexity walk.
+	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
-	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases})
 	srv.AroundResponses(decidePolicy)
 	return srv
 }

@@ -516,6 +516,14 @@ func TestErrors(t *testing.T) {
 		fmt.Fprintf(&complex, "p%d: problem(id: \"hello-world\") { id title statement level { id title problems { id title statement } } } ", i)
 	}
 	complex.WriteString("}")
+	// Each fragment spreads the next twice: 2^30 fields once expanded, in
+	// 2 KB of query text.
+	var bomb strings.Builder
+	bomb.WriteString("{ ...F0 }\n")
+	for i := range 30 {
+		fmt.Fprintf(&bomb, "fragment F%d on Query { ...F%d ...G%d }\nfragment G%d on Query { ...F%d }\n", i, i+1, i, i, i+1)
+	}
+	bomb.WriteString("fragment F30 on Query { ageGroups { slug } }\n")
 	tests := []struct {
 		name       string
 		method     string
@@ -533,6 +541,7 @@ func TestErrors(t *testing.T) {
 		{"too deep", "POST", mustJSON(map[string]string{"query": deep}), 422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"too many aliases", "POST", mustJSON(map[string]string{"query": aliases}), 422, "BAD_USER_INPUT", "aliases; the limit is 30"},
 		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 250"},
+		{"fragment bomb", "POST", mustJSON(map[string]string{"query": bomb.String()}), 422, "BAD_USER_INPUT", "more than 500 fields"},
 		{"too many tokens", "POST", mustJSON(map[string]string{"query": "{ " + strings.Repeat("__typename ", 16000) + "}"}), 422, "BAD_USER_INPUT", "token limit"},
 		{"body not JSON", "POST", `{"query": `, 400, "BAD_USER_INPUT", "could not be decoded"},
 		{"body too large", "POST", `{"query":"{ ageGroups { slug } }","variables":{"x":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, "BAD_USER_INPUT", "larger than the limit"},
@@ -543,6 +552,12 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var resp *http.Response
 			var out gqlResponse
+			start := time.Now()
+			defer func() {
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("rejecting it took %v", d)
+				}
+			}()
 			if tt.method == "GET" {
 				q, rest, _ := strings.Cut(tt.body, "&")
 				params, _ := url.ParseQuery(rest)
