@@ -105,7 +105,8 @@ type RunResult struct {
 	// Signal is the number of the signal that ended the program, or 0.
 	Signal int `json:"signal"`
 	// Stdout and Stderr are the bytes the program wrote, exactly (not
-	// necessarily UTF-8), up to the output limit.
+	// necessarily UTF-8), up to the output limit. The worker makes them
+	// valid UTF-8 (U+FFFD for invalid bytes) before storing them.
 	Stdout string `json:"stdout"`
 	Stderr string `json:"stderr"`
 	// Truncated is set when output past the limit was dropped.

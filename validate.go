@@ -65,10 +65,10 @@ func (p Problem) Validate() error {
 		}
 	}
 	if p.TimeLimitMs < 0 || p.TimeLimitMs > MaxTimeLimitMs {
-		return Errorf(BadUserInput, "%s: timeLimitMs must be between 1 and %d (0 means the default, %d)", what, MaxTimeLimitMs, DefaultTimeLimitMs)
+		return Errorf(BadUserInput, "%s: timeLimitMs must be 0 (the default, %d) or 1 to %d", what, DefaultTimeLimitMs, MaxTimeLimitMs)
 	}
-	if p.MemoryMB < 0 || p.MemoryMB > MaxMemoryMB {
-		return Errorf(BadUserInput, "%s: memoryMb must be between 1 and %d (0 means the default, %d)", what, MaxMemoryMB, DefaultMemoryMB)
+	if p.MemoryMB != 0 && (p.MemoryMB < MinMemoryMB || p.MemoryMB > MaxMemoryMB) {
+		return Errorf(BadUserInput, "%s: memoryMb must be 0 (the default, %d) or %d to %d", what, DefaultMemoryMB, MinMemoryMB, MaxMemoryMB)
 	}
 	return nil
 }

@@ -51,8 +51,16 @@ func (q *Queries) Get(ctx context.Context, hash string) (string, bool) {
 	return query, ok
 }
 
+// maxPersistedQuery bounds what one client can make every replica store:
+// gqlgen adds a query before it parses it. A longer query still runs; it
+// is just sent in full each time.
+const maxPersistedQuery = 16 << 10
+
 // Add stores query under hash. gqlgen checks the hash before calling Add.
 func (q *Queries) Add(ctx context.Context, hash, query string) {
+	if len(query) > maxPersistedQuery {
+		return
+	}
 	q.entries.Set(hash, query, int64(len(hash)+len(query)))
 	if q.shared != nil {
 		q.shared.Add(ctx, hash, query)

@@ -255,7 +255,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "time limit too long",
 			yaml: doc(level("l1", problem("p1")+"      timeLimitMs: 60000\n")),
-			want: "problem p1: timeLimitMs must be between",
+			want: "problem p1: timeLimitMs must be 0 (the default",
 		},
 		{
 			name: "invalid YAML: tab indentation",

@@ -132,10 +132,7 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 			return
 		}
 		log.Error("run could not be carried out", "err", err)
-		result.Status = coderunner.StatusInternalError
-	}
-	if cancelled {
-		result.Status = coderunner.StatusCancelled
+		result.Status, result.ExitCode = coderunner.StatusInternalError, -1
 	}
 	run.RunResult = result
 	run.FinishedAt = time.Now().UTC()
@@ -228,7 +225,8 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	<-published
 	stop() // ends the control listener and keep-alive
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
-	if cancelledByUser.Load() {
+	// A cancel that came after the program had ended changes nothing.
+	if cancelledByUser.Load() && result.Status == coderunner.StatusCancelled {
 		return result, true, nil
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() == nil {

@@ -10,7 +10,7 @@ import (
 
 // DefaultQueryTTL is how long a persisted query is kept after it was
 // last added. Losing one costs a client one retry with the full text.
-const DefaultQueryTTL = 7 * 24 * time.Hour
+const DefaultQueryTTL = 24 * time.Hour
 
 // QueryStore is gqlgen's persisted-query store (graphql.Cache[string]) in
 // Redis: a query one api replica has seen is known to all. Errors are

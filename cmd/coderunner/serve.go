@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"coderunner/curriculum"
+	"coderunner/executor"
 	"coderunner/server"
 )
 
@@ -49,29 +50,36 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	defer a.close()
 	a.log.Info("starting", "process", name, "store", storeKind(cfg), "broker", map[bool]string{true: "redis", false: "memory"}[cfg.RedisURL != ""])
 
+	// Everything that can fail at start-up happens before anything runs,
+	// so that a failure never closes resources under a running worker.
+	var api *server.Server
+	if withAPI {
+		if err := a.seedIfEmpty(ctx); err != nil {
+			return err
+		}
+		if api, err = a.apiServer(); err != nil {
+			return err
+		}
+	}
+	var w *executor.Worker
+	if withWorker {
+		if w, err = a.worker(ctx); err != nil {
+			return err
+		}
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	// A worker-only process keeps answering health checks and scrapes
 	// while it drains, until its runs in flight are done.
 	drained, drainDone := context.WithCancel(context.WithoutCancel(ctx))
 	defer drainDone()
 	if withWorker {
-		w, err := a.worker(ctx)
-		if err != nil {
-			return err
-		}
 		g.Go(func() error { defer drainDone(); return w.Run(ctx) })
 		g.Go(func() error { a.reapStaleRuns(ctx); return nil })
 	} else {
 		drainDone()
 	}
 	if withAPI {
-		if err := a.seedIfEmpty(ctx); err != nil {
-			return err
-		}
-		api, err := a.apiServer()
-		if err != nil {
-			return err
-		}
 		g.Go(func() error { return serveHTTP(ctx, cfg.Addr, api, a.log, api.CloseSubscriptions) })
 	} else {
 		mux := http.NewServeMux()

@@ -423,7 +423,7 @@ func testProblemDefaultLimits(t *testing.T, s coderunner.Store) {
 		{"both-zero", 0, 0, coderunner.DefaultTimeLimitMs, coderunner.DefaultMemoryMB},
 		{"time-zero", 0, 100, coderunner.DefaultTimeLimitMs, 100},
 		{"memory-zero", 300, 0, 300, coderunner.DefaultMemoryMB},
-		{"both-set", 1, 1, 1, 1},
+		{"both-set", 1, coderunner.MinMemoryMB, 1, coderunner.MinMemoryMB},
 	}
 	for i, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -841,6 +841,9 @@ func testInvalidContent(t *testing.T, s coderunner.Store) {
 		}},
 		{"problem: negative memory", func(ctx context.Context) error {
 			return s.PutProblem(ctx, withProblem("p1", func(p *coderunner.Problem) { p.MemoryMB = -1 }))
+		}},
+		{"problem: memory below what the sandbox can run", func(ctx context.Context) error {
+			return s.PutProblem(ctx, withProblem("p1", func(p *coderunner.Problem) { p.MemoryMB = coderunner.MinMemoryMB - 1 }))
 		}},
 		{"problem: reference solution too big", func(ctx context.Context) error {
 			return s.PutProblem(ctx, withProblem("p1", func(p *coderunner.Problem) { p.ReferenceSolution = bigCode }))
