@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"time"
+
 	"github.com/dgraph-io/ristretto/v2"
 )
 
@@ -14,20 +16,23 @@ type Response struct {
 }
 
 // Responses keeps whole public responses by request key. An entry computed
-// from an older content generation is a miss: any content change makes
-// every cached response stale at once, which is cheap because content
-// changes are rare and responses are recomputed on demand.
+// from an older content generation is a miss: any content change through
+// this process's Store makes every cached response stale at once, which is
+// cheap because content changes are rare and responses are recomputed on
+// demand. Entries also expire ttl after they were made, like the Store's.
 type Responses struct {
 	entries *ristretto.Cache[string, Response]
+	ttl     time.Duration
 }
 
-// NewResponses returns a response cache of at most maxBytes.
-func NewResponses(maxBytes int64) (*Responses, error) {
+// NewResponses returns a response cache of at most maxBytes, each entry
+// kept at most ttl.
+func NewResponses(maxBytes int64, ttl time.Duration) (*Responses, error) {
 	entries, err := newCache[Response](maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Responses{entries: entries}, nil
+	return &Responses{entries: entries, ttl: ttl}, nil
 }
 
 // Get returns the response stored under key if it is of generation gen.
@@ -41,7 +46,7 @@ func (r *Responses) Get(key string, gen uint64) (Response, bool) {
 
 // Add stores resp under key.
 func (r *Responses) Add(key string, resp Response) {
-	r.entries.Set(key, resp, int64(len(key)+len(resp.Body)+len(resp.ETag)+len(resp.ContentType)+64))
+	r.entries.SetWithTTL(key, resp, int64(len(key)+len(resp.Body)+len(resp.ETag)+len(resp.ContentType)+64), r.ttl)
 }
 
 // Wait blocks until queued writes are applied (for tests).

@@ -7,6 +7,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 
@@ -17,9 +18,12 @@ import (
 // the answer for one key (one age group's levels, one level, …), so a batched
 // read asks the inner store only for the keys it misses. Writes go through to
 // the inner store and then drop exactly the entries the write can change.
+// Writes this Store does not see — `coderunner seed`, another replica — show
+// once the entries they touch expire, ttl after they were read.
 type Store struct {
 	coderunner.Store
 	entries *ristretto.Cache[string, any]
+	ttl     time.Duration
 
 	// mu orders reads that fill the cache against invalidations: a read
 	// holds it shared from its store fetch until its Set is queued, and an
@@ -34,13 +38,14 @@ type Store struct {
 
 var _ coderunner.Store = (*Store)(nil)
 
-// NewStore returns a Store over inner holding at most maxBytes of entries.
-func NewStore(inner coderunner.Store, maxBytes int64) (*Store, error) {
+// NewStore returns a Store over inner holding at most maxBytes of entries,
+// each for at most ttl.
+func NewStore(inner coderunner.Store, maxBytes int64, ttl time.Duration) (*Store, error) {
 	entries, err := newCache[any](maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: inner, entries: entries}, nil
+	return &Store{Store: inner, entries: entries, ttl: ttl}, nil
 }
 
 func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
@@ -102,7 +107,7 @@ func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64,
 	}
 	for id, v := range fetched {
 		out[id] = v
-		s.entries.Set(prefix+id, v, cost(v))
+		s.entries.SetWithTTL(prefix+id, v, cost(v), s.ttl)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"coderunner"
 	"coderunner/cache"
@@ -75,7 +76,7 @@ func newFixture(t *testing.T) (*cache.Store, *recordingStore) {
 		must(t, db.PutProblem(ctx, problem(p.id, p.level, i)))
 	}
 	rec := &recordingStore{Store: db}
-	c, err := cache.NewStore(rec, 1<<20)
+	c, err := cache.NewStore(rec, 1<<20, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +218,33 @@ func TestReadsSeeWrites(t *testing.T) {
 	must(t, err)
 	if len(in["b1"]) != 2 {
 		t.Errorf("b1 lists %d problems, want 2", len(in["b1"]))
+	}
+}
+
+// TestEntriesExpire: a change the cache does not see (made by another
+// process) shows once the entry's TTL has passed.
+func TestEntriesExpire(t *testing.T) {
+	_, rec := newFixture(t)
+	short, err := cache.NewStore(rec, 1<<20, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := short.Problems(ctx, []string{"p1"}); err != nil {
+		t.Fatal(err)
+	}
+	short.Wait()
+	changed := problem("p1", "a1", 0)
+	changed.Title = "changed elsewhere"
+	if err := rec.Store.PutProblem(ctx, changed); err != nil { // behind the cache's back
+		t.Fatal(err)
+	}
+	got, _ := short.Problems(ctx, []string{"p1"})
+	if got["p1"].Title == "changed elsewhere" {
+		t.Fatal("the entry was not cached")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := short.Problems(ctx, []string{"p1"}); got["p1"].Title != "changed elsewhere" {
+		t.Errorf("after the TTL, title %q; want the change", got["p1"].Title)
 	}
 }

@@ -78,11 +78,11 @@ func newServer(t testing.TB, opt options) *testServer {
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if !opt.noCache {
-		ts.store, err = cache.NewStore(ts.inner, 16<<20)
+		ts.store, err = cache.NewStore(ts.inner, 16<<20, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		responses, err := cache.NewResponses(16 << 20)
+		responses, err := cache.NewResponses(16<<20, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

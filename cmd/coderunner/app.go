@@ -132,11 +132,11 @@ func (a *app) apiServer() (*server.Server, error) {
 	}
 	if a.cfg.CacheMB > 0 {
 		budget := int64(a.cfg.CacheMB) << 20
-		cached, err := cache.NewStore(a.store, budget/2)
+		cached, err := cache.NewStore(a.store, budget/2, cacheTTL)
 		if err != nil {
 			return nil, err
 		}
-		responses, err := cache.NewResponses(budget / 2)
+		responses, err := cache.NewResponses(budget/2, cacheTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -145,6 +145,11 @@ func (a *app) apiServer() (*server.Server, error) {
 	}
 	return server.New(scfg), nil
 }
+
+// cacheTTL bounds how long a content change made by another process
+// (`coderunner seed`, another replica) takes to show: as long as a browser
+// or CDN may keep a public response (max-age=60).
+const cacheTTL = time.Minute
 
 // worker connects to Docker, makes sure the sandbox image exists, and
 // returns a worker ready to run.
