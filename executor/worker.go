@@ -126,6 +126,10 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		return
 	}
 	result, cancelled, err := w.execute(ctx, claim, run, log)
+	if errors.Is(err, errClaimLost) {
+		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
+		return
+	}
 	if err != nil && !cancelled {
 		if ctx.Err() != nil {
 			log.Warn("run cut short by shutdown; it will be claimed again")
@@ -156,7 +160,8 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	if _, err := w.Runs.Broker.Publish(ctx, coderunner.RunEvent{RunID: runID, Type: coderunner.EventStarted}); err != nil {
 		return coderunner.RunResult{}, false, fmt.Errorf("publish STARTED: %w", err)
 	}
-	go w.keepAlive(ctx, claim, log)
+	var claimLost atomic.Bool
+	go w.keepAlive(ctx, claim, log, func() { claimLost.Store(true); stop() })
 
 	// Control messages: input goes to the program, cancel stops it.
 	var cancelledByUser atomic.Bool
@@ -224,6 +229,9 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	close(events)
 	<-published
 	stop() // ends the control listener and keep-alive
+	if claimLost.Load() {
+		return result, false, errClaimLost
+	}
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
 	// A cancel that came after the program had ended changes nothing.
 	if cancelledByUser.Load() && result.Status == coderunner.StatusCancelled {
@@ -235,7 +243,13 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	return result, false, err
 }
 
-func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slog.Logger) {
+// errClaimLost: the job was delivered to another worker while this one ran
+// it (this one stalled past the claim timeout); the other's attempt counts.
+var errClaimLost = errors.New("claim lost")
+
+// keepAlive renews the claim until ctx ends; if the broker says the claim
+// is lost, it calls lost, which stops the run.
+func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slog.Logger, lost func()) {
 	t := time.NewTicker(w.KeepAliveEvery)
 	defer t.Stop()
 	for {
@@ -243,7 +257,12 @@ func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slo
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := claim.KeepAlive(ctx); err != nil && ctx.Err() == nil {
+			err := claim.KeepAlive(ctx)
+			switch {
+			case errors.Is(err, coderunner.ErrClaimLost):
+				lost()
+				return
+			case err != nil && ctx.Err() == nil:
 				log.Warn("keep claim alive failed", "err", err)
 			}
 		}

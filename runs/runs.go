@@ -90,10 +90,22 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run) (bool, error) 
 	if err != nil || !ok {
 		return false, err
 	}
-	if _, err := s.Broker.Publish(ctx, coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: &run}); err != nil {
-		return true, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err)
+	// The run is final now, and this is the one chance to tell its live
+	// subscribers: retry a failed publish for a while, even past ctx.
+	event := coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: &run}
+	publishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		_, err = s.Broker.Publish(publishCtx, event)
+		if err == nil {
+			return true, nil
+		}
+		select {
+		case <-publishCtx.Done():
+			return true, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err)
+		case <-time.After(wait):
+		}
 	}
-	return true, nil
 }
 
 // Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
@@ -102,12 +114,16 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run) (bool, error) 
 // run and queueing it — so that no run waits forever. It returns how many
 // it finished. Several processes may reap at once: Finish is conditional.
 func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
-	stale, err := s.Store.UnfinishedRuns(ctx, s.now().Add(-maxAge), 100)
+	cutoff := s.now().Add(-maxAge)
+	stale, err := s.Store.UnfinishedRuns(ctx, cutoff, 100)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, run := range stale {
+		if run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff) {
+			continue // it waited long in the queue, but a worker has it now
+		}
 		run.Status, run.ExitCode = coderunner.StatusInternalError, -1
 		run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
 		finished, err := s.Finish(ctx, run)
@@ -203,7 +219,9 @@ func (s *Service) Events(ctx context.Context, id string, afterSeq int64) (<-chan
 	if err != nil {
 		return nil, err
 	}
-	if n := len(events); n == 0 || events[n-1].Type != coderunner.EventFinished {
+	// The buffer must hold everything after afterSeq, ending in FINISHED;
+	// if it has expired or dropped the start, the store answers.
+	if n := len(events); n == 0 || events[0].Seq != afterSeq+1 || events[n-1].Type != coderunner.EventFinished {
 		events = fromStore(run, afterSeq)
 	}
 	out := make(chan coderunner.RunEvent, len(events))
