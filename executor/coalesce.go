@@ -17,36 +17,38 @@ const (
 	maxChunk   = 4 << 10
 )
 
-// coalescer gathers a run's output chunks into text events. Order across
-// streams is kept: a chunk of the other stream flushes what is pending
-// first. Text is valid UTF-8: a character split between two chunks is
-// held back until it is whole, and invalid bytes become U+FFFD.
+// coalescer gathers a run's output chunks into text events, one pending
+// buffer per stream, so that a program alternating between stdout and
+// stderr still makes at most a few events per flushEvery. A flush emits the
+// streams in the order their pending bytes began; within one window, the
+// interleaving of the two streams is not kept. Text is valid UTF-8: a
+// character split between two chunks is held back until it is whole, and
+// invalid bytes become U+FFFD.
 type coalescer struct {
 	emit func(coderunner.OutputStream, string)
 
 	mu      sync.Mutex
-	stream  coderunner.OutputStream
-	pending []byte
+	pending map[coderunner.OutputStream][]byte
+	order   []coderunner.OutputStream // streams with pending bytes, oldest first
 	timer   *time.Timer
 }
 
 func newCoalescer(emit func(coderunner.OutputStream, string)) *coalescer {
-	return &coalescer{emit: emit}
+	return &coalescer{emit: emit, pending: map[coderunner.OutputStream][]byte{}}
 }
 
 // add takes a chunk as the sandbox produced it.
 func (c *coalescer) add(chunk coderunner.OutputChunk) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.pending) > 0 && chunk.Stream != c.stream {
-		c.flushLocked(true)
+	if len(c.pending[chunk.Stream]) == 0 {
+		c.order = append(c.order, chunk.Stream)
 	}
-	c.stream = chunk.Stream
-	c.pending = append(c.pending, chunk.Data...)
-	for len(c.pending) >= maxChunk {
+	c.pending[chunk.Stream] = append(c.pending[chunk.Stream], chunk.Data...)
+	if len(c.pending[chunk.Stream]) >= maxChunk {
 		c.flushLocked(false)
 	}
-	if len(c.pending) > 0 && c.timer == nil {
+	if len(c.order) > 0 && c.timer == nil {
 		c.timer = time.AfterFunc(flushEvery, c.flushOnTimer)
 	}
 }
@@ -65,33 +67,34 @@ func (c *coalescer) close() {
 	c.flushLocked(true)
 }
 
-// flushLocked emits up to maxChunk pending bytes; unless all is set it
-// holds back an incomplete UTF-8 character at the end.
+// flushLocked emits the pending bytes of every stream, oldest first, in
+// events of at most maxChunk bytes. Unless all is set, it holds back an
+// incomplete UTF-8 character at the end of a stream.
 func (c *coalescer) flushLocked(all bool) {
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	for len(c.pending) > 0 {
-		n := min(len(c.pending), maxChunk)
-		if !all || n < len(c.pending) {
-			n = completeUTF8(c.pending[:n])
-		}
-		if n == 0 {
+	var still []coderunner.OutputStream
+	for _, stream := range c.order {
+		buf := c.pending[stream]
+		for len(buf) > 0 {
+			n := min(len(buf), maxChunk)
 			if !all {
-				return
+				n = completeUTF8(buf[:n])
+				if n == 0 {
+					break
+				}
 			}
-			n = min(len(c.pending), maxChunk)
+			c.emit(stream, toValidUTF8(buf[:n]))
+			buf = buf[n:]
 		}
-		c.emit(c.stream, toValidUTF8(c.pending[:n]))
-		c.pending = c.pending[n:]
-		if !all {
-			break
+		c.pending[stream] = buf
+		if len(buf) > 0 {
+			still = append(still, stream)
 		}
 	}
-	if len(c.pending) == 0 {
-		c.pending = nil
-	}
+	c.order = still
 }
 
 // completeUTF8 returns the length of b without a trailing incomplete

@@ -44,8 +44,8 @@ func TestCoalescer(t *testing.T) {
 	}{
 		{"small writes join", []coderunner.OutputChunk{chunk(out, "a"), chunk(out, "b"), chunk(out, "c")},
 			[]emitted{{out, "abc"}}},
-		{"a stream change flushes, keeping order", []coderunner.OutputChunk{chunk(out, "1"), chunk(errs, "2"), chunk(out, "3")},
-			[]emitted{{out, "1"}, {errs, "2"}, {out, "3"}}},
+		{"streams coalesce apart, the older first", []coderunner.OutputChunk{chunk(errs, "1"), chunk(out, "2"), chunk(errs, "3")},
+			[]emitted{{errs, "13"}, {out, "2"}}},
 		{"big writes split at 4 KiB", []coderunner.OutputChunk{chunk(out, strings.Repeat("x", 9000))},
 			[]emitted{{out, strings.Repeat("x", 4096)}, {out, strings.Repeat("x", 4096)}, {out, strings.Repeat("x", 808)}}},
 		{"a character split between chunks stays whole", []coderunner.OutputChunk{chunk(out, snake[:1]), chunk(out, snake[1:3]), chunk(out, snake[3:])},
@@ -77,6 +77,24 @@ func TestCoalescer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAlternatingStreamsStayCoalesced: a program that alternates between
+// stdout and stderr on every write still makes few events.
+func TestAlternatingStreamsStayCoalesced(t *testing.T) {
+	c, got := collect()
+	for i := range 1000 {
+		c.add(chunk([]coderunner.OutputStream{coderunner.StreamStdout, coderunner.StreamStderr}[i%2], "x\n"))
+	}
+	c.close()
+	g := got()
+	total := 0
+	for _, e := range g {
+		total += len(e.text)
+	}
+	if total != 2000 || len(g) > 4 {
+		t.Errorf("1,000 alternating writes of 2 bytes gave %d events of %d bytes in all; want at most 4 events, 2,000 bytes", len(g), total)
 	}
 }
 
