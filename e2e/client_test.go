@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"coderunner/internal/gqlws"
 )
 
 // A small GraphQL client: queries and mutations over POST, subscriptions
@@ -26,24 +25,8 @@ type run struct {
 	Stderr   string
 }
 
-// event is a RunEvent as a client receives it.
-type event struct {
-	RunID string `json:"runId"`
-	Seq   int64
-	Type  string
-	Text  *string
-	Run   *run
-}
-
-func (e event) String() string {
-	switch {
-	case e.Text != nil:
-		return fmt.Sprintf("#%d %s %q", e.Seq, e.Type, *e.Text)
-	case e.Run != nil:
-		return fmt.Sprintf("#%d %s %s", e.Seq, e.Type, e.Run.Status)
-	}
-	return fmt.Sprintf("#%d %s", e.Seq, e.Type)
-}
+// event is a RunEvent as a subscriber receives it.
+type event = gqlws.Event
 
 // graphql posts one operation to api and decodes its data into out; any
 // GraphQL error fails the test.
@@ -104,82 +87,40 @@ func sendInput(t *testing.T, api *proc, id, text string) {
 }
 
 const (
-	transportWS = "graphql-transport-ws"
-	legacyWS    = "graphql-ws"
+	transportWS = gqlws.TransportWS
+	legacyWS    = gqlws.LegacyWS
 )
-
-const runEventsQuery = `subscription($id: ID!, $after: Int!) {
-	runEvents(runId: $id, afterSeq: $after) { runId seq type text run { status exitCode stdout } } }`
 
 // ws is one WebSocket connection to an api, with one subscription.
 type ws struct {
-	t        *testing.T
-	api      *proc
-	conn     *websocket.Conn
-	protocol string
+	t   *testing.T
+	api *proc
+	*gqlws.Conn
 	finished bool // the subscription completed
 }
 
 // subscribe connects to api and subscribes to runID's events after afterSeq.
 func subscribe(t *testing.T, api *proc, protocol, runID string, afterSeq int64) *ws {
 	t.Helper()
-	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 10 * time.Second}
-	conn, resp, err := dialer.Dial("ws://"+api.addr+"/graphql", nil)
+	conn, err := gqlws.Dial(t.Context(), api.url("/graphql"), protocol)
 	if err != nil {
-		t.Fatalf("%s: dial %s: %v", api.name, protocol, err)
+		t.Fatalf("%s: %v", api.name, err)
 	}
-	resp.Body.Close()
-	if conn.Subprotocol() != protocol {
-		t.Fatalf("%s chose subprotocol %q, want %q", api.name, conn.Subprotocol(), protocol)
-	}
-	c := &ws{t: t, api: api, conn: conn, protocol: protocol}
 	t.Cleanup(func() { conn.Close() })
-	c.send(map[string]any{"type": "connection_init", "payload": map[string]any{}})
-	if m := c.read(10 * time.Second); m.Type != "connection_ack" {
-		t.Fatalf("%s: after connection_init got %+v, want connection_ack", api.name, m)
+	if err := conn.SubscribeRunEvents("1", runID, afterSeq); err != nil {
+		t.Fatalf("%s: subscribe: %v", api.name, err)
 	}
-	typ := "subscribe"
-	if protocol == legacyWS {
-		typ = "start"
-	}
-	c.send(map[string]any{"id": "1", "type": typ, "payload": map[string]any{
-		"query": runEventsQuery, "variables": map[string]any{"id": runID, "after": afterSeq}}})
-	return c
+	return &ws{t: t, api: api, Conn: conn}
 }
 
-type wsMessage struct {
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-}
-
-func (c *ws) send(m any) {
+// read returns the next message within d.
+func (c *ws) read(d time.Duration) gqlws.Message {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(m); err != nil {
-		c.t.Fatalf("%s: write: %v", c.api.name, err)
+	m, err := c.Next(time.Now().Add(d))
+	if err != nil {
+		c.t.Fatalf("%s: read: %v", c.api.name, err)
 	}
-}
-
-// read returns the next message within d, answering pings and skipping
-// keep-alives.
-func (c *ws) read(d time.Duration) wsMessage {
-	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		c.conn.SetReadDeadline(deadline)
-		var m wsMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
-			c.t.Fatalf("%s: read: %v", c.api.name, err)
-		}
-		switch m.Type {
-		case "ka", "pong":
-			continue
-		case "ping":
-			c.send(map[string]any{"type": "pong"})
-			continue
-		}
-		return m
-	}
+	return m
 }
 
 // next returns the subscription's next event, or ok false once it has
@@ -190,22 +131,15 @@ func (c *ws) next(d time.Duration) (e event, ok bool) {
 		return event{}, false
 	}
 	m := c.read(d)
-	switch m.Type {
-	case "complete":
+	if m.Type == "complete" {
 		c.finished = true
 		return event{}, false
-	case "next", "data":
-	default:
-		c.t.Fatalf("%s: unexpected message %s %s", c.api.name, m.Type, m.Payload)
 	}
-	var p struct {
-		Data   struct{ RunEvents event }
-		Errors []json.RawMessage
+	e, err := m.Event()
+	if err != nil {
+		c.t.Fatalf("%s: %v", c.api.name, err)
 	}
-	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
-		c.t.Fatalf("%s: event %s: %v", c.api.name, m.Payload, err)
-	}
-	return p.Data.RunEvents, true
+	return e, true
 }
 
 // until reads events until one satisfies stop (included) or the
@@ -239,31 +173,26 @@ func (c *ws) drain(d time.Duration) []event {
 	var out []event
 	deadline := time.Now().Add(d)
 	for {
-		c.conn.SetReadDeadline(deadline)
-		var m wsMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
+		m, err := c.Next(deadline)
+		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.t.Fatalf("%s still sends after %v: %v", c.api.name, d, err)
 			}
 			return out
 		}
-		switch m.Type {
-		case "complete":
+		if m.Type == "complete" {
 			c.finished = true
 			return out
-		case "next", "data":
-			var p struct{ Data struct{ RunEvents event } }
-			if err := json.Unmarshal(m.Payload, &p); err != nil {
-				c.t.Fatalf("%s: event %s: %v", c.api.name, m.Payload, err)
-			}
-			out = append(out, p.Data.RunEvents)
+		}
+		if e, err := m.Event(); err == nil {
+			out = append(out, e)
 		}
 	}
 }
 
 // drop closes the connection abruptly, as a browser tab that goes away.
-func (c *ws) drop() { c.conn.Close() }
+func (c *ws) drop() { c.Close() }
 
 // stdoutOf joins the text of the STDOUT events.
 func stdoutOf(events []event) string {
@@ -289,7 +218,7 @@ func count(events []event, typ string) int {
 // checkStream checks what a subscriber saw of a whole run: seq 1, 2, … N
 // without a gap or a repeat, QUEUED first, FINISHED last and only there,
 // for runID only. It returns the final run.
-func checkStream(t *testing.T, runID string, events []event) run {
+func checkStream(t *testing.T, runID string, events []event) gqlws.Run {
 	t.Helper()
 	if len(events) == 0 {
 		t.Fatal("no events")

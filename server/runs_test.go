@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"coderunner"
+	"coderunner/internal/gqlws"
 )
 
 // startRun sends the run mutation and returns the run's id.
@@ -60,87 +59,41 @@ func (ts *testServer) work(t *testing.T, stdout ...string) {
 	}
 }
 
-const runEventsQuery = `subscription($id: ID!, $after: Int!) {
-	runEvents(runId: $id, afterSeq: $after) { runId seq type text run { status exitCode stdout } } }`
+const runEventsQuery = gqlws.RunEventsQuery
 
-// event is a RunEvent as a client receives it.
-type event struct {
-	RunID string `json:"runId"`
-	Seq   int64
-	Type  string
-	Text  *string
-	Run   *struct {
-		Status   string
-		ExitCode int
-		Stdout   string
-	}
-}
+type event = gqlws.Event
 
-// wsClient speaks one of the two GraphQL WebSocket subprotocols.
+// wsClient is a gqlws connection that fails the test on errors.
 type wsClient struct {
-	t        testing.TB
-	conn     *websocket.Conn
-	protocol string
+	t testing.TB
+	*gqlws.Conn
 }
 
 func dialWS(t testing.TB, ts *testServer, protocol string) *wsClient {
 	t.Helper()
-	dialer := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := dialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/graphql", nil)
+	conn, err := gqlws.Dial(t.Context(), ts.URL+"/graphql", protocol)
 	if err != nil {
-		t.Fatalf("dial %s: %v", protocol, err)
+		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if conn.Subprotocol() != protocol {
-		t.Fatalf("server chose subprotocol %q, want %q", conn.Subprotocol(), protocol)
-	}
-	c := &wsClient{t: t, conn: conn, protocol: protocol}
-	c.send(map[string]any{"type": "connection_init", "payload": map[string]any{}})
-	if m := c.read(); m.Type != "connection_ack" {
-		t.Fatalf("after connection_init got %+v, want connection_ack", m)
-	}
-	return c
+	t.Cleanup(func() { conn.Close() })
+	return &wsClient{t: t, Conn: conn}
 }
 
-type wsMessage struct {
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-}
-
-func (c *wsClient) send(m any) {
+func (c *wsClient) subscribe(id, q string, vars map[string]any) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.Subscribe(id, q, vars); err != nil {
 		c.t.Fatal(err)
 	}
 }
 
-// read returns the next message, answering pings and skipping keep-alives.
-func (c *wsClient) read() wsMessage {
+// read returns the next message.
+func (c *wsClient) read() gqlws.Message {
 	c.t.Helper()
-	for {
-		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		var m wsMessage
-		if err := c.conn.ReadJSON(&m); err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		switch m.Type {
-		case "ka":
-			continue
-		case "ping":
-			c.send(map[string]any{"type": "pong"})
-			continue
-		}
-		return m
+	m, err := c.Next(time.Now().Add(10 * time.Second))
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
 	}
-}
-
-func (c *wsClient) subscribe(id, q string, vars map[string]any) {
-	typ := "subscribe"
-	if c.protocol == "graphql-ws" {
-		typ = "start"
-	}
-	c.send(map[string]any{"id": id, "type": typ, "payload": map[string]any{"query": q, "variables": vars}})
+	return m
 }
 
 // events reads the subscription's events until it completes.
@@ -157,19 +110,13 @@ func (c *wsClient) events() []event {
 }
 
 // decode returns the event a next (or legacy data) message carries.
-func (c *wsClient) decode(m wsMessage) []event {
+func (c *wsClient) decode(m gqlws.Message) []event {
 	c.t.Helper()
-	if m.Type != "next" && m.Type != "data" {
-		c.t.Fatalf("unexpected message %+v", m)
+	e, err := m.Event()
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	var p struct {
-		Data   struct{ RunEvents event }
-		Errors []any
-	}
-	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
-		c.t.Fatalf("event payload %s: %v", m.Payload, err)
-	}
-	return []event{p.Data.RunEvents}
+	return []event{e}
 }
 
 func checkEvents(t *testing.T, got []event, runID string, wantTypes ...string) {
@@ -249,17 +196,17 @@ func TestSubscriptionsDoNotLeak(t *testing.T) {
 	ts := newServer(t, options{})
 	id := ts.startRun(t, `{language: "python", code: "input()"}`)
 	warm := dialWS(t, ts, "graphql-transport-ws")
-	warm.conn.Close()
+	warm.Close()
 	time.Sleep(100 * time.Millisecond)
 	before := runtime.NumGoroutine()
 	for i := range 1000 {
 		protocol := []string{"graphql-transport-ws", "graphql-ws"}[i%2]
 		c := dialWS(t, ts, protocol)
 		c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
-		if m := c.read(); m.Type != "next" && m.Type != "data" {
+		if m := c.read(); !m.IsData() {
 			t.Fatalf("first message %+v, want the QUEUED event", m)
 		}
-		c.conn.Close()
+		c.Close()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -283,10 +230,10 @@ func TestCloseSubscriptionsEndsThem(t *testing.T) {
 	c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
 	c.read() // QUEUED
 	ts.api.CloseSubscriptions()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		var m wsMessage
-		err := c.conn.ReadJSON(&m)
+		var m gqlws.Message
+		err := c.WS.ReadJSON(&m)
 		if err == nil {
 			continue // a complete or keep-alive may come first
 		}

@@ -1,0 +1,177 @@
+// Package gqlws is a small client of GraphQL subscriptions over WebSocket,
+// in both subprotocols gqlgen serves, for coderunner's own tests,
+// end-to-end tests and benchmarks. Frontend code uses the graphql-ws
+// package from npm instead (see examples/).
+package gqlws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The two subprotocols.
+const (
+	TransportWS = "graphql-transport-ws"
+	LegacyWS    = "graphql-ws" // subscriptions-transport-ws, Apollo's older one
+)
+
+// RunEventsQuery is the editor's subscription, as the API documents it.
+const RunEventsQuery = `subscription($id: ID!, $after: Int!) {
+	runEvents(runId: $id, afterSeq: $after) { runId seq type text run { status exitCode stdout } } }`
+
+// Event is a RunEvent as RunEventsQuery selects it.
+type Event struct {
+	RunID string  `json:"runId"`
+	Seq   int64   `json:"seq"`
+	Type  string  `json:"type"`
+	Text  *string `json:"text"`
+	Run   *Run    `json:"run"`
+}
+
+// Run is the finished run a FINISHED event carries.
+type Run struct {
+	Status   string `json:"status"`
+	ExitCode int    `json:"exitCode"`
+	Stdout   string `json:"stdout"`
+}
+
+func (e Event) String() string {
+	switch {
+	case e.Text != nil:
+		return fmt.Sprintf("#%d %s %q", e.Seq, e.Type, *e.Text)
+	case e.Run != nil:
+		return fmt.Sprintf("#%d %s %s", e.Seq, e.Type, e.Run.Status)
+	}
+	return fmt.Sprintf("#%d %s", e.Seq, e.Type)
+}
+
+// Message is one protocol message.
+type Message struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// IsData reports whether m carries a result: "next", or "data" in the
+// legacy protocol.
+func (m Message) IsData() bool { return m.Type == "next" || m.Type == "data" }
+
+// Event decodes the runEvents result that a data message carries; a
+// result with errors is an error.
+func (m Message) Event() (Event, error) {
+	var p struct {
+		Data struct {
+			RunEvents Event `json:"runEvents"`
+		} `json:"data"`
+		Errors []json.RawMessage `json:"errors"`
+	}
+	if !m.IsData() {
+		return Event{}, fmt.Errorf("a %q message carries no event: %s", m.Type, m.Payload)
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+		return Event{}, fmt.Errorf("event payload %s: %v", m.Payload, err)
+	}
+	return p.Data.RunEvents, nil
+}
+
+// Conn is one WebSocket connection, initialised.
+type Conn struct {
+	// WS is the connection itself, for what a test does to it directly
+	// (closing it abruptly, read deadlines).
+	WS       *websocket.Conn
+	Protocol string
+	wmu      sync.Mutex // gorilla allows one writer at a time
+}
+
+// dialer keeps buffers small: benchmarks open thousands of connections.
+var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+
+// Dial connects to the GraphQL endpoint at url (http:// or ws://) with
+// protocol and waits for the server's connection_ack.
+func Dial(ctx context.Context, url, protocol string) (*Conn, error) {
+	d := dialer
+	d.Subprotocols = []string{protocol}
+	ws, resp, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", protocol, err)
+	}
+	resp.Body.Close()
+	c := &Conn{WS: ws, Protocol: protocol}
+	if ws.Subprotocol() != protocol {
+		ws.Close()
+		return nil, fmt.Errorf("server chose subprotocol %q, want %q", ws.Subprotocol(), protocol)
+	}
+	if err := c.Send(Message{Type: "connection_init", Payload: json.RawMessage(`{}`)}); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	if m, err := c.Next(time.Now().Add(10 * time.Second)); err != nil || m.Type != "connection_ack" {
+		ws.Close()
+		return nil, fmt.Errorf("after connection_init: %+v, %v", m, err)
+	}
+	return c, nil
+}
+
+// Close closes the connection abruptly, as a browser tab that goes away.
+func (c *Conn) Close() error { return c.WS.Close() }
+
+// Send writes one message.
+func (c *Conn) Send(m Message) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.WS.WriteMessage(websocket.TextMessage, data)
+}
+
+// Subscribe starts an operation under id.
+func (c *Conn) Subscribe(id, query string, vars map[string]any) error {
+	payload, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		return err
+	}
+	typ := "subscribe"
+	if c.Protocol == LegacyWS {
+		typ = "start"
+	}
+	return c.Send(Message{ID: id, Type: typ, Payload: payload})
+}
+
+// SubscribeRunEvents starts RunEventsQuery for runID after afterSeq.
+func (c *Conn) SubscribeRunEvents(id, runID string, afterSeq int64) error {
+	return c.Subscribe(id, RunEventsQuery, map[string]any{"id": runID, "after": afterSeq})
+}
+
+// Next returns the next message, waiting until deadline at most. It answers
+// pings and skips pongs and keep-alives.
+func (c *Conn) Next(deadline time.Time) (Message, error) {
+	for {
+		c.WS.SetReadDeadline(deadline)
+		_, data, err := c.WS.ReadMessage()
+		if err != nil {
+			return Message{}, err
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			return Message{}, fmt.Errorf("message %q: %w", data, err)
+		}
+		switch m.Type {
+		case "ka", "pong":
+			continue
+		case "ping":
+			if err := c.Send(Message{Type: "pong"}); err != nil {
+				return Message{}, err
+			}
+			continue
+		}
+		return m, nil
+	}
+}
