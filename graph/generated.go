@@ -778,9 +778,11 @@ input RunInput {
   """
   Keep standard input open after stdin, for text typed with sendInput, until
   the program ends or sendInput closes it. false: the program reads
-  end-of-file right after stdin (for programs that read all their input).
+  end-of-file right after stdin. Default: true when no stdin is given (the
+  editor's console), false when it is (input given up front, as a test case
+  gives it).
   """
-  interactive: Boolean! = true
+  interactive: Boolean
   "CPU-time limit; default 2000, at most 10000."
   timeLimitMs: Int! = 0
   "Memory limit; default 64, 32 to 256."
@@ -4044,9 +4046,6 @@ func (ec *executionContext) unmarshalInputRunInput(ctx context.Context, obj any)
 	if _, present := asMap["stdin"]; !present {
 		asMap["stdin"] = ""
 	}
-	if _, present := asMap["interactive"]; !present {
-		asMap["interactive"] = true
-	}
 	if _, present := asMap["timeLimitMs"]; !present {
 		asMap["timeLimitMs"] = 0
 	}
@@ -4084,7 +4083,7 @@ func (ec *executionContext) unmarshalInputRunInput(ctx context.Context, obj any)
 			it.Stdin = data
 		case "interactive":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("interactive"))
-			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
 			if err != nil {
 				return it, err
 			}

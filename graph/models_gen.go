@@ -16,8 +16,10 @@ type RunInput struct {
 	Stdin string `json:"stdin"`
 	// Keep standard input open after stdin, for text typed with sendInput, until
 	// the program ends or sendInput closes it. false: the program reads
-	// end-of-file right after stdin (for programs that read all their input).
-	Interactive bool `json:"interactive"`
+	// end-of-file right after stdin. Default: true when no stdin is given (the
+	// editor's console), false when it is (input given up front, as a test case
+	// gives it).
+	Interactive *bool `json:"interactive,omitempty"`
 	// CPU-time limit; default 2000, at most 10000.
 	TimeLimitMs int `json:"timeLimitMs"`
 	// Memory limit; default 64, 32 to 256.

@@ -16,7 +16,11 @@ type mutationResolver struct{ *Resolver }
 
 func (r mutationResolver) Run(ctx context.Context, in graph.RunInput) (coderunner.Run, error) {
 	req := coderunner.RunRequest{Code: in.Code, Stdin: in.Stdin, TimeLimitMs: in.TimeLimitMs, MemoryMB: in.MemoryMb}
-	return r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, in.Interactive)
+	interactive := in.Stdin == ""
+	if in.Interactive != nil {
+		interactive = *in.Interactive
+	}
+	return r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, interactive)
 }
 
 func (r mutationResolver) SendInput(ctx context.Context, runID, text string, closeInput bool) (bool, error) {

@@ -246,7 +246,7 @@ func TestCloseSubscriptionsEndsThem(t *testing.T) {
 
 func TestRunMutations(t *testing.T) {
 	ts := newServer(t, options{queueMax: 2})
-	queued := ts.startRun(t, `{language: "python", code: "print(1)", interactive: false}`)
+	queued := ts.startRun(t, `{language: "python", code: "print(input()*2)", stdin: "ab"}`) // not interactive: stdin given
 	interactive := ts.startRun(t, `{language: "python", code: "print(input())"}`)
 	tests := []struct {
 		name     string
@@ -258,6 +258,7 @@ func TestRunMutations(t *testing.T) {
 		{"unsupported language", `mutation { run(input: {language: "ruby", code: "puts 1"}) { id } }`, "BAD_USER_INPUT", ""},
 		{"memory out of range", `mutation { run(input: {language: "python", code: "1", memoryMb: 100000}) { id } }`, "BAD_USER_INPUT", ""},
 		{"run by id", `{ run(id: "` + queued + `") { id status interactive startedAt } }`, "", `"status":"QUEUED","interactive":false,"startedAt":null`},
+		{"a run without stdin is interactive", `{ run(id: "` + interactive + `") { interactive } }`, "", `"interactive":true`},
 		{"unknown run", `{ run(id: "nope") { id } }`, "NOT_FOUND", ""},
 		{"input to an interactive run", `mutation { sendInput(runId: "` + interactive + `", text: "Ada\n") }`, "", `"sendInput":true`},
 		{"input to a run that is not interactive", `mutation { sendInput(runId: "` + queued + `", text: "x") }`, "BAD_USER_INPUT", ""},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,24 @@ func TestServe(t *testing.T) {
 				t.Fatalf("levels query: %v, %+v", err, out)
 			}
 
+			// The issue's own example: stdin given up front, so the program
+			// reads end-of-file after "ab" and prints at once.
+			id := postData(t, base, `mutation { run(input: {language: "python", code: "print(input()*2)", stdin: "ab"}) { id status } }`, "run", "id")
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				status := postData(t, base, `{ run(id: "`+id+`") { status } }`, "run", "status")
+				if status == "COMPLETED" {
+					if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "abab\n" {
+						t.Errorf("stdout %q, want %q", out, "abab\n")
+					}
+					break
+				}
+				if time.Now().After(deadline) || (status != "QUEUED" && status != "RUNNING") {
+					t.Fatalf("run ended %s, want COMPLETED", status)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+
 			cancel()
 			select {
 			case err := <-done:
@@ -200,4 +219,24 @@ func TestSeed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "slug") {
 		t.Errorf("seed of a bad file: %v, want an error about the slug", err)
 	}
+}
+
+// postData posts query to base's /graphql and returns data.<object>.<field>
+// as a string, failing the test on any error.
+func postData(t *testing.T, base, query, object, field string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(`{"query":`+strconv.Quote(query)+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   map[string]map[string]any
+		Errors []any
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("%s: %v %+v", query, err, out.Errors)
+	}
+	v, _ := out.Data[object][field].(string)
+	return v
 }
