@@ -108,7 +108,27 @@ func assertNothingLeft(t testing.TB, pool string) {
 	if !engineIsLocal() {
 		return
 	}
-	all, err := engine.ContainerList(ctx, container.ListOptions{All: true})
+	// Other test packages make and remove containers at the same time, and
+	// the engine lists a container as gone a moment before its processes
+	// and directory are: only what outlives its container for seconds is
+	// left behind.
+	var leftovers []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		leftovers = outlivers(t)
+		if len(leftovers) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, l := range leftovers {
+		t.Error(l)
+	}
+}
+
+// outlivers lists the processes and container directories on this machine
+// whose container no longer exists.
+func outlivers(t testing.TB) []string {
+	t.Helper()
+	all, err := engine.ContainerList(context.Background(), container.ListOptions{All: true})
 	if err != nil {
 		t.Fatalf("list containers: %v", err)
 	}
@@ -116,17 +136,19 @@ func assertNothingLeft(t testing.TB, pool string) {
 	for _, c := range all {
 		exists[c.ID] = true
 	}
+	var out []string
 	for pid, id := range containerProcesses(t) {
 		if !exists[id] {
-			t.Errorf("process %d outlived its container %s", pid, shortID(id))
+			out = append(out, fmt.Sprintf("process %d outlived its container %s", pid, shortID(id)))
 		}
 	}
 	dirs, _ := filepath.Glob("/var/lib/docker/containers/*")
 	for _, dir := range dirs {
 		if id := filepath.Base(dir); !exists[id] {
-			t.Errorf("directory %s outlived its container", dir)
+			out = append(out, fmt.Sprintf("directory %s outlived its container", dir))
 		}
 	}
+	return out
 }
 
 // engineIsLocal reports whether the engine runs on this machine, whose
