@@ -330,6 +330,21 @@ func completedRuns(t *testing.T, worker *proc) int {
 	return int(worker.metric(t, `coderunner_runs_total{status="COMPLETED"}`))
 }
 
+// waitAcked waits until no job is pending in the consumer group. A worker
+// counts a run in its metrics after publishing FINISHED and before
+// acknowledging the job, so once every job is acknowledged completedRuns
+// counts every run a subscriber saw finish.
+func (c *cluster) waitAcked() {
+	c.t.Helper()
+	eventually(c.t, 10*time.Second, "every job is acknowledged", func() error {
+		pending, err := c.rdb.XPending(c.t.Context(), jobStream, jobGroup).Result()
+		if err == nil && pending.Count > 0 {
+			err = fmt.Errorf("%d jobs pending", pending.Count)
+		}
+		return err
+	})
+}
+
 // holder is which worker holds runID's job now, and how often the job has
 // been delivered; nil while no worker holds it.
 func (c *cluster) holder(runID string) (*proc, int64, error) {

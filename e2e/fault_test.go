@@ -136,6 +136,7 @@ func TestWorkerStopsMidRun(t *testing.T) {
 			// The survivor finished the run queued after the signal, and
 			// after kill -9 the interrupted run too.
 			want := map[bool]int{true: 2, false: 1}[tt.rerun]
+			c.waitAcked()
 			if n := completedRuns(t, survivor); n != want {
 				t.Errorf("%s completed %d runs; want %d", survivor.name, n, want)
 			}
@@ -290,6 +291,7 @@ func TestRedisRestartWhileIdle(t *testing.T) {
 	if final := checkStream(t, id, subscribe(t, apiB, transportWS, id, 0).rest(30*time.Second)); final.Status != "COMPLETED" {
 		t.Fatalf("run before the restart ended %s", final.Status)
 	}
+	c.waitAcked()
 	before := map[*proc]int{}
 	for _, w := range c.workers {
 		before[w] = completedRuns(t, w)
@@ -330,6 +332,7 @@ func TestRedisRestartWhileIdle(t *testing.T) {
 			t.Errorf("run %d after the restart: %s, streamed %q; want COMPLETED, \"one\\ntwo\\n\"", i, final.Status, stdoutOf(all))
 		}
 	}
+	c.waitAcked()
 	total := 0
 	for _, w := range c.workers {
 		n := completedRuns(t, w) - before[w]
