@@ -18,8 +18,12 @@ type Options struct {
 	// with QUEUE_FULL beyond it. Claimed jobs do not count. Default 1,000.
 	MaxWaiting int64
 	// ReplaySize is how many of a run's latest events its replay buffer
-	// keeps; older ones are dropped. Default 1,000 (a run's output is
-	// at most 1 MiB, published in chunks of up to 4 KiB).
+	// keeps; older ones are dropped, and a subscriber that needs them
+	// misses them. Default 5,000, enough for a whole run: one attempt
+	// publishes at most 2 streams × 30 s wall time / 50 ms flushes, plus
+	// 1 MiB of output / 4 KiB chunks, plus QUEUED, STARTED and FINISHED,
+	// about 1,460 events, and a job is attempted at most 3 times by
+	// default. The bytes stay bounded by the output limit either way.
 	ReplaySize int
 	// ReplayTTL is how long a run's replay buffer is kept after its last
 	// event. Control messages not yet read expire as long after the last
@@ -36,7 +40,7 @@ func (o Options) WithDefaults() Options {
 		o.MaxWaiting = 1000
 	}
 	if o.ReplaySize <= 0 {
-		o.ReplaySize = 1000
+		o.ReplaySize = 5000
 	}
 	if o.ReplayTTL <= 0 {
 		o.ReplayTTL = 15 * time.Minute
