@@ -58,6 +58,12 @@ type Broker struct {
 	// claimPoll bounds one blocking read of new jobs, so that a waiting
 	// Claim also looks for timed-out claims this often.
 	claimPoll time.Duration
+	// Consumers without a claim and without a delivery for forgetAfter
+	// are deleted from the group, looked for at most every forgetEvery,
+	// so that the names of exited workers do not pile up.
+	forgetAfter, forgetEvery time.Duration
+	forgotMu                 sync.Mutex
+	forgotAt                 time.Time
 
 	// done ends background work on Close; wg waits for it.
 	done  context.Context
@@ -87,13 +93,15 @@ func Open(url string, cfg Config) (*Broker, error) {
 	opts := cfg.Options.WithDefaults()
 	done, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		rdb:       goredis.NewClient(o),
-		opts:      opts,
-		keys:      keys{cfg.Prefix},
-		log:       cfg.Log,
-		claimPoll: min(max(opts.ClaimTimeout/4, 10*time.Millisecond), 2*time.Second),
-		done:      done,
-		close:     cancel,
+		rdb:         goredis.NewClient(o),
+		opts:        opts,
+		keys:        keys{cfg.Prefix},
+		log:         cfg.Log,
+		claimPoll:   min(max(opts.ClaimTimeout/4, 10*time.Millisecond), 2*time.Second),
+		forgetAfter: time.Hour,
+		forgetEvery: time.Minute,
+		done:        done,
+		close:       cancel,
 	}
 	b.subs = newHub(b)
 	b.wg.Go(b.subs.receive)

@@ -51,6 +51,7 @@ func (b *Broker) Depth(ctx context.Context) (int64, error) {
 func (b *Broker) Claim(ctx context.Context, consumer string) (coderunner.Claim, error) {
 	ctx, stop := b.bind(ctx)
 	defer stop()
+	b.forgetGoneConsumers(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -70,6 +71,30 @@ func (b *Broker) Claim(ctx context.Context, consumer string) (coderunner.Claim, 
 		case c != nil:
 			return c, nil
 		}
+	}
+}
+
+// forgetGoneConsumers runs forgetScript if it has not run for forgetEvery.
+// It is housekeeping: a failure is logged and Claim goes on.
+func (b *Broker) forgetGoneConsumers(ctx context.Context) {
+	b.forgotMu.Lock()
+	due := time.Since(b.forgotAt) >= b.forgetEvery
+	if due {
+		b.forgotAt = time.Now()
+	}
+	b.forgotMu.Unlock()
+	if !due {
+		return
+	}
+	err := b.withGroup(ctx, func() error {
+		n, err := forgetScript.Run(ctx, b.rdb, []string{b.keys.jobs()}, group, b.forgetAfter.Milliseconds()).Int()
+		if n > 0 {
+			b.log.Info("redis broker: forgot consumers that hold no job", "consumers", n, "idle", b.forgetAfter)
+		}
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("redis broker: forgetting idle consumers failed", "err", err)
 	}
 }
 

@@ -49,6 +49,30 @@ until cursor == '0-0'
 return false
 `)
 
+// forgetScript deletes the consumers that hold no claim and have had no
+// delivery for a while: workers that exited or were killed (their claims
+// taken over since). A live worker that is forgotten is created again by
+// its next delivery; one that holds a claim is never forgotten, since
+// deleting a consumer drops its claims.
+//
+// KEYS[1] jobs stream; ARGV[1] group, ARGV[2] min idle ms.
+// Returns how many consumers it deleted.
+var forgetScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+	local f = {}
+	for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+	if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) then
+		redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+		n = n + 1
+	end
+end
+return n
+`)
+
 // keepAliveScript resets a claim's idle time if the claim is still this
 // delivery: same consumer, same delivery count. XCLAIM ... JUSTID keeps
 // the count; a bare XCLAIM would take the job from whoever holds it now.
