@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 )
 
 // Queries is gqlgen's persisted-query store (graphql.Cache[string]): query
@@ -56,9 +58,15 @@ func (q *Queries) Get(ctx context.Context, hash string) (string, bool) {
 // is just sent in full each time.
 const maxPersistedQuery = 16 << 10
 
-// Add stores query under hash. gqlgen checks the hash before calling Add.
+// Add stores query under hash, if it is a GraphQL document: gqlgen checks
+// the hash, but calls Add before it parses the query, and text that is not
+// a query has no business in every replica's store. (Parsing twice costs
+// only at registration; gqlgen then fails the request with its own error.)
 func (q *Queries) Add(ctx context.Context, hash, query string) {
 	if len(query) > maxPersistedQuery {
+		return
+	}
+	if _, err := parser.ParseQuery(&ast.Source{Input: query}); err != nil {
 		return
 	}
 	q.entries.Set(hash, query, int64(len(hash)+len(query)))
