@@ -65,3 +65,19 @@ func ErrQueueFull(maxWaiting int64) error {
 	return coderunner.Errorf(coderunner.QueueFull,
 		"too many runs are waiting (%d): try again in a minute", maxWaiting)
 }
+
+// A run's unread control messages are bounded, so that input sent faster
+// than a program reads it (or to a run still waiting in the queue) cannot
+// fill Redis or the api's memory. A cancel always gets through.
+const (
+	MaxPendingControl      = 64
+	MaxPendingControlBytes = 1 << 20
+)
+
+// ErrControlBacklog is SendControl's error when a run already has as many
+// unread messages, or bytes of input, as it may.
+func ErrControlBacklog(runID string) error {
+	return coderunner.Errorf(coderunner.BadUserInput,
+		"run %s has not read the input already sent (at most %d messages or %d KiB wait): send more once it has read some",
+		runID, MaxPendingControl, MaxPendingControlBytes>>10)
+}

@@ -2,10 +2,12 @@ package brokertest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"coderunner"
+	"coderunner/broker"
 )
 
 func testControl(t *testing.T, open Open) {
@@ -18,6 +20,7 @@ func testControl(t *testing.T, open Open) {
 		{"UnreadMessageWaitsForNextListener", testControlNextListener},
 		{"UnreadMessagesExpire", testControlExpire},
 		{"ListenerEndsWithContext", testControlEndsWithContext},
+		{"UnreadInputIsBounded", testControlBacklog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,4 +117,41 @@ func testControlEndsWithContext(t *testing.T, open Open) {
 	ch := listen(t, ctx, b, "run-1")
 	cancel()
 	expectClosed(t, ch, timeout)
+}
+
+// testControlBacklog: a run holds at most MaxPendingControl unread
+// messages and MaxPendingControlBytes of unread input; past either,
+// SendControl fails with BAD_USER_INPUT, a cancel still gets through, and
+// once the program reads, more can be sent.
+func testControlBacklog(t *testing.T, open Open) {
+	b := open(t, options())
+	refusedAt := func(runID string, m coderunner.ControlMessage) int {
+		t.Helper()
+		for i := 1; i <= broker.MaxPendingControl+1; i++ {
+			err := b.SendControl(t.Context(), runID, m)
+			if err != nil {
+				if coderunner.ErrorCode(err) != coderunner.BadUserInput {
+					t.Fatalf("SendControl %d: %v; want BAD_USER_INPUT", i, err)
+				}
+				return i
+			}
+		}
+		return 0
+	}
+	if n := refusedAt("run-1", input("a")); n != broker.MaxPendingControl+1 {
+		t.Errorf("small messages refused at %d; want %d", n, broker.MaxPendingControl+1)
+	}
+	// 16 messages of 65,000 bytes fit in 1 MiB; the 17th does not.
+	if n := refusedAt("run-2", input(strings.Repeat("x", 65_000))); n != 17 {
+		t.Errorf("large messages refused at %d; want 17", n)
+	}
+	send(t, b, "run-1", cancelRun)
+
+	ch := listen(t, t.Context(), b, "run-1")
+	for range broker.MaxPendingControl {
+		expectMessages(t, ch, input("a"))
+	}
+	expectMessages(t, ch, cancelRun)
+	send(t, b, "run-1", input("read: room again"))
+	expectMessages(t, ch, input("read: room again"))
 }

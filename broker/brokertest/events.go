@@ -27,6 +27,7 @@ func testEvents(t *testing.T, open Open) {
 		{"ConcurrentPublishersStayGapless", testConcurrentPublishers},
 		{"SubscribeReplaysThenStreams", testSubscribeReplaysThenStreams},
 		{"SubscribeAfterSeq", testSubscribeAfterSeq},
+		{"SubscribeAheadOfRunClosesAtFinish", testSubscribeAheadOfRun},
 		{"Replay", testReplay},
 		{"SubscriptionEndsWithContext", testSubscriptionEndsWithContext},
 		{"SubscribeRacingPublish", testSubscribeRacingPublish},
@@ -218,6 +219,19 @@ func testSubscribeAfterSeq(t *testing.T, open Open) {
 			expectClosed(t, ch, timeout)
 		})
 	}
+}
+
+// testSubscribeAheadOfRun: a subscriber whose afterSeq is past the run's
+// newest event (a client that went wrong, or numbering that restarted with
+// Redis) is closed when the run finishes, without the FINISHED it cannot
+// be given in order; it is not left open forever.
+func testSubscribeAheadOfRun(t *testing.T, open Open) {
+	b := open(t, options())
+	publish(t, b, stdout("run-1", "a"), stdout("run-1", "b"))
+	ch := subscribe(t, t.Context(), b, "run-1", 9)
+	expectNothing(t, ch, 100*time.Millisecond)
+	publish(t, b, finished("run-1")) // seq 3
+	expectClosed(t, ch, timeout)
 }
 
 func testReplay(t *testing.T, open Open) {

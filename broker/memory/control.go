@@ -51,6 +51,15 @@ func (b *Broker) SendControl(_ context.Context, runID string, m coderunner.Contr
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.queueLocked(runID, now)
+	if !m.Cancel {
+		bytes := len(m.Input)
+		for _, p := range q.messages {
+			bytes += len(p.Input)
+		}
+		if len(q.messages) >= broker.MaxPendingControl || bytes > broker.MaxPendingControlBytes {
+			return broker.ErrControlBacklog(runID)
+		}
+	}
 	q.messages = append(q.messages, m)
 	q.expires = now.Add(c.ttl)
 	q.wakeListenersLocked()

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"coderunner"
+	"coderunner/broker"
 )
 
 // controlPoll bounds one blocking pop of control messages: how long a
@@ -23,13 +25,16 @@ func (b *Broker) SendControl(ctx context.Context, runID string, m coderunner.Con
 	if err != nil {
 		return fmt.Errorf("redis broker: encode control message: %w", err)
 	}
-	key := b.keys.control(runID)
-	_, err = b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.RPush(ctx, key, payload)
-		p.PExpire(ctx, key, b.opts.ReplayTTL)
-		return nil
-	})
-	if err != nil {
+	maxMessages, maxBytes := broker.MaxPendingControl, broker.MaxPendingControlBytes
+	if m.Cancel {
+		maxMessages, maxBytes = math.MaxInt32, math.MaxInt32
+	}
+	err = sendControlScript.Run(ctx, b.rdb, []string{b.keys.control(runID)},
+		payload, b.opts.ReplayTTL.Milliseconds(), maxMessages, maxBytes).Err()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return broker.ErrControlBacklog(runID)
+	case err != nil:
 		return fmt.Errorf("redis broker: send control message to run %s: %w", runID, err)
 	}
 	return nil

@@ -145,3 +145,26 @@ end
 local n = math.max(last - tonumber(ARGV[1]), 1)
 return redis.call('LRANGE', KEYS[2], -n, -1)
 `)
+
+// sendControlScript appends a control message to a run's list unless the
+// list already holds maxMessages messages or would exceed maxBytes (of
+// encoded messages), and keeps the list a TTL after the last message.
+//
+// KEYS[1] control list; ARGV[1] message JSON, ARGV[2] TTL ms,
+// ARGV[3] max messages, ARGV[4] max bytes. Returns 1, or false when full.
+var sendControlScript = goredis.NewScript(`
+local waiting = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]))
+if #waiting >= tonumber(ARGV[3]) then
+	return false
+end
+local bytes = string.len(ARGV[1])
+for _, m in ipairs(waiting) do
+	bytes = bytes + string.len(m)
+end
+if bytes > tonumber(ARGV[4]) then
+	return false
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)

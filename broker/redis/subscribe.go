@@ -145,6 +145,12 @@ func (b *Broker) follow(ctx context.Context, s *subscriber, out chan<- coderunne
 				backlog = []coderunner.RunEvent{e}
 			case e.Seq > last+1:
 				catchUp = true // missed some: the buffer has them
+			case e.Type == coderunner.EventFinished:
+				// The run ended at or before the seq the subscriber
+				// gave (its numbering restarted, or the subscriber
+				// was ahead): as when Subscribe finds it buffered, the
+				// subscription closes without it.
+				return
 			}
 		case <-s.catchUp:
 			catchUp = true
