@@ -6,6 +6,7 @@ package runs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,10 @@ type Service struct {
 	// CancelWait bounds how long Cancel waits for a running program to
 	// stop, so that it can return the cancelled run; 0 means 3 s.
 	CancelWait time.Duration
+	// FinishCheck is how long a live subscription may go without an
+	// event before it asks the store whether its run finished unseen
+	// (see follow); 0 means 30 s.
+	FinishCheck time.Duration
 }
 
 func (s *Service) now() time.Time {
@@ -213,16 +218,15 @@ func (s *Service) Events(ctx context.Context, id string, afterSeq int64) (<-chan
 		return nil, err
 	}
 	if !run.Status.Finished() {
-		return s.Broker.Subscribe(ctx, id, afterSeq)
+		live, err := s.Broker.Subscribe(ctx, id, afterSeq)
+		if err != nil {
+			return nil, err
+		}
+		return s.follow(ctx, id, afterSeq, live), nil
 	}
-	events, err := s.Broker.Replay(ctx, id, afterSeq)
+	events, err := s.replay(ctx, run, afterSeq)
 	if err != nil {
 		return nil, err
-	}
-	// The buffer must hold everything after afterSeq, ending in FINISHED;
-	// if it has expired or dropped the start, the store answers.
-	if n := len(events); n == 0 || events[0].Seq != afterSeq+1 || events[n-1].Type != coderunner.EventFinished {
-		events = fromStore(run, afterSeq)
 	}
 	out := make(chan coderunner.RunEvent, len(events))
 	for _, e := range events {
@@ -230,6 +234,109 @@ func (s *Service) Events(ctx context.Context, id string, afterSeq int64) (<-chan
 	}
 	close(out)
 	return out, nil
+}
+
+// replay returns a finished run's events after afterSeq: from the buffer
+// if it holds all of them, else rebuilt from the store. A client that has
+// seen FINISHED (afterSeq is its seq) gets nothing more.
+func (s *Service) replay(ctx context.Context, run coderunner.Run, afterSeq int64) ([]coderunner.RunEvent, error) {
+	// Read from the event at afterSeq, to tell whether it was FINISHED.
+	events, err := s.Broker.Replay(ctx, run.ID, max(afterSeq-1, 0))
+	if err != nil {
+		return nil, err
+	}
+	if afterSeq > 0 && len(events) > 0 && events[0].Seq == afterSeq {
+		if events[0].Type == coderunner.EventFinished {
+			return nil, nil
+		}
+		events = events[1:]
+	}
+	// Nothing counts after FINISHED (a worker that lost a race with a
+	// cancel may still have published output).
+	if i := slices.IndexFunc(events, isFinished); i >= 0 {
+		events = events[:i+1]
+	}
+	if n := len(events); n == 0 || events[0].Seq != afterSeq+1 || events[n-1].Type != coderunner.EventFinished {
+		events = fromStore(run, afterSeq)
+	}
+	return events, nil
+}
+
+func isFinished(e coderunner.RunEvent) bool { return e.Type == coderunner.EventFinished }
+
+// follow passes a live run's events on until FINISHED, and makes sure the
+// subscription ends with FINISHED once the run has finished even when the
+// broker never delivers it: its publish failed for longer than Finish
+// retries, Redis lost the run's events, or the process holding the
+// in-memory broker restarted. It asks the store when the broker closes the
+// subscription without FINISHED, and whenever no event came for
+// FinishCheck: a run found finished at two such checks in a row is ended
+// from the store. A chatty run costs no store read.
+func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
+	every := s.FinishCheck
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	out := make(chan coderunner.RunEvent)
+	go func() {
+		defer close(out)
+		last := afterSeq
+		quiet := time.NewTimer(every)
+		defer quiet.Stop()
+		finishedBefore := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-live:
+				if !ok {
+					if ctx.Err() == nil {
+						s.endFromStore(ctx, id, last, out)
+					}
+					return
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+				if last = e.Seq; e.Type == coderunner.EventFinished {
+					return
+				}
+				quiet.Reset(every)
+				finishedBefore = false
+			case <-quiet.C:
+				run, err := s.Store.Run(ctx, id)
+				finished := err == nil && run.Status.Finished()
+				if finished && finishedBefore {
+					send(ctx, out, finishedEvent(run, last))
+					return
+				}
+				finishedBefore = finished
+				quiet.Reset(every)
+			}
+		}
+	}()
+	return out
+}
+
+// endFromStore sends FINISHED from the store after seq last, if the run
+// has finished.
+func (s *Service) endFromStore(ctx context.Context, id string, last int64, out chan<- coderunner.RunEvent) {
+	if run, err := s.Store.Run(ctx, id); err == nil && run.Status.Finished() {
+		send(ctx, out, finishedEvent(run, last))
+	}
+}
+
+func send(ctx context.Context, out chan<- coderunner.RunEvent, e coderunner.RunEvent) {
+	select {
+	case out <- e:
+	case <-ctx.Done():
+	}
+}
+
+func finishedEvent(run coderunner.Run, last int64) coderunner.RunEvent {
+	return coderunner.RunEvent{RunID: run.ID, Seq: last + 1, Type: coderunner.EventFinished, Run: &run}
 }
 
 // fromStore rebuilds a finished run's events from its stored record.

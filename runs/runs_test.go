@@ -121,6 +121,9 @@ func TestEventsOfAFinishedRun(t *testing.T) {
 	if got := types(f.events(t, run.ID, 3)); got != "FINISHED" {
 		t.Errorf("from the buffer after seq 3: %s", got)
 	}
+	if got := f.events(t, run.ID, 4); len(got) != 0 {
+		t.Errorf("after FINISHED's own seq: %+v; want nothing, the client has seen the end", got)
+	}
 
 	// Another process's broker has no buffer for the run: the store answers.
 	other := &runs.Service{Store: f.svc.Store, Broker: memory.New(broker.Options{})}
@@ -135,6 +138,58 @@ func TestEventsOfAFinishedRun(t *testing.T) {
 	}
 	if got := f.events(t, run.ID, 40); len(got) != 1 || got[0].Type != coderunner.EventFinished || got[0].Seq != 41 {
 		t.Errorf("from the store after a seq it never had: %+v", got)
+	}
+}
+
+// TestLiveSubscriptionEndsUnseenFinish: a subscription to a live run ends
+// with FINISHED from the store when the broker never delivers one in
+// order — its publish was lost, or the subscriber's afterSeq is past the
+// run's events (Redis or the process restarted and numbering began again).
+func TestLiveSubscriptionEndsUnseenFinish(t *testing.T) {
+	tests := []struct {
+		name     string
+		afterSeq int64
+		// publish: FINISHED is published (seq 2); otherwise only stored.
+		publish bool
+		want    string
+		lastSeq int64
+	}{
+		{"publish lost", 0, false, "QUEUED FINISHED", 2},
+		{"subscriber ahead of the run", 9, true, "FINISHED", 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, broker.Options{})
+			f.svc.FinishCheck = 50 * time.Millisecond
+			run := f.start(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			ch, err := f.svc.Events(ctx, run.ID, tt.afterSeq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run.Status, run.Stdout = coderunner.StatusCompleted, "1\n"
+			if tt.publish {
+				_, err = f.svc.Finish(t.Context(), run)
+			} else {
+				_, err = f.svc.Store.UpdateRun(t.Context(), run)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []coderunner.RunEvent
+			for e := range ch {
+				got = append(got, e)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("subscription still open after 5 s; got %s", types(got))
+			}
+			end := got[len(got)-1]
+			if types(got) != tt.want || end.Seq != tt.lastSeq || end.Run.Stdout != "1\n" {
+				t.Errorf("events %s ending at seq %d with stdout %q; want %s ending at %d with the stored run",
+					types(got), end.Seq, end.Run.Stdout, tt.want, tt.lastSeq)
+			}
+		})
 	}
 }
 
