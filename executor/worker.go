@@ -130,6 +130,13 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
 		return
 	}
+	if errors.Is(err, errNotStarted) {
+		// The broker failed before the program ran, so the run is not at
+		// fault: it is carried out again once the claim times out (and
+		// ends INTERNAL_ERROR only after MaxDeliveries attempts).
+		log.Warn("run could not be started; leaving the job to be claimed again", "err", err)
+		return
+	}
 	if err != nil && !cancelled {
 		if ctx.Err() != nil {
 			log.Warn("run cut short by shutdown; it will be claimed again")
@@ -158,7 +165,7 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	runID := run.ID
 
 	if _, err := w.Runs.Broker.Publish(ctx, coderunner.RunEvent{RunID: runID, Type: coderunner.EventStarted}); err != nil {
-		return coderunner.RunResult{}, false, fmt.Errorf("publish STARTED: %w", err)
+		return coderunner.RunResult{}, false, fmt.Errorf("%w: publish STARTED: %w", errNotStarted, err)
 	}
 	var claimLost atomic.Bool
 	go w.keepAlive(ctx, claim, log, func() { claimLost.Store(true); stop() })
@@ -168,7 +175,7 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	input := make(chan string, 16)
 	messages, err := w.Broker.ControlMessages(ctx, runID)
 	if err != nil {
-		return coderunner.RunResult{}, false, fmt.Errorf("listen for control messages: %w", err)
+		return coderunner.RunResult{}, false, fmt.Errorf("%w: listen for control messages: %w", errNotStarted, err)
 	}
 	sandboxCtx, stopSandbox := context.WithCancel(ctx)
 	defer stopSandbox()
@@ -246,6 +253,9 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 // errClaimLost: the job was delivered to another worker while this one ran
 // it (this one stalled past the claim timeout); the other's attempt counts.
 var errClaimLost = errors.New("claim lost")
+
+// errNotStarted: the broker failed before the program could run.
+var errNotStarted = errors.New("run not started")
 
 // keepAlive renews the claim until ctx ends; if the broker says the claim
 // is lost, it calls lost, which stops the run.

@@ -1,0 +1,86 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"coderunner"
+	"coderunner/broker"
+	"coderunner/broker/memory"
+	"coderunner/runs"
+	"coderunner/store/sqlite"
+)
+
+// startFailingBroker is the in-memory broker, except that publishing a
+// STARTED event fails the first failures times: Redis briefly unreachable
+// as a worker starts a run.
+type startFailingBroker struct {
+	*memory.Broker
+	failures atomic.Int32
+}
+
+func (b *startFailingBroker) Publish(ctx context.Context, e coderunner.RunEvent) (coderunner.RunEvent, error) {
+	if e.Type == coderunner.EventStarted && b.failures.Add(-1) >= 0 {
+		return coderunner.RunEvent{}, errors.New("connection refused")
+	}
+	return b.Broker.Publish(ctx, e)
+}
+
+// TestWorkerRetriesRunItCouldNotStart: a broker failure before the program
+// runs is not the program's fault: the job is claimed again and the run
+// completes, instead of ending INTERNAL_ERROR; only a failure that lasts
+// MaxDeliveries attempts ends it so.
+func TestWorkerRetriesRunItCouldNotStart(t *testing.T) {
+	tests := []struct {
+		name     string
+		failures int32
+		want     coderunner.RunStatus
+	}{
+		{"one failure", 1, coderunner.StatusCompleted},
+		{"failing every attempt", 100, coderunner.StatusInternalError},
+	}
+	ex := newTestExecutor(t, 1)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			brk := &startFailingBroker{Broker: memory.New(broker.Options{ClaimTimeout: 300 * time.Millisecond})}
+			defer brk.Close()
+			brk.failures.Store(tt.failures)
+			svc := &runs.Service{Store: db, Broker: brk}
+			w := &Worker{
+				Name: "worker-test", Broker: brk, Runs: svc, Sandbox: ex,
+				Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: 100 * time.Millisecond, Grace: 5 * time.Second,
+				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			}
+			ctx, stop := context.WithCancel(t.Context())
+			done := make(chan error)
+			go func() { done <- w.Run(ctx) }()
+			defer func() { stop(); <-done }()
+
+			run, err := svc.Start(t.Context(), coderunner.AnonymousOwner, "python", coderunner.RunRequest{Code: `print("hi")`}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for !run.Status.Finished() && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+				if run, err = svc.Get(t.Context(), run.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if run.Status != tt.want {
+				t.Errorf("run ended %s (stdout %q, stderr %q); want %s", run.Status, run.Stdout, run.Stderr, tt.want)
+			}
+		})
+	}
+}
