@@ -142,6 +142,35 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
+// maxRequeue bounds how many runs one Requeue reads; any beyond it are
+// left to Reap.
+const maxRequeue = 10_000
+
+// Requeue queues again the runs that were unfinished when the process
+// started, for a queue that does not outlive its process (the in-memory
+// broker of `serve`): after a restart they are carried out again, from the
+// start, instead of waiting for Reap. It returns how many it queued. A run
+// the queue has no room for is finished CANCELLED, as Start does.
+func (s *Service) Requeue(ctx context.Context) (int, error) {
+	unfinished, err := s.Store.UnfinishedRuns(ctx, s.now(), maxRequeue)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, run := range unfinished {
+		err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: s.now()})
+		switch {
+		case coderunner.ErrorCode(err) == coderunner.QueueFull:
+			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
+		case err != nil:
+			return n, err
+		default:
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Get returns a run.
 func (s *Service) Get(ctx context.Context, id string) (coderunner.Run, error) {
 	return s.Store.Run(ctx, id)

@@ -3,6 +3,7 @@ package runs_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +189,67 @@ func TestLiveSubscriptionEndsUnseenFinish(t *testing.T) {
 			if types(got) != tt.want || end.Seq != tt.lastSeq || end.Run.Stdout != "1\n" {
 				t.Errorf("events %s ending at seq %d with stdout %q; want %s ending at %d with the stored run",
 					types(got), end.Seq, end.Run.Stdout, tt.want, tt.lastSeq)
+			}
+		})
+	}
+}
+
+// TestRequeue: the runs left unfinished by a process whose queue died with
+// it are queued again in the new process's queue, as far as it has room;
+// the others end CANCELLED, so none waits for the reaper.
+func TestRequeue(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxWaiting int64
+		queued     int
+	}{
+		{"room for all", 10, 3},
+		{"room for one", 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, broker.Options{})
+			var ids []string
+			for range 3 {
+				ids = append(ids, f.start(t).ID)
+				f.now = f.now.Add(time.Second)
+			}
+			claimed, err := f.broker.Claim(t.Context(), "old-worker")
+			if err != nil {
+				t.Fatal(err)
+			}
+			running, _ := f.svc.Get(t.Context(), claimed.Job().RunID)
+			running.Status = coderunner.StatusRunning
+			if _, err := f.svc.Store.UpdateRun(t.Context(), running); err != nil {
+				t.Fatal(err)
+			}
+
+			// The process restarts: same store, a new, empty queue.
+			f.now = f.now.Add(time.Minute)
+			restarted := memory.New(broker.Options{MaxWaiting: tt.maxWaiting})
+			defer restarted.Close()
+			f.svc.Broker = restarted
+			n, err := f.svc.Requeue(t.Context())
+			if err != nil || n != tt.queued {
+				t.Fatalf("Requeue = %d, %v; want %d", n, err, tt.queued)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			var got []string
+			for {
+				c, err := restarted.Claim(ctx, "new-worker")
+				if err != nil {
+					break
+				}
+				got = append(got, c.Job().RunID)
+			}
+			if !slices.Equal(got, ids[:tt.queued]) {
+				t.Errorf("queued again %v; want the oldest %d of %v", got, tt.queued, ids)
+			}
+			for _, id := range ids[tt.queued:] {
+				if run, _ := f.svc.Get(t.Context(), id); run.Status != coderunner.StatusCancelled {
+					t.Errorf("run %s with no room in the queue: %s; want CANCELLED", id, run.Status)
+				}
 			}
 		})
 	}

@@ -151,19 +151,9 @@ func TestServe(t *testing.T) {
 			// The issue's own example: stdin given up front, so the program
 			// reads end-of-file after "ab" and prints at once.
 			id := postData(t, base, `mutation { run(input: {language: "python", code: "print(input()*2)", stdin: "ab"}) { id status } }`, "run", "id")
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				status := postData(t, base, `{ run(id: "`+id+`") { status } }`, "run", "status")
-				if status == "COMPLETED" {
-					if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "abab\n" {
-						t.Errorf("stdout %q, want %q", out, "abab\n")
-					}
-					break
-				}
-				if time.Now().After(deadline) || (status != "QUEUED" && status != "RUNNING") {
-					t.Fatalf("run ended %s, want COMPLETED", status)
-				}
-				time.Sleep(100 * time.Millisecond)
+			waitStatus(t, base, id, "COMPLETED")
+			if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "abab\n" {
+				t.Errorf("stdout %q, want %q", out, "abab\n")
 			}
 
 			cancel()
@@ -176,6 +166,62 @@ func TestServe(t *testing.T) {
 				t.Fatal("serve did not shut down")
 			}
 		})
+	}
+}
+
+// TestServeRestartRunsUnfinishedRuns: `serve` keeps its queue in memory,
+// so a run cut short by a shutdown is carried out again when serve starts
+// again on the same data, instead of waiting for the reaper.
+func TestServeRestartRunsUnfinishedRuns(t *testing.T) {
+	env := map[string]string{
+		"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "error",
+		"CODERUNNER_WORKERS": "1", "CODERUNNER_GRACE": "200ms",
+	}
+	base := "http://" + env["CODERUNNER_ADDR"]
+	start := func() (stop func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+		waitReady(t, base, done)
+		return func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v after shutdown, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not shut down")
+			}
+		}
+	}
+
+	stop := start()
+	id := postData(t, base, `mutation { run(input: {language: "python", code: "import time\ntime.sleep(2)\nprint('done')"}) { id } }`, "run", "id")
+	waitStatus(t, base, id, "RUNNING")
+	stop() // the grace period ends before the program does
+
+	defer start()()
+	waitStatus(t, base, id, "COMPLETED")
+	if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "done\n" {
+		t.Errorf("stdout %q, want %q", out, "done\n")
+	}
+}
+
+// waitStatus polls run id until its status is want; it fails on any other
+// final status, or after 30 s.
+func waitStatus(t *testing.T, base, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status := postData(t, base, `{ run(id: "`+id+`") { status } }`, "run", "status")
+		if status == want {
+			return
+		}
+		if time.Now().After(deadline) || (status != "QUEUED" && status != "RUNNING") {
+			t.Fatalf("run %s is %s; want %s", id, status, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -66,6 +66,17 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		if w, err = a.worker(ctx); err != nil {
 			return err
 		}
+		if cfg.RedisURL == "" {
+			// The in-memory queue died with the previous process: carry
+			// out again what it left unfinished.
+			n, err := a.runs.Requeue(ctx)
+			if err != nil {
+				return fmt.Errorf("queue again the runs left unfinished: %w", err)
+			}
+			if n > 0 {
+				a.log.Info("queued again the runs the previous process left unfinished", "runs", n)
+			}
+		}
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
