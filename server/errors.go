@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"coderunner"
@@ -53,6 +54,15 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 		log.ErrorContext(ctx, "resolver panicked", "panic", p)
 		return errors.New("panic in resolver")
 	}
+}
+
+// limitError is a request refused by one of our limits before execution.
+// Marked as a validation failure, gqlgen answers 422 as for any other
+// invalid query, and presentError codes it BAD_USER_INPUT.
+func limitError(format string, args ...any) *gqlerror.Error {
+	err := gqlerror.Errorf(format, args...)
+	errcode.Set(err, errcode.ValidationFailed)
+	return err
 }
 
 func setCode(e *gqlerror.Error, code coderunner.Code) {

@@ -4,14 +4,15 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 )
 
 // Limits bound what one request may ask of the server. gqlgen enforces
-// complexity and parser tokens itself; shapeLimit adds depth, aliases and
-// the number of fields once fragments are expanded.
+// complexity and parser tokens itself; selectionCap bounds the fields as
+// written before validation, and shapeLimit depth, aliases and the number
+// of fields once fragments are expanded.
 type Limits struct {
 	MaxBodyBytes  int64
 	MaxDepth      int
@@ -31,6 +32,70 @@ var DefaultLimits = Limits{
 	MaxFields:     500,
 	MaxComplexity: 250,
 	MaxTokens:     15_000,
+}
+
+// selectionCap rejects a query holding more than max selections (fields,
+// fragment spreads and inline fragments, as written: fragments are not
+// expanded) before gqlgen validates it. Validation's
+// OverlappingFieldsCanBeMerged rule compares fields pairwise: 15,000
+// repeated fields, within the token limit, cost it half a minute of CPU,
+// and shapeLimit and the complexity limit only run after validation.
+// Counting is linear. It runs before the persisted-query extension, so a
+// query it rejects is never stored.
+type selectionCap struct {
+	max, maxTokens int
+	// validated is gqlgen's query cache: a query found there passed
+	// validation already and is not parsed again.
+	validated graphql.Cache[*ast.QueryDocument]
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = selectionCap{}
+
+func (selectionCap) ExtensionName() string                   { return "SelectionCap" }
+func (selectionCap) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (c selectionCap) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
+	if params.Query == "" {
+		// A persisted query's hash alone: the text was checked when it was
+		// registered.
+		return nil
+	}
+	if _, ok := c.validated.Get(ctx, params.Query); ok {
+		return nil
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, c.maxTokens)
+	if err != nil {
+		return nil // gqlgen parses it again and reports the error
+	}
+	n := 0
+	for _, op := range doc.Operations {
+		n += countSelections(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		n += countSelections(f.SelectionSet)
+	}
+	if n <= c.max {
+		return nil
+	}
+	return limitError("query lists %d fields; the limit is %d: ask for fewer at once", n, c.max)
+}
+
+// countSelections counts the selections in set, at any depth, without
+// following fragment spreads.
+func countSelections(set ast.SelectionSet) int {
+	n := len(set)
+	for _, sel := range set {
+		switch x := sel.(type) {
+		case *ast.Field:
+			n += countSelections(x.SelectionSet)
+		case *ast.InlineFragment:
+			n += countSelections(x.SelectionSet)
+		}
+	}
+	return n
 }
 
 // shapeLimit rejects operations nested deeper than maxDepth, using more
@@ -53,21 +118,15 @@ func (shapeLimit) Validate(graphql.ExecutableSchema) error { return nil }
 func (l shapeLimit) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	m := measurer{fragments: map[string]shape{}, cap: max(l.maxDepth, l.maxAliases, l.maxFields) + 1}
 	s := m.set(op.Operation.SelectionSet)
-	var err *gqlerror.Error
 	switch {
 	case s.depth > l.maxDepth:
-		err = gqlerror.Errorf("query is nested %d levels deep; the limit is %d", s.depth, l.maxDepth)
+		return limitError("query is nested %d levels deep; the limit is %d", s.depth, l.maxDepth)
 	case s.aliases > l.maxAliases:
-		err = gqlerror.Errorf("query uses %d aliases; the limit is %d", s.aliases, l.maxAliases)
+		return limitError("query uses %d aliases; the limit is %d", s.aliases, l.maxAliases)
 	case s.fields > l.maxFields:
-		err = gqlerror.Errorf("query selects more than %d fields once its fragments are expanded; ask for less at once", l.maxFields)
-	default:
-		return nil
+		return limitError("query selects more than %d fields once its fragments are expanded; ask for less at once", l.maxFields)
 	}
-	// Marked as a validation failure, gqlgen answers 422 as for any other
-	// query rejected before execution.
-	errcode.Set(err, errcode.ValidationFailed)
-	return err
+	return nil
 }
 
 // shape is what a selection set asks for: the depth of its deepest field

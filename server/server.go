@@ -153,13 +153,17 @@ func graphQL(cfg Config) *handler.Server {
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queryCache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	// selectionCap before validation, whose cost grows with the square of
+	// the fields, and before APQ, so that a rejected query is not stored.
+	srv.Use(selectionCap{max: cfg.Limits.MaxFields, maxTokens: cfg.Limits.MaxTokens, validated: queryCache})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: cfg.Queries})
 	// shapeLimit first: it bounds the work of the complexity walk.
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})

@@ -597,6 +597,47 @@ func TestIntrospectionSwitch(t *testing.T) {
 	}
 }
 
+// TestSelectionCap sends queries that repeat one field many times, within
+// the token limit: gqlgen's validation compares fields pairwise, so they
+// must be refused before it runs.
+func TestSelectionCap(t *testing.T) {
+	ts := newServer(t, options{})
+	tests := []struct {
+		name     string
+		query    string
+		wantCode string // "" for an answer without errors
+	}{
+		{"repeated field", "{ ageGroups { " + strings.Repeat("slug ", 14980) + "} }", "BAD_USER_INPUT"},
+		{"repeated __typename", "{ " + strings.Repeat("__typename ", 14990) + "}", "BAD_USER_INPUT"},
+		{"repeated in a fragment", "{ ageGroups { ...G } } fragment G on AgeGroup { " + strings.Repeat("title ", 600) + "}", "BAD_USER_INPUT"},
+		{"ordinary query", `{ ageGroups { slug levels { id title problems { id title } } } }`, ""},
+		{"query with fragments", `{ ageGroups { ...G } level(id: "explorers-1") { ageGroup { ...G } } } fragment G on AgeGroup { slug title }`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 { // the second time, a good query comes from gqlgen's cache
+				start := time.Now()
+				resp, out := ts.post(t, query(tt.query, nil))
+				if d := time.Since(start); d > 500*time.Millisecond {
+					t.Errorf("answering took %v", d)
+				}
+				if tt.wantCode == "" {
+					if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+						t.Fatalf("status %d, errors %+v", resp.StatusCode, out.Errors)
+					}
+					continue
+				}
+				if got := out.codes(); resp.StatusCode != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != tt.wantCode {
+					t.Fatalf("status %d, codes %v; want 422 and [%s]", resp.StatusCode, got, tt.wantCode)
+				}
+				if msg := out.Errors[0].Message; !strings.Contains(msg, "the limit is 500: ask for fewer") {
+					t.Errorf("message %q does not give the limit", msg)
+				}
+			}
+		})
+	}
+}
+
 func TestHealth(t *testing.T) {
 	ts := newServer(t, options{})
 	for _, path := range []string{"/healthz", "/readyz"} {
