@@ -105,6 +105,12 @@ func countSelections(set ast.SelectionSet) int {
 // every fragment spread anew: a query of a few dozen fragments that each
 // spread the next twice would otherwise cost it minutes. shapeLimit
 // measures each fragment once.
+//
+// An operation that only introspects (every root field is __schema, __type
+// or __typename) has no depth limit: the standard introspection query that
+// GraphiQL and code generators send nests ofType 7 or more times. Its lists
+// are bounded by gqlparser's MaxIntrospectionDepth rule, and the aliases
+// and fields limits still apply.
 type shapeLimit struct{ maxDepth, maxAliases, maxFields int }
 
 var _ interface {
@@ -119,7 +125,7 @@ func (l shapeLimit) MutateOperationContext(_ context.Context, op *graphql.Operat
 	m := measurer{fragments: map[string]shape{}, cap: max(l.maxDepth, l.maxAliases, l.maxFields) + 1}
 	s := m.set(op.Operation.SelectionSet)
 	switch {
-	case s.depth > l.maxDepth:
+	case s.depth > l.maxDepth && !onlyIntrospection(op.Operation.SelectionSet, map[string]bool{}):
 		return limitError("query is nested %d levels deep; the limit is %d", s.depth, l.maxDepth)
 	case s.aliases > l.maxAliases:
 		return limitError("query uses %d aliases; the limit is %d", s.aliases, l.maxAliases)
@@ -127,6 +133,33 @@ func (l shapeLimit) MutateOperationContext(_ context.Context, op *graphql.Operat
 		return limitError("query selects more than %d fields once its fragments are expanded; ask for less at once", l.maxFields)
 	}
 	return nil
+}
+
+// onlyIntrospection reports whether every root field in set is __schema,
+// __type or __typename. checked holds the fragments already looked into,
+// so that fragments spread many times are looked into once.
+func onlyIntrospection(set ast.SelectionSet, checked map[string]bool) bool {
+	for _, sel := range set {
+		switch x := sel.(type) {
+		case *ast.Field:
+			if x.Name != "__schema" && x.Name != "__type" && x.Name != "__typename" {
+				return false
+			}
+		case *ast.InlineFragment:
+			if !onlyIntrospection(x.SelectionSet, checked) {
+				return false
+			}
+		case *ast.FragmentSpread:
+			if checked[x.Name] {
+				continue
+			}
+			checked[x.Name] = true
+			if !onlyIntrospection(x.Definition.SelectionSet, checked) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // shape is what a selection set asks for: the depth of its deepest field

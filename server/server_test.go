@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql/introspection"
+
 	"coderunner"
 	"coderunner/broker"
 	"coderunner/broker/memory"
@@ -541,6 +543,8 @@ func TestErrors(t *testing.T) {
 		{"too deep", "POST", mustJSON(map[string]string{"query": deep}), 422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"too many aliases", "POST", mustJSON(map[string]string{"query": aliases}), 422, "BAD_USER_INPUT", "aliases; the limit is 30"},
 		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 250"},
+		{"too deep beside introspection", "POST", mustJSON(map[string]string{"query": strings.Replace(deep, "{", "{ __schema { queryType { name } } ", 1)}),
+			422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"fragment bomb", "POST", mustJSON(map[string]string{"query": bomb.String()}), 422, "BAD_USER_INPUT", "more than 500 fields"},
 		{"too many tokens", "POST", mustJSON(map[string]string{"query": "{ " + strings.Repeat("__typename ", 16000) + "}"}), 422, "BAD_USER_INPUT", "token limit"},
 		{"body not JSON", "POST", `{"query": `, 400, "BAD_USER_INPUT", "could not be decoded"},
@@ -587,12 +591,26 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestIntrospectionSwitch sends a small introspection query and the full
+// one that GraphiQL and code generators send (gqlgen's copy nests ofType 8
+// times, one more than graphql-js's): both answer when introspection is
+// on, neither when it is off.
 func TestIntrospectionSwitch(t *testing.T) {
+	queries := map[string]string{
+		"small":    `{ __schema { types { name } } }`,
+		"standard": introspection.Query,
+		"by type":  `{ __type(name: "Problem") { ...T } } fragment T on __Type { name fields { name type { kind ofType { kind ofType { kind ofType { name } } } } } }`,
+	}
 	for _, on := range []bool{true, false} {
 		ts := newServer(t, options{introspection: on})
-		_, out := ts.post(t, query(`{ __schema { queryType { name } } }`, nil))
-		if got := len(out.Errors) == 0; got != on {
-			t.Errorf("introspection %v: query answered %v, errors %+v", on, got, out.Errors)
+		for name, q := range queries {
+			resp, out := ts.post(t, query(q, nil))
+			if got := len(out.Errors) == 0; got != on {
+				t.Errorf("introspection %v, %s query: answered %v, status %d, errors %+v", on, name, got, resp.StatusCode, out.Errors)
+			}
+			if on && !strings.Contains(string(out.Data), `"Problem"`) {
+				t.Errorf("%s query: data %.200s… does not name the Problem type", name, out.Data)
+			}
 		}
 	}
 }
