@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"math"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"coderunner/graph"
 )
 
 // Limits bound what one request may ask of the server. gqlgen enforces
@@ -22,15 +25,16 @@ type Limits struct {
 	MaxTokens     int
 }
 
-// DefaultLimits are generous for the curriculum (its deepest sensible
-// query, ageGroups → levels → problems → sampleTests, has depth 4) and tight
+// DefaultLimits are generous for the curriculum (the whole of it,
+// ageGroups → levels → problems with a few fields each, costs about 300;
+// its deepest sensible query, down to sampleTests, has depth 4) and tight
 // enough that no single request can make the server do much work.
 var DefaultLimits = Limits{
 	MaxBodyBytes:  1 << 20,
 	MaxDepth:      8,
 	MaxAliases:    30,
 	MaxFields:     500,
-	MaxComplexity: 250,
+	MaxComplexity: 1000,
 	MaxTokens:     15_000,
 }
 
@@ -96,6 +100,32 @@ func countSelections(set ast.SelectionSet) int {
 		}
 	}
 	return n
+}
+
+// listFactor is how many items a list field is assumed to hold: its
+// selections cost that many times over. Without it complexity counts one
+// per field, and a short query nesting lists in lists (problems → level →
+// problems …) returns megabytes.
+const listFactor = 5
+
+// listComplexity gives every list field of the schema a complexity of
+// listFactor times its selections'. A test checks that no list field is
+// left out.
+func listComplexity() graph.ComplexityRoot {
+	var c graph.ComplexityRoot
+	c.Query.AgeGroups = timesListFactor
+	c.Query.Levels = func(child int, _ string) int { return timesListFactor(child) }
+	c.AgeGroup.Levels = timesListFactor
+	c.Level.Problems = timesListFactor
+	c.Problem.SampleTests = timesListFactor
+	return c
+}
+
+func timesListFactor(child int) int {
+	if child > math.MaxInt/listFactor {
+		return math.MaxInt
+	}
+	return listFactor * child
 }
 
 // shapeLimit rejects operations nested deeper than maxDepth, using more

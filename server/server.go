@@ -137,7 +137,8 @@ func init() {
 // graphQL builds gqlgen's handler.
 func graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers: &resolvers.Resolver{Runs: cfg.Runs, TrackSubscription: cfg.TrackSubscription},
+		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, TrackSubscription: cfg.TrackSubscription},
+		Complexity: listComplexity(),
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{

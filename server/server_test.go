@@ -217,6 +217,16 @@ func TestQueries(t *testing.T) {
 		{"problem", `{ problem(id: "hello-world") { id title level { id } timeLimitMs memoryMb sampleTests { input output } } }`, nil,
 			`"level":{"id":"explorers-1"},"timeLimitMs":2000,"memoryMb":64,"sampleTests":[{"input":`},
 		{"problem statement and starter code", `{ problem(id: "hello-world") { statement starterCode } }`, nil, `"starterCode":"`},
+		// The whole curriculum and the README's examples stay within the
+		// complexity limit, which counts list fields five times over.
+		{"whole curriculum", `{ ageGroups { slug levels { id title problems { id title } } } }`, nil, `"problems":[{"id":"hello-world","title":`},
+		{"README: levels", `query($g: String!) { levels(ageGroup: $g) { id title problemCount problems { id title } } }`,
+			map[string]any{"g": "7-9"}, `"problemCount":3,"problems":[{"id":"hello-world"`},
+		{"README: age groups", `{ ageGroups { slug title levels { id } } }`, nil, `"levels":[{"id":"explorers-1"}`},
+		{"README: problem", `{ problem(id: "hello-world") { title statement starterCode sampleTests { input output } timeLimitMs memoryMb level { id } } }`,
+			nil, `"level":{"id":"explorers-1"}`},
+		{"README: persisted query", `query Levels($g: String!) { levels(ageGroup: $g) { id title problems { id title } } }`,
+			map[string]any{"g": "7-9"}, `"problems":[{"id":"hello-world"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -512,10 +522,12 @@ func TestErrors(t *testing.T) {
 		}
 		return b.String()
 	}() + "}"
+	// Lists nested in lists: within the depth, alias and field limits, 3 KB
+	// of query text that would answer 5 MB.
 	var complex strings.Builder
 	complex.WriteString("{ ")
-	for i := range 25 {
-		fmt.Fprintf(&complex, "p%d: problem(id: \"hello-world\") { id title statement level { id title problems { id title statement } } } ", i)
+	for i := range 30 {
+		fmt.Fprintf(&complex, "a%d: ageGroups { levels { problems { level { problems { level { problems { statement } } } } } } } ", i)
 	}
 	complex.WriteString("}")
 	// Each fragment spreads the next twice: 2^30 fields once expanded, in
@@ -542,7 +554,9 @@ func TestErrors(t *testing.T) {
 		{"missing argument", "POST", `{"query":"{ levels { id } }"}`, 422, "BAD_USER_INPUT", "ageGroup"},
 		{"too deep", "POST", mustJSON(map[string]string{"query": deep}), 422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"too many aliases", "POST", mustJSON(map[string]string{"query": aliases}), 422, "BAD_USER_INPUT", "aliases; the limit is 30"},
-		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 250"},
+		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 1000"},
+		{"too complex, one list in lists", "POST", mustJSON(map[string]string{"query": `{ ageGroups { levels { problems { level { problems { level { problems { statement } } } } } } } }`}),
+			422, "BAD_USER_INPUT", "exceeds the limit of 1000"},
 		{"too deep beside introspection", "POST", mustJSON(map[string]string{"query": strings.Replace(deep, "{", "{ __schema { queryType { name } } ", 1)}),
 			422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"fragment bomb", "POST", mustJSON(map[string]string{"query": bomb.String()}), 422, "BAD_USER_INPUT", "more than 500 fields"},
