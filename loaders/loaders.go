@@ -1,11 +1,10 @@
-// Package loaders batches the curriculum reads of one GraphQL request with
+// Package loaders batches the curriculum reads of one GraphQL operation with
 // dataloaders, so that a query costs one store call per kind of thing per
 // level of nesting, however many items it touches.
 package loaders
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -19,8 +18,8 @@ import (
 // which costs a round trip, never a wrong answer.
 const DefaultWait = time.Millisecond
 
-// Loaders holds one request's loaders. Each caches what it loaded for the
-// life of the request, and a loader that reads whole lists primes the
+// Loaders holds one operation's loaders. Each caches what it loaded for the
+// life of the operation, and a loader that reads whole lists primes the
 // loaders of their items: the levels of an age group are then known to the
 // Level loader, so `problems { level { … } }` below them costs nothing.
 type Loaders struct {
@@ -108,15 +107,14 @@ func lists[V any](read batchRead[[]V], prime func(V)) func(context.Context, []st
 
 type contextKey struct{}
 
-// Middleware gives each HTTP request its own loaders.
-func Middleware(r coderunner.CurriculumReader, wait time.Duration, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		ctx := context.WithValue(req.Context(), contextKey{}, New(r, wait))
-		next.ServeHTTP(w, req.WithContext(ctx))
-	})
+// NewContext returns a copy of ctx carrying l. The server gives each
+// GraphQL operation its own loaders, so that what they cache lives as long
+// as the operation: a WebSocket carries many over its life.
+func NewContext(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, contextKey{}, l)
 }
 
-// For returns the loaders of the request that ctx belongs to.
+// For returns the loaders of the operation that ctx belongs to.
 func For(ctx context.Context) *Loaders {
 	return ctx.Value(contextKey{}).(*Loaders)
 }

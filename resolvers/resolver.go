@@ -1,5 +1,5 @@
 // Package resolvers implements the GraphQL schema (graph.ResolverRoot) on
-// top of the domain interfaces. Reads go through the request's dataloaders.
+// top of the domain interfaces. Reads go through the operation's dataloaders.
 package resolvers
 
 import (
@@ -11,8 +11,8 @@ import (
 	"coderunner/runs"
 )
 
-// Resolver is the root resolver. Curriculum reads go through the request's
-// loaders (loaders.Middleware); runs through the run service.
+// Resolver is the root resolver. Curriculum reads go through the
+// operation's loaders (loaders.For); runs through the run service.
 type Resolver struct {
 	Runs *runs.Service
 	// TrackSubscription, if not nil, is called when a subscription starts

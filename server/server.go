@@ -78,12 +78,12 @@ func New(cfg Config) *Server {
 	s := &Server{mux: http.NewServeMux()}
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
 	mux := s.mux
-	mux.Handle("/graphql", loaders.Middleware(cfg.Store, cfg.LoaderWait, &httpFront{
+	mux.Handle("/graphql", &httpFront{
 		next:         s.endOnClose(graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
-	}))
+	})
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
 		checks[name] = check
@@ -170,6 +170,12 @@ func graphQL(cfg Config) *handler.Server {
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.AroundResponses(decidePolicy)
+	// Fresh loaders for every operation, not every HTTP request: a
+	// WebSocket carries many operations over its life, and loaders cache
+	// what they read for as long as they live.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.LoaderWait)))
+	})
 	return srv
 }
 

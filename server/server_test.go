@@ -358,6 +358,45 @@ func TestCurriculumCache(t *testing.T) {
 	}
 }
 
+// TestWebSocketReadsFreshCurriculum sends two queries on one WebSocket with
+// a content change between them: each operation has its own loaders, so
+// the second sees the change although the connection's first operation
+// loaded the problem already.
+func TestWebSocketReadsFreshCurriculum(t *testing.T) {
+	ts := newServer(t, options{})
+	c := dialWS(t, ts, "graphql-transport-ws")
+	title := func(id string) string {
+		t.Helper()
+		c.subscribe(id, `{ problem(id: "hello-world") { title } }`, nil)
+		m := c.read()
+		var p struct {
+			Data   struct{ Problem struct{ Title string } }
+			Errors []json.RawMessage
+		}
+		if err := json.Unmarshal(m.Payload, &p); err != nil || m.Type != "next" || len(p.Errors) > 0 {
+			t.Fatalf("query on the socket: %s message %s, %v", m.Type, m.Payload, err)
+		}
+		if m := c.read(); m.Type != "complete" {
+			t.Fatalf("after the result: %s message, want complete", m.Type)
+		}
+		return p.Data.Problem.Title
+	}
+
+	before := title("1")
+	p, err := ts.store.Problems(t.Context(), []string{"hello-world"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := p["hello-world"]
+	changed.Title = before + ", changed"
+	if err := ts.store.PutProblem(t.Context(), changed); err != nil {
+		t.Fatal(err)
+	}
+	if after := title("2"); after != changed.Title {
+		t.Errorf("after PutProblem, the same socket reads title %q, want %q", after, changed.Title)
+	}
+}
+
 // TestPersistedQueries walks Apollo's APQ sequence over GET, with the HTTP
 // caching each step must carry.
 func TestPersistedQueries(t *testing.T) {
