@@ -81,8 +81,8 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	if r.Method == http.MethodGet && p.public && rec.status == http.StatusOK {
-		etag := strongETag(rec.body.Bytes())
 		contentType := rec.header.Get("Content-Type")
+		etag := strongETag(contentType, rec.body.Bytes())
 		if h.responses != nil {
 			h.responses.Add(key, cache.Response{Body: rec.body.Bytes(), ETag: etag, ContentType: contentType, Generation: gen})
 		}
@@ -95,9 +95,12 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // writePublic writes a shareable response, or 304 if the client has it.
+// The Content-Type follows the request's Accept (application/json or
+// application/graphql-response+json), so shared caches must key on it too.
 func writePublic(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string) {
 	h := w.Header()
 	h.Set("Cache-Control", publicCacheControl)
+	h.Set("Vary", "Accept")
 	h.Set("ETag", etag)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -107,8 +110,13 @@ func writePublic(w http.ResponseWriter, r *http.Request, body []byte, etag, cont
 	w.Write(body)
 }
 
-func strongETag(body []byte) string {
-	sum := sha256.Sum256(body)
+// strongETag tags a representation: the same body sent as another
+// Content-Type is another representation, with another tag.
+func strongETag(contentType string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(contentType + "\n"))
+	h.Write(body)
+	sum := h.Sum(nil)
 	return `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
 }
 

@@ -34,11 +34,12 @@ import (
 // shipped curriculum, behind the read and response caches.
 type testServer struct {
 	*httptest.Server
-	api    *server.Server
-	store  *cache.Store   // what the server reads
-	inner  *countingStore // under the cache: counts store round trips
-	broker *memory.Broker // the run queue and events; tests play the worker
-	runs   *runs.Service
+	api       *server.Server
+	store     *cache.Store     // what the server reads
+	responses *cache.Responses // public GET responses
+	inner     *countingStore   // under the cache: counts store round trips
+	broker    *memory.Broker   // the run queue and events; tests play the worker
+	runs      *runs.Service
 }
 
 type options struct {
@@ -84,11 +85,11 @@ func newServer(t testing.TB, opt options) *testServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		responses, err := cache.NewResponses(16<<20, time.Minute)
+		ts.responses, err = cache.NewResponses(16<<20, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Store, cfg.Responses, cfg.Generation = ts.store, responses, ts.store.Generation
+		cfg.Store, cfg.Responses, cfg.Generation = ts.store, ts.responses, ts.store.Generation
 	}
 	ts.api = server.New(cfg)
 	ts.Server = httptest.NewServer(ts.api)
@@ -706,6 +707,48 @@ func TestSelectionCap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPublicResponsesVaryOnAccept: the Content-Type of a public response
+// follows Accept, so the response says so (Vary) and each Content-Type has
+// its own entity tag.
+func TestPublicResponsesVaryOnAccept(t *testing.T) {
+	ts := newServer(t, options{})
+	params := url.Values{"query": {`{ ageGroups { slug } }`}}
+	etags := map[string]string{}
+	for _, accept := range []string{"application/json", "application/graphql-response+json"} {
+		for _, from := range []string{"GraphQL", "the response cache"} {
+			resp, _ := ts.get(t, params, http.Header{"Accept": {accept}})
+			ts.responses.Wait()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") == "no-store" {
+				t.Fatalf("Accept %s, from %s: status %d, Cache-Control %q", accept, from, resp.StatusCode, resp.Header.Get("Cache-Control"))
+			}
+			if got := resp.Header.Get("Vary"); got != "Accept" {
+				t.Errorf("Accept %s, from %s: Vary %q, want Accept", accept, from, got)
+			}
+			if got := resp.Header.Get("Content-Type"); got != accept {
+				t.Errorf("Accept %s, from %s: Content-Type %q", accept, from, got)
+			}
+			if prev, ok := etags[accept]; ok && prev != resp.Header.Get("ETag") {
+				t.Errorf("Accept %s: ETag %q from %s, %q before", accept, resp.Header.Get("ETag"), from, prev)
+			}
+			etags[accept] = resp.Header.Get("ETag")
+		}
+	}
+	jsonTag := etags["application/json"]
+	if jsonTag == etags["application/graphql-response+json"] {
+		t.Fatalf("both Content-Types have ETag %s", jsonTag)
+	}
+	// A client holding the application/json representation asks for the
+	// other one: it gets it, not a 304.
+	resp, _ := ts.get(t, params, http.Header{"Accept": {"application/graphql-response+json"}, "If-None-Match": {jsonTag}})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("If-None-Match with the other Content-Type's tag: status %d, want 200", resp.StatusCode)
+	}
+	resp, _ = ts.get(t, params, http.Header{"Accept": {"application/json"}, "If-None-Match": {jsonTag}})
+	if resp.StatusCode != http.StatusNotModified || resp.Header.Get("Vary") != "Accept" {
+		t.Errorf("If-None-Match with its own tag: status %d, Vary %q; want 304 and Accept", resp.StatusCode, resp.Header.Get("Vary"))
 	}
 }
 
