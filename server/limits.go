@@ -25,16 +25,15 @@ type Limits struct {
 	MaxTokens     int
 }
 
-// DefaultLimits are generous for the curriculum (the whole of it,
-// ageGroups → levels → problems with a few fields each, costs about 300;
-// its deepest sensible query, down to sampleTests, has depth 4) and tight
-// enough that no single request can make the server do much work.
+// DefaultLimits are generous for the curriculum (the whole of it, down to
+// every problem's sample tests, has depth 5 and costs about 2,100) and
+// tight enough that no single request can make the server do much work.
 var DefaultLimits = Limits{
 	MaxBodyBytes:  1 << 20,
 	MaxDepth:      8,
 	MaxAliases:    30,
 	MaxFields:     500,
-	MaxComplexity: 1000,
+	MaxComplexity: 3000,
 	MaxTokens:     15_000,
 }
 

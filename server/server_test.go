@@ -221,6 +221,8 @@ func TestQueries(t *testing.T) {
 		// The whole curriculum and the README's examples stay within the
 		// complexity limit, which counts list fields five times over.
 		{"whole curriculum", `{ ageGroups { slug levels { id title problems { id title } } } }`, nil, `"problems":[{"id":"hello-world","title":`},
+		{"whole curriculum with sample tests", `{ ageGroups { slug title levels { id title problemCount problems { id title statement starterCode timeLimitMs memoryMb sampleTests { input output } } } } }`,
+			nil, `"sampleTests":[{"input":`},
 		{"README: levels", `query($g: String!) { levels(ageGroup: $g) { id title problemCount problems { id title } } }`,
 			map[string]any{"g": "7-9"}, `"problemCount":3,"problems":[{"id":"hello-world"`},
 		{"README: age groups", `{ ageGroups { slug title levels { id } } }`, nil, `"levels":[{"id":"explorers-1"}`},
@@ -594,9 +596,9 @@ func TestErrors(t *testing.T) {
 		{"missing argument", "POST", `{"query":"{ levels { id } }"}`, 422, "BAD_USER_INPUT", "ageGroup"},
 		{"too deep", "POST", mustJSON(map[string]string{"query": deep}), 422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"too many aliases", "POST", mustJSON(map[string]string{"query": aliases}), 422, "BAD_USER_INPUT", "aliases; the limit is 30"},
-		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 1000"},
+		{"too complex", "POST", mustJSON(map[string]string{"query": complex.String()}), 422, "BAD_USER_INPUT", "exceeds the limit of 3000"},
 		{"too complex, one list in lists", "POST", mustJSON(map[string]string{"query": `{ ageGroups { levels { problems { level { problems { level { problems { statement } } } } } } } }`}),
-			422, "BAD_USER_INPUT", "exceeds the limit of 1000"},
+			422, "BAD_USER_INPUT", "exceeds the limit of 3000"},
 		{"too deep beside introspection", "POST", mustJSON(map[string]string{"query": strings.Replace(deep, "{", "{ __schema { queryType { name } } ", 1)}),
 			422, "BAD_USER_INPUT", "levels deep; the limit is 8"},
 		{"fragment bomb", "POST", mustJSON(map[string]string{"query": bomb.String()}), 422, "BAD_USER_INPUT", "more than 500 fields"},
