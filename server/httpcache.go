@@ -42,9 +42,20 @@ type httpFront struct {
 }
 
 func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tooLarge := "request body is larger than the limit of " + strconv.FormatInt(h.maxBodyBytes, 10) + " bytes"
 	if isSubscription(r) {
-		// An SSE subscription's body is read whole by gqlgen: cap it too.
-		r.Body = http.MaxBytesReader(w, r.Body, h.maxBodyBytes)
+		// gqlgen's SSE transport reads the body whole, and answers a
+		// failed read with 200 and an uncoded error: read it here, capped.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+		if err != nil {
+			if errors.As(err, new(*http.MaxBytesError)) {
+				writeError(w, http.StatusRequestEntityTooLarge, coderunner.BadUserInput, tooLarge)
+			} else {
+				writeError(w, http.StatusBadRequest, coderunner.BadUserInput, "could not read the request body: "+err.Error())
+			}
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.next.ServeHTTP(w, r)
 		return
 	}
@@ -59,7 +70,6 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	tooLarge := "request body is larger than the limit of " + strconv.FormatInt(h.maxBodyBytes, 10) + " bytes"
 	if r.ContentLength > h.maxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, coderunner.BadUserInput, tooLarge)
 		return

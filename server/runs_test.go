@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -294,24 +293,46 @@ func TestRunMutations(t *testing.T) {
 	}
 }
 
-// TestSSEBodyIsCapped: a subscription over SSE is read whole by gqlgen, so
-// the body limit applies to it as to any POST.
-func TestSSEBodyIsCapped(t *testing.T) {
+// TestSSEErrors: a request meant for SSE that cannot be taken gets the
+// HTTP front's error contract — a status, an extensions.code, no-store —
+// rather than gqlgen's uncoded answers: a body over the limit (which gqlgen
+// would read whole), and a content type the SSE transport does not take.
+func TestSSEErrors(t *testing.T) {
 	ts := newServer(t, options{})
-	body := mustJSON(map[string]any{"query": runEventsQuery, "variables": map[string]any{"id": strings.Repeat("x", 2<<20), "after": 0}})
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/graphql", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantStatus  int
+	}{
+		{"body over the limit", "application/json",
+			mustJSON(map[string]any{"query": runEventsQuery, "variables": map[string]any{"id": strings.Repeat("x", 2<<20), "after": 0}}),
+			http.StatusRequestEntityTooLarge},
+		{"not JSON", "text/plain", `{"query":"{ ageGroups { slug } }"}`, http.StatusBadRequest},
 	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK && !strings.Contains(string(got), "error") {
-		t.Errorf("a 2 MiB SSE body was accepted: %d %.200s", resp.StatusCode, got)
-	}
-	if strings.Contains(string(got), "QUEUED") || strings.Contains(string(got), "NOT_FOUND") {
-		t.Errorf("a 2 MiB SSE body was executed: %.200s", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/graphql", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			req.Header.Set("Accept", "text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out struct {
+				Errors []struct {
+					Message    string
+					Extensions struct{ Code string }
+				}
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			if resp.StatusCode != tt.wantStatus || err != nil || len(out.Errors) != 1 || out.Errors[0].Extensions.Code != "BAD_USER_INPUT" {
+				t.Errorf("status %d, errors %+v (%v); want %d with one BAD_USER_INPUT error", resp.StatusCode, out.Errors, err, tt.wantStatus)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q; want no-store", cc)
+			}
+		})
 	}
 }

@@ -123,7 +123,9 @@ func isSubscription(r *http.Request) bool {
 	case http.MethodGet:
 		return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	case http.MethodPost:
-		return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+		// Exactly the requests gqlgen's SSE transport takes; any other
+		// goes through the HTTP front, which codes its errors.
+		return transport.SSE{}.Supports(r)
 	}
 	return false
 }
