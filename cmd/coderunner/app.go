@@ -132,11 +132,11 @@ func (a *app) apiServer() (*server.Server, error) {
 	}
 	if a.cfg.CacheMB > 0 {
 		budget := int64(a.cfg.CacheMB) << 20
-		cached, err := cache.NewStore(a.store, budget/2, cacheTTL)
+		cached, err := cache.NewStore(a.store, budget/2, cacheTTL/2)
 		if err != nil {
 			return nil, err
 		}
-		responses, err := cache.NewResponses(budget/2, cacheTTL)
+		responses, err := cache.NewResponses(budget/2, cacheTTL/2)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +148,9 @@ func (a *app) apiServer() (*server.Server, error) {
 
 // cacheTTL bounds how long a content change made by another process
 // (`coderunner seed`, another replica) takes to show: as long as a browser
-// or CDN may keep a public response (max-age=60).
+// or CDN may keep a public response (max-age=60). The store cache and the
+// response cache each get half: a response may be built from a store entry
+// about to expire.
 const cacheTTL = time.Minute
 
 // worker connects to Docker, makes sure the sandbox image exists, and
