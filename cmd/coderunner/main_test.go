@@ -122,12 +122,8 @@ func TestServe(t *testing.T) {
 			env["CODERUNNER_ADDR"] = freeAddr(t)
 			env["CODERUNNER_DATA"] = t.TempDir()
 			env["CODERUNNER_LOG_LEVEL"] = "warn"
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
-
 			base := "http://" + env["CODERUNNER_ADDR"]
-			waitReady(t, base, done)
+			stop := startServe(t, env)
 			body := `{"query":"{ levels(ageGroup: \"7-9\") { id problems { id title } } }"}`
 			resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(body))
 			if err != nil {
@@ -156,15 +152,7 @@ func TestServe(t *testing.T) {
 				t.Errorf("stdout %q, want %q", out, "abab\n")
 			}
 
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve returned %v after shutdown, want nil", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("serve did not shut down")
-			}
+			stop()
 		})
 	}
 }
@@ -178,33 +166,36 @@ func TestServeRestartRunsUnfinishedRuns(t *testing.T) {
 		"CODERUNNER_WORKERS": "1", "CODERUNNER_GRACE": "200ms",
 	}
 	base := "http://" + env["CODERUNNER_ADDR"]
-	start := func() (stop func()) {
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
-		waitReady(t, base, done)
-		return func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve returned %v after shutdown, want nil", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("serve did not shut down")
-			}
-		}
-	}
-
-	stop := start()
+	stop := startServe(t, env)
 	id := postData(t, base, `mutation { run(input: {language: "python", code: "import time\ntime.sleep(2)\nprint('done')"}) { id } }`, "run", "id")
 	waitStatus(t, base, id, "RUNNING")
 	stop() // the grace period ends before the program does
 
-	defer start()()
+	defer startServe(t, env)()
 	waitStatus(t, base, id, "COMPLETED")
 	if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "done\n" {
 		t.Errorf("stdout %q, want %q", out, "done\n")
+	}
+}
+
+// startServe runs `serve` with env until the returned stop is called, and
+// returns once it is ready. stop checks that it shuts down cleanly.
+func startServe(t *testing.T, env map[string]string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+	waitReady(t, "http://"+env["CODERUNNER_ADDR"], done)
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v after shutdown, want nil", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not shut down")
+		}
 	}
 }
 
