@@ -67,11 +67,30 @@ type RunStore interface {
 	CreateRun(ctx context.Context, r Run) error
 	// Run returns the run with the given id, or NOT_FOUND.
 	Run(ctx context.Context, id string) (Run, error)
-	// UpdateRun replaces a run that has not finished yet and reports
-	// whether it did: a finished run is final, so a late or duplicate
-	// update (a reclaimed job, a cancel racing a finish) changes nothing.
-	UpdateRun(ctx context.Context, r Run) (bool, error)
+	// UpdateRun replaces a run whose stored status is one of from — QUEUED
+	// or RUNNING if from is empty — and reports whether it did. A finished
+	// run is final, so a late or duplicate update (a reclaimed job, a
+	// cancel racing a finish) changes nothing; from narrows it further for
+	// a caller deciding on a status it read (a cancel of a run still
+	// QUEUED, which a worker may have started since).
+	UpdateRun(ctx context.Context, r Run, from ...RunStatus) (bool, error)
 	// UnfinishedRuns returns up to limit runs, oldest first, that are still
 	// QUEUED or RUNNING and were created before the given time.
 	UnfinishedRuns(ctx context.Context, createdBefore time.Time, limit int) ([]Run, error)
+}
+
+// UpdatableFrom returns the statuses UpdateRun may replace for its from
+// argument: the unfinished ones in from, or both unfinished statuses when
+// from is empty. None means UpdateRun replaces nothing.
+func UpdatableFrom(from []RunStatus) []RunStatus {
+	if len(from) == 0 {
+		return []RunStatus{StatusQueued, StatusRunning}
+	}
+	var updatable []RunStatus
+	for _, status := range from {
+		if !status.Finished() {
+			updatable = append(updatable, status)
+		}
+	}
+	return updatable
 }

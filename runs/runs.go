@@ -85,13 +85,14 @@ func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why s
 
 // Finish records a finished run and, if this was the update that finished
 // it, publishes FINISHED. It reports whether it did: false means the run had
-// finished already (cancelled, or finished by another worker), and then
+// finished already (cancelled, or finished by another worker), or its
+// stored status is not one of from (see RunStore.UpdateRun), and then
 // nothing is published.
-func (s *Service) Finish(ctx context.Context, run coderunner.Run) (bool, error) {
+func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
 	if run.FinishedAt.IsZero() {
 		run.FinishedAt = s.now()
 	}
-	ok, err := s.Store.UpdateRun(ctx, run)
+	ok, err := s.Store.UpdateRun(ctx, run, from...)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -129,9 +130,12 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 		if run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff) {
 			continue // it waited long in the queue, but a worker has it now
 		}
+		// Only if it is as it was read: a worker may have claimed a
+		// queued run since.
+		from := run.Status
 		run.Status, run.ExitCode = coderunner.StatusInternalError, -1
 		run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
-		finished, err := s.Finish(ctx, run)
+		finished, err := s.Finish(ctx, run, from)
 		if err != nil {
 			return n, err
 		}
@@ -210,9 +214,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (coderunner.Run, error)
 		return coderunner.Run{}, err
 	}
 	if run.Status == coderunner.StatusQueued {
+		// Only if it is still queued: a worker that has started it since
+		// has the cancel message, and stops it.
 		cancelled := run
 		cancelled.Status, cancelled.ExitCode = coderunner.StatusCancelled, -1
-		if _, err := s.Finish(ctx, cancelled); err != nil {
+		if _, err := s.Finish(ctx, cancelled, coderunner.StatusQueued); err != nil {
 			return coderunner.Run{}, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,6 +253,51 @@ func TestRequeue(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// startsAfterRead is the real store, except that right after the first
+// read of a run, a worker starts it: the read copy says QUEUED, the store
+// RUNNING.
+type startsAfterRead struct {
+	coderunner.RunStore
+	started coderunner.Run
+	once    sync.Once
+}
+
+func (s *startsAfterRead) Run(ctx context.Context, id string) (coderunner.Run, error) {
+	run, err := s.RunStore.Run(ctx, id)
+	s.once.Do(func() {
+		if _, err := s.RunStore.UpdateRun(ctx, s.started); err != nil {
+			panic(err)
+		}
+	})
+	return run, err
+}
+
+// TestCancelRacingAStart: a cancel that read its run QUEUED just before a
+// worker started it leaves the running run alone — the worker, told by the
+// cancel message, stops the program and records CANCELLED itself — rather
+// than overwrite it from its outdated copy.
+func TestCancelRacingAStart(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	run := f.start(t)
+	started := run
+	started.Status, started.StartedAt = coderunner.StatusRunning, f.now
+	f.svc.Store = &startsAfterRead{RunStore: f.svc.Store, started: started}
+
+	got, err := f.svc.Cancel(t.Context(), run.ID)
+	if err != nil || got.Status != coderunner.StatusRunning || got.StartedAt.IsZero() {
+		t.Fatalf("Cancel = %s (started %v), %v; want the run RUNNING, as the worker left it", got.Status, got.StartedAt, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	messages, err := f.broker.ControlMessages(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := <-messages; !m.Cancel {
+		t.Errorf("the worker was sent %+v; want a cancel", m)
 	}
 }
 

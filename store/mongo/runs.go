@@ -119,12 +119,20 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]c
 	return runs, nil
 }
 
-// UpdateRun replaces a run that has not finished. The filter on status makes
-// the check and the write one atomic operation.
-func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run) (bool, error) {
+// UpdateRun replaces a run whose status is one of from. The filter on
+// status makes the check and the write one atomic operation.
+func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
+	from = coderunner.UpdatableFrom(from)
+	if len(from) == 0 {
+		return false, nil
+	}
+	var statuses bson.A
+	for _, status := range from {
+		statuses = append(statuses, string(status))
+	}
 	filter := bson.D{
 		{Key: "_id", Value: r.ID},
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}},
 	}
 	res, err := s.runs.ReplaceOne(ctx, filter, runToDoc(r))
 	if err != nil {

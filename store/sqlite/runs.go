@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"coderunner"
@@ -65,11 +66,16 @@ func scanRun(row interface{ Scan(...any) error }) (coderunner.Run, error) {
 }
 
 // UpdateRun replaces a run that has not finished.
-func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run) (bool, error) {
-	values := runValues(r)
+func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
+	if from = coderunner.UpdatableFrom(from); len(from) == 0 {
+		return false, nil
+	}
+	args := append(runValues(r), r.ID)
+	for _, status := range from {
+		args = append(args, status)
+	}
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET (`+runColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		WHERE id = ? AND status IN (?, ?)`,
-		append(values, r.ID, coderunner.StatusQueued, coderunner.StatusRunning)...)
+		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
 	if err != nil {
 		return false, fmt.Errorf("update run %s: %w", r.ID, err)
 	}

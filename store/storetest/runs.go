@@ -89,20 +89,25 @@ func testUpdateRun(t *testing.T, s coderunner.Store) {
 	cancelled := running
 	cancelled.Status, cancelled.FinishedAt = coderunner.StatusCancelled, at(50)
 
+	cancelledQueued := r
+	cancelledQueued.Status, cancelledQueued.FinishedAt = coderunner.StatusCancelled, at(4)
+
 	steps := []struct {
 		name   string
 		update coderunner.Run
+		from   []coderunner.RunStatus
 		wantOK bool
 		want   coderunner.Run
 	}{
-		{"start", running, true, running},
-		{"start again (a redelivered job)", running, true, running},
-		{"finish", finished, true, finished},
-		{"cancel after finishing", cancelled, false, finished},
-		{"finish again", finished, false, finished},
+		{"start", running, nil, true, running},
+		{"cancel, as of QUEUED, a run started since", cancelledQueued, []coderunner.RunStatus{coderunner.StatusQueued}, false, running},
+		{"start again (a redelivered job)", running, []coderunner.RunStatus{coderunner.StatusRunning}, true, running},
+		{"finish", finished, nil, true, finished},
+		{"cancel after finishing", cancelled, nil, false, finished},
+		{"finish again, as of its finished status", finished, []coderunner.RunStatus{finished.Status}, false, finished},
 	}
 	for _, st := range steps {
-		ok, err := s.UpdateRun(ctx, st.update)
+		ok, err := s.UpdateRun(ctx, st.update, st.from...)
 		if err != nil || ok != st.wantOK {
 			t.Fatalf("%s: UpdateRun = %v, %v; want %v, nil", st.name, ok, err, st.wantOK)
 		}
