@@ -222,6 +222,43 @@ while True:
 					t.Errorf("stderr %q: want the pids limit to refuse threads", res.Stderr)
 				}
 			}},
+		{name: "CPU spread over children the kernel reaps unseen", code: `import os, signal, time
+# Ignoring SIGCHLD makes the kernel reap the children at once: their CPU time
+# never reaches the parent's getrusage(RUSAGE_CHILDREN), and RLIMIT_CPU is
+# per process, so each child stays under it.
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+pipes = []
+for _ in range(2):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        start = time.process_time()
+        while time.process_time() - start < 0.6:
+            pass
+        os.write(w, b"done")
+        os._exit(0)
+    os.close(w)
+    pipes.append(r)
+print([os.read(r, 4).decode() for r in pipes])`, status: coderunner.StatusTimeLimitExceeded,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				if res.CPUMs < 1000 || res.WallMs > 2500 || res.Stdout != "" {
+					t.Errorf("cpu %d ms, wall %d ms, stdout %q: want 1.2 s of CPU in two children stopped at the 1 s limit, before the wall limit",
+						res.CPUMs, res.WallMs, res.Stdout)
+				}
+			}},
+		{name: "memory in children the kernel reaps unseen", code: `import os, signal
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+r, w = os.pipe()
+if os.fork() == 0:
+    hoard = b"m" * (24 << 20)
+    os.write(w, b"held")
+    os._exit(0)
+os.close(w)
+print(os.read(r, 4).decode())`, status: coderunner.StatusCompleted,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				if res.Stdout != "held\n" || res.MemoryKB < 24<<10 {
+					t.Errorf("stdout %q, memory %d KB: want the child's 24 MB counted", res.Stdout, res.MemoryKB)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

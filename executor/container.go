@@ -69,11 +69,15 @@ func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.Ho
 			"/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=" + strconv.Itoa(tmpSizeBytes),
 		},
 		// No /dev/shm: /tmp stays the only writable place.
-		IpcMode:     "none",
-		CapDrop:     []string{"ALL"},
-		SecurityOpt: []string{"no-new-privileges"}, // the default seccomp profile stays on
-		LogConfig:   container.LogConfig{Type: "none"},
-		OomScoreAdj: oomScoreAdj,
+		IpcMode: "none",
+		// The launcher reads the container's CPU time and memory at the root
+		// of /sys/fs/cgroup, which is the container's own cgroup only in a
+		// cgroup namespace of its own (the default with cgroup v2, not v1).
+		CgroupnsMode: container.CgroupnsModePrivate,
+		CapDrop:      []string{"ALL"},
+		SecurityOpt:  []string{"no-new-privileges"}, // the default seccomp profile stays on
+		LogConfig:    container.LogConfig{Type: "none"},
+		OomScoreAdj:  oomScoreAdj,
 		Resources: container.Resources{
 			Memory:     memory,
 			MemorySwap: memory, // equal to Memory: no swap

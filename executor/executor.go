@@ -325,7 +325,7 @@ func classify(st launcherStatus, req coderunner.RunRequest, engineOOM func() boo
 	switch {
 	case st.oomKills > 0, st.oomKills < 0 && killedBySIGKILL && engineOOM():
 		return coderunner.StatusMemoryLimitExceeded
-	case st.reason == reasonWall, st.signal == int(syscall.SIGXCPU), st.cpuMs > int64(req.TimeLimitMs):
+	case st.reason == reasonWall, st.reason == reasonCPU, st.signal == int(syscall.SIGXCPU), st.cpuMs > int64(req.TimeLimitMs):
 		return coderunner.StatusTimeLimitExceeded
 	case st.reason == reasonOutput:
 		return coderunner.StatusOutputLimitExceeded

@@ -192,6 +192,7 @@ func TestClassify(t *testing.T) {
 		{"SIGXCPU", launcherStatus{exitCode: -1, signal: 24, reason: reasonExit}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
 		{"CPU over the limit though it exited", launcherStatus{cpuMs: 1001, reason: reasonExit}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
 		{"wall", launcherStatus{exitCode: -1, signal: 9, reason: reasonWall}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
+		{"CPU of all processes together", launcherStatus{exitCode: -1, signal: 9, reason: reasonCPU, cpuMs: 1050, oomKills: -1}, engineSaysNo, coderunner.StatusTimeLimitExceeded},
 		{"output", launcherStatus{exitCode: -1, signal: 9, reason: reasonOutput}, engineSaysNo, coderunner.StatusOutputLimitExceeded},
 	}
 	for _, tt := range tests {

@@ -91,6 +91,7 @@ const (
 	reasonExit   = "exit"   // the program ended by itself
 	reasonWall   = "wall"   // the wall-time limit passed
 	reasonOutput = "output" // the output limit was reached
+	reasonCPU    = "cpu"    // the program's processes together used up the CPU-time limit
 )
 
 // launcherStatus is the launcher's report on a finished program, from the
@@ -99,9 +100,9 @@ type launcherStatus struct {
 	exitCode int // -1 when a signal ended the program
 	signal   int
 	reason   string
-	cpuMs    int64 // user+system time of the program and all it started
+	cpuMs    int64 // user+system time of the program and all it started, from the cgroup
 	wallMs   int64
-	maxRSSKB int64 // largest peak RSS among its processes
+	maxRSSKB int64 // largest peak RSS among its processes, or the cgroup's growth if larger
 	oomKills int64 // OOM kills in the container's memory cgroup; -1 if unreadable
 }
 
@@ -120,7 +121,7 @@ func parseStatus(payload []byte) (launcherStatus, error) {
 		nums[i] = n
 	}
 	switch fields[2] {
-	case reasonExit, reasonWall, reasonOutput:
+	case reasonExit, reasonWall, reasonOutput, reasonCPU:
 	default:
 		return launcherStatus{}, fmt.Errorf("launcher status %q: unknown reason", payload)
 	}

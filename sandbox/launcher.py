@@ -11,13 +11,15 @@ start-up. The launcher then:
    request's stdin and then with input frames as they arrive), stdout and
    stderr through pipes, and RLIMIT_CPU set;
 4. relays the child's output as OUT/ERR frames, in order, counting bytes,
-   until the program exits, the wall-time limit passes or the output limit
-   is reached;
+   until the program exits, the wall-time limit passes, the output limit
+   is reached or the CPU time of all the program's processes together
+   passes the CPU-time limit;
 5. kills every other process in the container (it is PID 1 of the PID
    namespace, so `kill(-1)` reaches all of them and nothing outside), reaps
    them all, and sends one STATUS frame with the exit status and the
-   kernel's accounting of the program (getrusage of its reaped descendants,
-   the cgroup's OOM-kill counter); then exits, which ends the container.
+   kernel's accounting of the program (CPU time and memory from the
+   container's cgroup, the cgroup's OOM-kill counter); then exits, which
+   ends the container.
 
 Everything the executor receives is framed (kind byte, 4-byte big-endian
 length, payload), so the program cannot forge a status: it only ever writes
@@ -30,6 +32,7 @@ Wire format, kept in step with executor/protocol.go:
                   C (close: the program reads end-of-file after what came before)
   frames out:     R (ready: python version), O (stdout), E (stderr),
                   S (status: b"<exitCode> <signal> <reason> <cpuMs> <wallMs> <maxRssKb> <oomKills>")
+  reasons:        exit, wall, output, cpu
 """
 
 import ctypes
@@ -49,6 +52,21 @@ READ_CHUNK = 64 << 10
 PR_SET_DUMPABLE = 4
 LIBC = ctypes.CDLL(None, use_errno=True)
 
+# The container's cgroup counters, as (file under /sys/fs/cgroup, key or
+# None for a file that holds one number, unit): cgroup v1 first, then v2.
+# The executor gives each container a cgroup namespace of its own, so the
+# container's cgroup is what the container sees at /sys/fs/cgroup.
+CPU_NS = (("cpuacct/cpuacct.usage", None, 1), ("cpu,cpuacct/cpuacct.usage", None, 1), ("cpu.stat", "usage_usec", 1000))
+MEMORY_NOW = (("memory/memory.usage_in_bytes", None, 1), ("memory.current", None, 1))
+MEMORY_PEAK = (("memory/memory.max_usage_in_bytes", None, 1), ("memory.peak", None, 1))
+OOM_KILLS = (("memory/memory.oom_control", "oom_kill", 1), ("memory.events", "oom_kill", 1))
+# How often the loop reads the cgroup's CPU time, and how far past the limit
+# it lets the program go: far enough that a single process meets its own
+# RLIMIT_CPU first (SIGXCPU, the usual report), near enough that work spread
+# over many processes stops about at the limit (they share one CPU).
+CPU_CHECK_S = 0.05
+CPU_GRACE_MS = 50
+
 
 def send(kind, payload=b""):
     data = struct.pack(">cI", kind, len(payload)) + payload
@@ -57,18 +75,34 @@ def send(kind, payload=b""):
         data = data[n:]
 
 
-def oom_kills():
-    """The kernel's count of OOM kills in this container's memory cgroup, or -1."""
-    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
+def cgroup_counter(sources):
+    """One counter of the container's cgroup, from the first of sources the
+    container can read, or -1."""
+    for name, key, unit in sources:
         try:
-            with open(path) as f:
+            with open("/sys/fs/cgroup/" + name) as f:
+                if key is None:
+                    return int(f.read()) * unit
                 for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
+                    k, _, value = line.partition(" ")
+                    if k == key:
+                        return int(value) * unit
         except OSError:
             continue
     return -1
+
+
+def own_cpu_ns():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round((usage.ru_utime + usage.ru_stime) * 1e9)
+
+
+def program_cpu_ns():
+    """CPU time of everything in the container but the launcher, since it
+    started. The cgroup counts every process, including children the program
+    lets the kernel reap unseen (SIGCHLD ignored), which getrusage
+    (RUSAGE_CHILDREN) never hears of."""
+    return cgroup_counter(CPU_NS) - own_cpu_ns()
 
 
 def read_exact(fd, n):
@@ -213,6 +247,10 @@ def main():
     # and the container has no capabilities.
     if LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+    # Failing this fails the container's start: no program runs without
+    # its CPU limit.
+    if cgroup_counter(CPU_NS) < 0:
+        raise RuntimeError("the cgroup's CPU time is not readable under /sys/fs/cgroup: cannot enforce the CPU limit")
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -220,10 +258,13 @@ def main():
 
     send(b"R", sys.version.split()[0].encode())
     source, stdin_data, cpu_ms, wall_ms, output_limit, interactive = read_request(0)
-    oom_before = oom_kills()
+    oom_before = cgroup_counter(OOM_KILLS)
+    memory_before = cgroup_counter(MEMORY_NOW)
 
     started = time.monotonic()
     deadline = started + wall_ms / 1000
+    cpu_before = program_cpu_ns()
+    next_cpu_check = started + CPU_CHECK_S
     pid, streams, stdin_w = start_program(source, stdin_data, cpu_ms, interactive)
     poller = select.poll()
     for fd in (*streams, wake_r):
@@ -268,10 +309,18 @@ def main():
                 status = st
         if status is not None:
             break
-        timeout_ms = (deadline - time.monotonic()) * 1000
-        if timeout_ms <= 0:
+        now = time.monotonic()
+        if now >= deadline:
             reason = b"wall"
             break
+        # RLIMIT_CPU holds each process to the limit; this holds all of them
+        # together to it.
+        if now >= next_cpu_check:
+            if program_cpu_ns() - cpu_before > (cpu_ms + CPU_GRACE_MS) * 1_000_000:
+                reason = b"cpu"
+                break
+            next_cpu_check = now + CPU_CHECK_S
+        timeout_ms = (min(deadline, next_cpu_check) - now) * 1000
         for fd, _ in poller.poll(max(1, int(timeout_ms) + 1)):
             if fd == wake_r:
                 os.read(wake_r, 512)
@@ -302,8 +351,18 @@ def main():
             break
         if done == pid:
             status = st
+    # Every process of the program is dead and reaped: all its CPU time is
+    # in the cgroup's count now.
+    cpu_ns = program_cpu_ns() - cpu_before
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    oom_after = oom_kills()
+    oom_after = cgroup_counter(OOM_KILLS)
+    # The largest process's peak, or the cgroup's growth over its level
+    # before the program started if larger: that counts the memory of
+    # processes reaped unseen, and of files left in /tmp.
+    max_rss_kb = usage.ru_maxrss
+    memory_peak = cgroup_counter(MEMORY_PEAK)
+    if memory_before >= 0 and memory_peak >= 0:
+        max_rss_kb = max(max_rss_kb, (memory_peak - memory_before) // 1024)
 
     exit_code, sig = -1, 0
     if os.WIFEXITED(status):
@@ -314,9 +373,9 @@ def main():
         exit_code,
         sig,
         reason.decode(),
-        round((usage.ru_utime + usage.ru_stime) * 1000),
+        round(cpu_ns / 1e6),
         round((ended - started) * 1000),
-        usage.ru_maxrss,
+        max_rss_kb,
         oom_after - oom_before if oom_before >= 0 and oom_after >= 0 else -1,
     )
     send(b"S", " ".join(map(str, fields)).encode())
