@@ -259,6 +259,17 @@ print(os.read(r, 4).decode())`, status: coderunner.StatusCompleted,
 					t.Errorf("stdout %q, memory %d KB: want the child's 24 MB counted", res.Stdout, res.MemoryKB)
 				}
 			}},
+		{name: "SIGINT to the launcher", code: `import os, signal, time
+os.kill(1, signal.SIGINT)
+time.sleep(0.2)
+print("still here", signal.getsignal(signal.SIGINT) is signal.default_int_handler)`, status: coderunner.StatusCompleted,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				// True: the program itself starts with SIGINT at its default,
+				// so Python installs its KeyboardInterrupt handler as usual.
+				if res.Stdout != "still here True\n" {
+					t.Errorf("stdout %q: want the launcher unmoved and the program's SIGINT handling the usual one", res.Stdout)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -219,6 +219,10 @@ def start_program(source, stdin_data, cpu_ms, interactive):
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write("1000")
             os.setsid()
+            # Ignored signals stay ignored across exec: the program starts
+            # with the defaults, as from a shell (Python then sets its own).
+            for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
             os.dup2(stdin_fd, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
@@ -247,6 +251,12 @@ def main():
     # and the container has no capabilities.
     if LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+    # PID 1 of a namespace receives from inside it only the signals it has
+    # a handler for. Python's SIGINT handler would let the program raise
+    # KeyboardInterrupt here with os.kill(1, SIGINT); ignored, it never
+    # arrives. (Python's other dispositions are SIG_IGN already, and the
+    # SIGCHLD handler below only wakes the loop.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Failing this fails the container's start: no program runs without
     # its CPU limit.
     if cgroup_counter(CPU_NS) < 0:
@@ -384,6 +394,6 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except Exception as e:  # the executor reports it as INTERNAL_ERROR
+    except BaseException as e:  # the executor reports it as INTERNAL_ERROR
         print("launcher: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.exit(70)
