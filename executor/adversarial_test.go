@@ -270,6 +270,19 @@ print("still here", signal.getsignal(signal.SIGINT) is signal.default_int_handle
 					t.Errorf("stdout %q: want the launcher unmoved and the program's SIGINT handling the usual one", res.Stdout)
 				}
 			}},
+		{name: "io_uring", code: `import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+# io_uring_setup, io_uring_enter, io_uring_register, and setup by its x32 number
+for nr in (425, 426, 427, 0x40000000 | 425):
+    ctypes.set_errno(0)
+    r = libc.syscall(nr, 1, params, 0, 0, 0, 0)
+    print(r, errno.errorcode.get(ctypes.get_errno()))`, status: coderunner.StatusCompleted,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				if res.Stdout != strings.Repeat("-1 ENOSYS\n", 4) {
+					t.Errorf("stdout %q: want io_uring's system calls refused with ENOSYS", res.Stdout)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
