@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,10 +36,13 @@ func TestAdversarial(t *testing.T) {
 	t.Setenv(canaryEnv, "the worker's secret")
 	const outputLimit = 16 << 10
 	tests := []struct {
-		name   string
-		code   string
-		stdin  string
-		status coderunner.RunStatus
+		name  string
+		code  string
+		stdin string
+		// interactive runs keep the program's stdin open for input that
+		// never comes.
+		interactive bool
+		status      coderunner.RunStatus
 		// check looks at the details; nil when the status says it all.
 		check func(t *testing.T, res coderunner.RunResult)
 	}{
@@ -283,14 +287,38 @@ for nr in (425, 426, 427, 0x40000000 | 425):
 					t.Errorf("stdout %q: want io_uring's system calls refused with ENOSYS", res.Stdout)
 				}
 			}},
+		{name: "interactive: closing stdin then spinning", interactive: true, code: `import os, time
+def launcher_ms():
+    # utime and stime of PID 1, fields 14 and 15 of its stat
+    fields = open("/proc/1/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+os.close(0)
+before, start = launcher_ms(), time.monotonic()
+while time.monotonic() - start < 0.7:
+    pass
+print(launcher_ms() - before)`, status: coderunner.StatusCompleted,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				// Measured from the launcher's side: what it takes does not
+				// depend on how busy the machine is, what the program gets does.
+				var launcherMs int
+				_, err := fmt.Sscan(res.Stdout, &launcherMs)
+				t.Logf("the launcher took %d ms of CPU while the program spun 700 ms", launcherMs)
+				if err != nil || launcherMs > 70 {
+					t.Errorf("stdout %q: want the launcher to take under 10%% of the CPU while the program spins 700 ms (the program got %d ms)", res.Stdout, res.CPUMs)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := newTestExecutor(t, 1)
-			began := time.Now()
-			res, err := ex.Run(context.Background(), coderunner.RunRequest{
+			req := coderunner.RunRequest{
 				Code: tt.code, Stdin: tt.stdin, TimeLimitMs: 1000, WallTimeLimitMs: 3000, OutputLimitBytes: outputLimit,
-			}, nil)
+			}
+			if tt.interactive {
+				req.Input = make(chan string)
+			}
+			began := time.Now()
+			res, err := ex.Run(context.Background(), req, nil)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}

@@ -183,6 +183,7 @@ class Input:
         self.poller, self.pipe_w, self.pending = poller, pipe_w, pending
         self.frames = b""  # bytes of input frames not yet whole
         self.closing = False  # close the pipe once pending is written
+        self.polled = False  # pipe_w is registered with the poller
         os.set_blocking(pipe_w, False)
         poller.register(0, select.POLLIN)
         self.update()
@@ -204,8 +205,10 @@ class Input:
                 self.closing = True
         self.update()
 
-    def write(self):
+    def write(self, events):
         try:
+            if events & (select.POLLERR | select.POLLHUP):
+                raise BrokenPipeError  # what a write would say
             n = os.write(self.pipe_w, self.pending[:READ_CHUNK])
             self.pending = self.pending[n:]
         except BlockingIOError:
@@ -216,17 +219,21 @@ class Input:
         self.update()
 
     def update(self):
-        """Poll for writability only while there is something to write."""
+        """Poll the pipe only while there is something to write: once the
+        program has closed its end, poll reports POLLERR on ours whatever
+        the mask, and a registered pipe would keep the loop spinning."""
         if self.pipe_w is None:
             return
         if self.pending:
             self.poller.register(self.pipe_w, select.POLLOUT)
-        elif self.closing:
+            self.polled = True
+            return
+        if self.polled:
             self.poller.unregister(self.pipe_w)
+            self.polled = False
+        if self.closing:
             os.close(self.pipe_w)
             self.pipe_w = None
-        else:
-            self.poller.register(self.pipe_w, 0)
 
 
 def start_program(source, stdin_data, cpu_ms, interactive):
@@ -373,13 +380,13 @@ def main():
                 break
             next_cpu_check = now + CPU_CHECK_S
         timeout_ms = (min(deadline, next_cpu_check) - now) * 1000
-        for fd, _ in poller.poll(max(1, int(timeout_ms) + 1)):
+        for fd, events in poller.poll(max(1, int(timeout_ms) + 1)):
             if fd == wake_r:
                 os.read(wake_r, 512)
             elif feed and fd == 0:
                 feed.read_frames()
             elif feed and fd == feed.pipe_w:
-                feed.write()
+                feed.write(events)
             elif fd in streams and not relay(fd):
                 if reason != b"exit":
                     break
