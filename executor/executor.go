@@ -9,6 +9,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -69,6 +70,11 @@ var _ coderunner.Sandbox = (*Executor)(nil)
 // launcher to stop the program and report, before it kills the container
 // itself.
 const wallGrace = 2 * time.Second
+
+// killGrace is how long after killing a container the executor waits for
+// its attach stream to end. A kill that failed or hung (an engine in
+// trouble) would otherwise leave the run reading a stream that never ends.
+const killGrace = 3 * time.Second
 
 // New checks that the sandbox image is there, removes containers leaked by
 // a previous executor of the same pool name and starts filling the pool.
@@ -200,6 +206,9 @@ func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.R
 		mu.Unlock()
 		if first {
 			e.kill(c)
+			// A kill ends the stream within moments; one that failed or
+			// hung may not, and readFrame has no deadline of its own.
+			c.conn.Conn.SetReadDeadline(time.Now().Add(killGrace))
 		}
 	}
 	// The launcher enforces the wall-time limit and reports; these make sure
@@ -275,6 +284,11 @@ func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.R
 	case reason == killedCancelled:
 		res.Status = coderunner.StatusCancelled
 		return res, fmt.Errorf("run cancelled: %w", context.Cause(ctx))
+	case !gotStatus && errors.Is(streamErr, os.ErrDeadlineExceeded):
+		// killFor cut the stream: the kill did not stop the container, so
+		// nothing is known of how the run ended.
+		res.Status = coderunner.StatusInternalError
+		return res, fmt.Errorf("sandbox %s did not stop within %s of being killed: %w", shortID(c.id), killGrace, streamErr)
 	case reason == killedWallTime:
 		res.Status = coderunner.StatusTimeLimitExceeded
 		return res, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 
 	"coderunner"
 )
@@ -135,6 +136,50 @@ func TestCancelStopsTheRun(t *testing.T) {
 	}
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("cancel took %s", took)
+	}
+}
+
+// unkillableEngine is the engine as it is when in trouble: kills fail (or
+// would hang), and a container may be paused, which removal undoes first.
+type unkillableEngine struct{ client.APIClient }
+
+func (unkillableEngine) ContainerKill(context.Context, string, string) error {
+	return errors.New("kill refused by the test")
+}
+
+func (e unkillableEngine) ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error {
+	e.APIClient.ContainerUnpause(ctx, id)
+	return e.APIClient.ContainerRemove(ctx, id, opts)
+}
+
+// TestRunEndsWhenTheKillFails: a launcher that stops answering (its
+// container frozen) and a kill that fails must not hold the run forever.
+func TestRunEndsWhenTheKillFails(t *testing.T) {
+	requireEngine(t)
+	ex := newTestExecutorOn(t, unkillableEngine{engine}, 1)
+	for ex.WarmContainers() < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The one warm container is the one the run takes.
+	list, err := engine.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelPool+"="+ex.opts.PoolName))})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("want the one warm container: %v, %d", err, len(list))
+	}
+	freeze := sync.OnceFunc(func() {
+		if err := engine.ContainerPause(context.Background(), list[0].ID); err != nil {
+			t.Errorf("pause: %v", err)
+		}
+	})
+	began := time.Now()
+	res, err := ex.Run(context.Background(), coderunner.RunRequest{
+		Code: "import time\nprint('go', flush=True)\ntime.sleep(60)", TimeLimitMs: 500, WallTimeLimitMs: 1000,
+	}, func(coderunner.OutputChunk) { freeze() })
+	took := time.Since(began)
+	if res.Status != coderunner.StatusInternalError || err == nil || !strings.Contains(err.Error(), "did not stop") {
+		t.Errorf("got %s, %v; want INTERNAL_ERROR: the sandbox did not stop", res.Status, err)
+	}
+	if limit := time.Second + wallGrace + killGrace + 2*time.Second; took > limit {
+		t.Errorf("the run took %s, want it over within %s", took, limit)
 	}
 }
 

@@ -74,8 +74,15 @@ var poolSeq atomic.Int64
 func newTestExecutor(t testing.TB, poolSize int) *Executor {
 	t.Helper()
 	requireEngine(t)
+	return newTestExecutorOn(t, engine, poolSize)
+}
+
+// newTestExecutorOn is newTestExecutor talking to the engine through cli.
+func newTestExecutorOn(t testing.TB, cli client.APIClient, poolSize int) *Executor {
+	t.Helper()
+	requireEngine(t)
 	name := fmt.Sprintf("test-%d-%d", os.Getpid(), poolSeq.Add(1))
-	ex, err := New(context.Background(), engine, Options{
+	ex, err := New(context.Background(), cli, Options{
 		PoolSize: poolSize,
 		PoolName: name,
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
