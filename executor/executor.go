@@ -76,6 +76,11 @@ const wallGrace = 2 * time.Second
 // trouble) would otherwise leave the run reading a stream that never ends.
 const killGrace = 3 * time.Second
 
+// othersGrace is how long another pool's created or stopped container is
+// left alone at start-up: its executor may be starting it, or asking the
+// engine how its run ended (an OOM kill of the launcher).
+const othersGrace = time.Minute
+
 // New checks that the sandbox image is there, removes containers leaked by
 // a previous executor of the same pool name and starts filling the pool.
 func New(ctx context.Context, cli client.APIClient, opts Options) (*Executor, error) {
@@ -110,9 +115,10 @@ func New(ctx context.Context, cli client.APIClient, opts Options) (*Executor, er
 }
 
 // removeLeaked removes this pool's containers, running or not, which only a
-// crashed predecessor can have left, and every stopped sandbox container of
-// any pool: a stopped one has served its run (or lost its executor, whose
-// attach closing ends the launcher), so nothing will ever use it.
+// crashed predecessor can have left, and every sandbox container of another
+// pool that was created or stopped more than othersGrace ago: a stopped one
+// has served its run (or lost its executor, whose attach closing ends the
+// launcher), so once its executor is done with it nothing will use it.
 func (e *Executor) removeLeaked(ctx context.Context) error {
 	seen := map[string]bool{}
 	for _, f := range []filters.Args{
@@ -128,8 +134,8 @@ func (e *Executor) removeLeaked(ctx context.Context) error {
 				continue
 			}
 			seen[c.ID] = true
-			if c.Labels[labelPool] != e.opts.PoolName && c.State == "created" && time.Since(time.Unix(c.Created, 0)) < time.Minute {
-				continue // another executor may be starting it right now
+			if c.Labels[labelPool] != e.opts.PoolName && e.othersMayUse(ctx, c) {
+				continue
 			}
 			err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 			// Conflict: another executor starting at the same time is
@@ -143,6 +149,20 @@ func (e *Executor) removeLeaked(ctx context.Context) error {
 		e.log.Info("removed leaked sandbox containers", "count", len(seen))
 	}
 	return nil
+}
+
+// othersMayUse reports whether another pool's created or stopped container
+// may still be in its executor's hands.
+func (e *Executor) othersMayUse(ctx context.Context, c container.Summary) bool {
+	if c.State == "created" {
+		return time.Since(time.Unix(c.Created, 0)) < othersGrace
+	}
+	info, err := e.cli.ContainerInspect(ctx, c.ID)
+	if err != nil || info.State == nil {
+		return true // gone already, or unknown: the next start-up will see
+	}
+	finished, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+	return err != nil || time.Since(finished) < othersGrace
 }
 
 // WarmContainers is how many started containers wait for a run now: the
@@ -364,7 +384,10 @@ func (e *Executor) oomKilled(c *warmContainer) bool {
 	}
 	info, err := e.cli.ContainerInspect(ctx, c.id)
 	if err != nil {
-		e.log.Warn("inspect sandbox container", "container", shortID(c.id), "err", err)
+		// NotFound: removed before it could be asked (removeLeaked spares
+		// other pools' containers for othersGrace, so not by a peer's
+		// start-up); the run is then reported as not understood.
+		e.log.Warn("inspect sandbox container for an OOM kill", "container", shortID(c.id), "err", err)
 		return false
 	}
 	return info.State != nil && info.State.OOMKilled

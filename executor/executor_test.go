@@ -191,29 +191,62 @@ func TestBadRequestIsRejectedBeforeRunning(t *testing.T) {
 	}
 }
 
-func TestLeakedContainersAreRemovedAtStartup(t *testing.T) {
-	requireEngine(t)
+// startPoolContainer creates and starts a sandbox container of pool, as
+// that pool's executor would, and returns its id.
+func startPoolContainer(t *testing.T, pool string) string {
+	t.Helper()
 	ctx := context.Background()
-	// A predecessor that crashed: its pool's container still runs, waiting.
-	crashed := &Executor{cli: engine, opts: Options{Image: ImageRef(), PoolName: fmt.Sprintf("test-crashed-%d", time.Now().UnixNano()), MemoryMB: 64}}
-	cfg, host := crashed.sandboxConfig(64)
+	other := &Executor{cli: engine, opts: Options{Image: ImageRef(), PoolName: pool, MemoryMB: 64}}
+	cfg, host := other.sandboxConfig(64)
 	created, err := engine.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		engine.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
+		assertNothingLeft(t, pool)
+	})
 	if err := engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ex, err := New(ctx, engine, Options{PoolSize: 1, PoolName: crashed.opts.PoolName})
+	return created.ID
+}
+
+func TestLeakedContainersAreRemovedAtStartup(t *testing.T) {
+	requireEngine(t)
+	ctx := context.Background()
+	// A predecessor that crashed: its pool's container still runs, waiting.
+	pool := fmt.Sprintf("test-crashed-%d", time.Now().UnixNano())
+	id := startPoolContainer(t, pool)
+	ex, err := New(ctx, engine, Options{PoolSize: 1, PoolName: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		ex.Close()
-		assertNothingLeft(t, crashed.opts.PoolName)
-	}()
-	if _, err := engine.ContainerInspect(ctx, created.ID); !isNotFound(err) {
-		t.Errorf("leaked container %s still there after New (inspect: %v)", shortID(created.ID), err)
+	defer ex.Close()
+	if _, err := engine.ContainerInspect(ctx, id); !isNotFound(err) {
+		t.Errorf("leaked container %s still there after New (inspect: %v)", shortID(id), err)
+	}
+}
+
+// TestStartupSparesOtherPoolsJustStopped: another worker's container that
+// just stopped (its launcher OOM-killed, say) is that worker's to inspect;
+// a new executor's clean-up leaves it alone.
+func TestStartupSparesOtherPoolsJustStopped(t *testing.T) {
+	requireEngine(t)
+	ctx := context.Background()
+	id := startPoolContainer(t, fmt.Sprintf("test-other-%d", time.Now().UnixNano()))
+	if err := engine.ContainerKill(ctx, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitC, errC := engine.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		t.Fatal(err)
+	}
+	newTestExecutor(t, 1)
+	if _, err := engine.ContainerInspect(ctx, id); err != nil {
+		t.Errorf("another pool's container, stopped a moment ago, was removed at start-up: %v", err)
 	}
 }
 
