@@ -112,9 +112,11 @@ type RunResult struct {
 	// Truncated is set when output past the limit was dropped.
 	Truncated bool  `json:"truncated"`
 	WallMs    int64 `json:"wallMs"`
-	CPUMs     int64 `json:"cpuMs"`
-	// MemoryKB is the peak resident memory of the largest process the
-	// program ran.
+	// CPUMs is the CPU time of all the program's processes together, as
+	// the container's cgroup counts it. MemoryKB is the peak resident
+	// memory of the largest process the program ran, or the cgroup's
+	// growth over the run if that is larger.
+	CPUMs    int64 `json:"cpuMs"`
 	MemoryKB int64 `json:"memoryKb"`
 }
 
