@@ -22,6 +22,7 @@ import (
 const (
 	labelSandbox = "coderunner.sandbox" // value: the image definition's tag
 	labelPool    = "coderunner.pool"    // value: Options.PoolName
+	labelOwner   = "coderunner.owner"   // value: the executor's process, host/pid (see ownerGone)
 )
 
 // Fixed shape of a sandbox container. Per-run limits (CPU time, wall time,
@@ -60,7 +61,7 @@ func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.Ho
 		OpenStdin:       true,
 		StdinOnce:       true, // stdin closes when the executor's attach does
 		NetworkDisabled: true,
-		Labels:          map[string]string{labelSandbox: imageTag(e.opts.Image), labelPool: e.opts.PoolName},
+		Labels:          map[string]string{labelSandbox: imageTag(e.opts.Image), labelPool: e.opts.PoolName, labelOwner: thisProcess},
 	}
 	host := &container.HostConfig{
 		NetworkMode:    "none",

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,6 +155,9 @@ func (e *Executor) removeLeaked(ctx context.Context) error {
 // othersMayUse reports whether another pool's created or stopped container
 // may still be in its executor's hands.
 func (e *Executor) othersMayUse(ctx context.Context, c container.Summary) bool {
+	if ownerGone(c.Labels[labelOwner]) {
+		return false
+	}
 	if c.State == "created" {
 		return time.Since(time.Unix(c.Created, 0)) < othersGrace
 	}
@@ -163,6 +167,24 @@ func (e *Executor) othersMayUse(ctx context.Context, c container.Summary) bool {
 	}
 	finished, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
 	return err != nil || time.Since(finished) < othersGrace
+}
+
+// thisProcess names the executor's process in its containers' labels.
+var (
+	thisHost, _ = os.Hostname()
+	thisProcess = thisHost + "/" + strconv.Itoa(os.Getpid())
+)
+
+// ownerGone reports whether owner (a container's labelOwner) was a process
+// on this host that has exited: a worker killed or crashed, whose
+// containers are nobody's to inspect any more, whatever their age.
+func ownerGone(owner string) bool {
+	host, pid, ok := strings.Cut(owner, "/")
+	n, err := strconv.Atoi(pid)
+	if !ok || err != nil || n <= 0 || host != thisHost || owner == thisProcess {
+		return false
+	}
+	return errors.Is(syscall.Kill(n, 0), syscall.ESRCH)
 }
 
 // WarmContainers is how many started containers wait for a run now: the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -192,12 +194,16 @@ func TestBadRequestIsRejectedBeforeRunning(t *testing.T) {
 }
 
 // startPoolContainer creates and starts a sandbox container of pool, as
-// that pool's executor would, and returns its id.
-func startPoolContainer(t *testing.T, pool string) string {
+// that pool's executor would, and returns its id; owner, if not empty,
+// replaces this process as the executor's process in its labels.
+func startPoolContainer(t *testing.T, pool, owner string) string {
 	t.Helper()
 	ctx := context.Background()
 	other := &Executor{cli: engine, opts: Options{Image: ImageRef(), PoolName: pool, MemoryMB: 64}}
 	cfg, host := other.sandboxConfig(64)
+	if owner != "" {
+		cfg.Labels[labelOwner] = owner
+	}
 	created, err := engine.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +223,7 @@ func TestLeakedContainersAreRemovedAtStartup(t *testing.T) {
 	ctx := context.Background()
 	// A predecessor that crashed: its pool's container still runs, waiting.
 	pool := fmt.Sprintf("test-crashed-%d", time.Now().UnixNano())
-	id := startPoolContainer(t, pool)
+	id := startPoolContainer(t, pool, "")
 	ex, err := New(ctx, engine, Options{PoolSize: 1, PoolName: pool})
 	if err != nil {
 		t.Fatal(err)
@@ -228,25 +234,44 @@ func TestLeakedContainersAreRemovedAtStartup(t *testing.T) {
 	}
 }
 
-// TestStartupSparesOtherPoolsJustStopped: another worker's container that
-// just stopped (its launcher OOM-killed, say) is that worker's to inspect;
-// a new executor's clean-up leaves it alone.
-func TestStartupSparesOtherPoolsJustStopped(t *testing.T) {
+// TestStartupOnOtherPoolsJustStopped: another worker's container that just
+// stopped (its launcher OOM-killed, say) is that worker's to inspect, and a
+// new executor's clean-up leaves it alone — unless that worker was a
+// process on this host that has exited (killed, crashed): then its
+// containers are removed at once.
+func TestStartupOnOtherPoolsJustStopped(t *testing.T) {
 	requireEngine(t)
-	ctx := context.Background()
-	id := startPoolContainer(t, fmt.Sprintf("test-other-%d", time.Now().UnixNano()))
-	if err := engine.ContainerKill(ctx, id, "KILL"); err != nil {
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
 		t.Fatal(err)
 	}
-	waitC, errC := engine.ContainerWait(ctx, id, container.WaitConditionNotRunning)
-	select {
-	case <-waitC:
-	case err := <-errC:
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		owner   string
+		removed bool
+	}{
+		{"its worker runs", "", false},
+		{"its worker exited", thisHost + "/" + strconv.Itoa(exited.Process.Pid), true},
+		{"its worker runs elsewhere", "another-host/" + strconv.Itoa(exited.Process.Pid), false},
 	}
-	newTestExecutor(t, 1)
-	if _, err := engine.ContainerInspect(ctx, id); err != nil {
-		t.Errorf("another pool's container, stopped a moment ago, was removed at start-up: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			id := startPoolContainer(t, fmt.Sprintf("test-other-%d", time.Now().UnixNano()), tt.owner)
+			if err := engine.ContainerKill(ctx, id, "KILL"); err != nil {
+				t.Fatal(err)
+			}
+			waitC, errC := engine.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+			select {
+			case <-waitC:
+			case err := <-errC:
+				t.Fatal(err)
+			}
+			newTestExecutor(t, 1)
+			if _, err := engine.ContainerInspect(ctx, id); isNotFound(err) != tt.removed {
+				t.Errorf("after start-up, inspecting the container: %v; want it removed: %v", err, tt.removed)
+			}
+		})
 	}
 }
 
