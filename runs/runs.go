@@ -115,27 +115,23 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 }
 
 // Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
-// more than maxAge after they were created: their job was lost — Redis
-// restarted without persistence, or an API process died between storing a
-// run and queueing it — so that no run waits forever. It returns how many
-// it finished. Several processes may reap at once: Finish is conditional.
+// more than maxAge after they were created (and, if running, started):
+// their job was lost — Redis restarted without persistence, or an API
+// process died between storing a run and queueing it — so that no run
+// waits forever. It returns how many it finished. Several processes may
+// reap at once: Finish is conditional.
 func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	cutoff := s.now().Add(-maxAge)
-	stale, err := s.Store.UnfinishedRuns(ctx, cutoff, 100)
+	unfinished, err := s.Store.UnfinishedRuns(ctx, cutoff, 100)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, run := range stale {
-		if run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff) {
+	for _, run := range unfinished {
+		if !lost(run, cutoff) {
 			continue // it waited long in the queue, but a worker has it now
 		}
-		// Only if it is as it was read: a worker may have claimed a
-		// queued run since.
-		from := run.Status
-		run.Status, run.ExitCode = coderunner.StatusInternalError, -1
-		run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
-		finished, err := s.Finish(ctx, run, from)
+		finished, err := s.giveUp(ctx, run, maxAge)
 		if err != nil {
 			return n, err
 		}
@@ -146,6 +142,21 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
+// lost reports whether an unfinished run has gone without progress since
+// before cutoff: created before it and, if running, started before it.
+func lost(run coderunner.Run, cutoff time.Time) bool {
+	return run.CreatedAt.Before(cutoff) && !(run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff))
+}
+
+// giveUp finishes a lost run INTERNAL_ERROR, if it is still in the status
+// it was read in: a worker may have claimed a queued run since.
+func (s *Service) giveUp(ctx context.Context, run coderunner.Run, maxAge time.Duration) (bool, error) {
+	from := run.Status
+	run.Status, run.ExitCode = coderunner.StatusInternalError, -1
+	run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
+	return s.Finish(ctx, run, from)
+}
+
 // maxRequeue bounds how many runs one Requeue reads; any beyond it are
 // left to Reap.
 const maxRequeue = 10_000
@@ -153,26 +164,38 @@ const maxRequeue = 10_000
 // Requeue queues again the runs that were unfinished when the process
 // started, for a queue that does not outlive its process (the in-memory
 // broker of `serve`): after a restart they are carried out again, from the
-// start, instead of waiting for Reap. It returns how many it queued. A run
-// the queue has no room for is finished CANCELLED, as Start does.
-func (s *Service) Requeue(ctx context.Context) (int, error) {
-	unfinished, err := s.Store.UnfinishedRuns(ctx, s.now(), maxRequeue)
+// start, instead of waiting for Reap. Runs lost for longer than maxAge are
+// given up at once, as Reap would a minute later. A run the queue has no
+// room for is finished CANCELLED, as Start does. It returns how many runs
+// it queued and how many it gave up.
+func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
+	now := s.now()
+	unfinished, err := s.Store.UnfinishedRuns(ctx, now, maxRequeue)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	for _, run := range unfinished {
-		err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: s.now()})
+		if lost(run, now.Add(-maxAge)) {
+			finished, err := s.giveUp(ctx, run, maxAge)
+			if err != nil {
+				return queued, gaveUp, err
+			}
+			if finished {
+				gaveUp++
+			}
+			continue
+		}
+		err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: now})
 		switch {
 		case coderunner.ErrorCode(err) == coderunner.QueueFull:
 			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
 		case err != nil:
-			return n, err
+			return queued, gaveUp, err
 		default:
-			n++
+			queued++
 		}
 	}
-	return n, nil
+	return queued, gaveUp, nil
 }
 
 // Get returns a run.

@@ -197,7 +197,8 @@ func TestLiveSubscriptionEndsUnseenFinish(t *testing.T) {
 
 // TestRequeue: the runs left unfinished by a process whose queue died with
 // it are queued again in the new process's queue, as far as it has room;
-// the others end CANCELLED, so none waits for the reaper.
+// the others end CANCELLED, and runs lost for longer than the reaper's age
+// end INTERNAL_ERROR at once — none waits for the reaper.
 func TestRequeue(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -210,17 +211,20 @@ func TestRequeue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, broker.Options{})
+			old := f.start(t)
+			f.now = f.now.Add(20 * time.Minute)
 			var ids []string
 			for range 3 {
 				ids = append(ids, f.start(t).ID)
 				f.now = f.now.Add(time.Second)
 			}
-			claimed, err := f.broker.Claim(t.Context(), "old-worker")
-			if err != nil {
-				t.Fatal(err)
+			for _, id := range []string{old.ID, ids[0]} { // the old run's claim, then a young one's
+				if c, err := f.broker.Claim(t.Context(), "old-worker"); err != nil || c.Job().RunID != id {
+					t.Fatalf("Claim = %v, %v; want %s", c, err, id)
+				}
 			}
-			running, _ := f.svc.Get(t.Context(), claimed.Job().RunID)
-			running.Status = coderunner.StatusRunning
+			running, _ := f.svc.Get(t.Context(), ids[0])
+			running.Status, running.StartedAt = coderunner.StatusRunning, f.now
 			if _, err := f.svc.Store.UpdateRun(t.Context(), running); err != nil {
 				t.Fatal(err)
 			}
@@ -230,9 +234,9 @@ func TestRequeue(t *testing.T) {
 			restarted := memory.New(broker.Options{MaxWaiting: tt.maxWaiting})
 			defer restarted.Close()
 			f.svc.Broker = restarted
-			n, err := f.svc.Requeue(t.Context())
-			if err != nil || n != tt.queued {
-				t.Fatalf("Requeue = %d, %v; want %d", n, err, tt.queued)
+			queued, gaveUp, err := f.svc.Requeue(t.Context(), 10*time.Minute)
+			if err != nil || queued != tt.queued || gaveUp != 1 {
+				t.Fatalf("Requeue = %d queued, %d given up, %v; want %d, 1", queued, gaveUp, err, tt.queued)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
@@ -247,9 +251,13 @@ func TestRequeue(t *testing.T) {
 			if !slices.Equal(got, ids[:tt.queued]) {
 				t.Errorf("queued again %v; want the oldest %d of %v", got, tt.queued, ids)
 			}
+			want := map[string]coderunner.RunStatus{old.ID: coderunner.StatusInternalError}
 			for _, id := range ids[tt.queued:] {
-				if run, _ := f.svc.Get(t.Context(), id); run.Status != coderunner.StatusCancelled {
-					t.Errorf("run %s with no room in the queue: %s; want CANCELLED", id, run.Status)
+				want[id] = coderunner.StatusCancelled
+			}
+			for id, status := range want {
+				if run, _ := f.svc.Get(t.Context(), id); run.Status != status {
+					t.Errorf("run %s: %s; want %s", id, run.Status, status)
 				}
 			}
 		})

@@ -69,12 +69,13 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		if cfg.RedisURL == "" {
 			// The in-memory queue died with the previous process: carry
 			// out again what it left unfinished.
-			n, err := a.runs.Requeue(ctx)
+			queued, gaveUp, err := a.runs.Requeue(ctx, cfg.StaleAfter)
 			if err != nil {
 				return fmt.Errorf("queue again the runs left unfinished: %w", err)
 			}
-			if n > 0 {
-				a.log.Info("queued again the runs the previous process left unfinished", "runs", n)
+			if queued+gaveUp > 0 {
+				a.log.Info("queued again the runs the previous process left unfinished",
+					"queued", queued, "gaveUp", gaveUp, "staleAfter", cfg.StaleAfter)
 			}
 		}
 	}
