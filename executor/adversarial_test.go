@@ -244,9 +244,12 @@ for _ in range(2):
     pipes.append(r)
 print([os.read(r, 4).decode() for r in pipes])`, status: coderunner.StatusTimeLimitExceeded,
 			check: func(t *testing.T, res coderunner.RunResult) {
-				if res.CPUMs < 1000 || res.WallMs > 2500 || res.Stdout != "" {
-					t.Errorf("cpu %d ms, wall %d ms, stdout %q: want 1.2 s of CPU in two children stopped at the 1 s limit, before the wall limit",
-						res.CPUMs, res.WallMs, res.Stdout)
+				// The status says the limit held (without it, the
+				// children finish and the program prints); the wall time
+				// is not checked: on a loaded machine 1 s of CPU may take
+				// as long as the wall limit.
+				if res.CPUMs < 1000 || res.Stdout != "" {
+					t.Errorf("cpu %d ms, stdout %q: want the children stopped at 1 s of CPU, before they could report", res.CPUMs, res.Stdout)
 				}
 			}},
 		{name: "memory in children the kernel reaps unseen", code: `import os, signal
@@ -277,13 +280,15 @@ print("still here", signal.getsignal(signal.SIGINT) is signal.default_int_handle
 		{name: "io_uring", code: `import ctypes, errno
 libc = ctypes.CDLL(None, use_errno=True)
 params = ctypes.create_string_buffer(120)
-# io_uring_setup, io_uring_enter, io_uring_register, and setup by its x32 number
-for nr in (425, 426, 427, 0x40000000 | 425):
+# io_uring_setup, io_uring_enter, io_uring_register. (The filter also masks
+# the x32 bit, but kernels built without x32, as here, refuse those anyway:
+# a test of it could not fail.)
+for nr in (425, 426, 427):
     ctypes.set_errno(0)
     r = libc.syscall(nr, 1, params, 0, 0, 0, 0)
     print(r, errno.errorcode.get(ctypes.get_errno()))`, status: coderunner.StatusCompleted,
 			check: func(t *testing.T, res coderunner.RunResult) {
-				if res.Stdout != strings.Repeat("-1 ENOSYS\n", 4) {
+				if res.Stdout != strings.Repeat("-1 ENOSYS\n", 3) {
 					t.Errorf("stdout %q: want io_uring's system calls refused with ENOSYS", res.Stdout)
 				}
 			}},

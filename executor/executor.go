@@ -170,21 +170,28 @@ func (e *Executor) othersMayUse(ctx context.Context, c container.Summary) bool {
 }
 
 // thisProcess names the executor's process in its containers' labels.
-var (
-	thisHost, _ = os.Hostname()
-	thisProcess = thisHost + "/" + strconv.Itoa(os.Getpid())
-)
+var thisProcess = ownerLabel(os.Getpid())
+
+// ownerLabel names process pid of this host and PID namespace: host name,
+// PID namespace and pid, so that a pid is only ever looked up where it
+// means the same process (workers in containers may share a host name).
+func ownerLabel(pid int) string {
+	host, _ := os.Hostname()
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return host + "/" + ns + "/" + strconv.Itoa(pid)
+}
 
 // ownerGone reports whether owner (a container's labelOwner) was a process
-// on this host that has exited: a worker killed or crashed, whose
-// containers are nobody's to inspect any more, whatever their age.
+// of this host and PID namespace that has exited: a worker killed or
+// crashed, whose containers are nobody's to inspect any more, whatever
+// their age.
 func ownerGone(owner string) bool {
-	host, pid, ok := strings.Cut(owner, "/")
-	n, err := strconv.Atoi(pid)
-	if !ok || err != nil || n <= 0 || host != thisHost || owner == thisProcess {
+	i := strings.LastIndexByte(owner, '/')
+	pid, err := strconv.Atoi(owner[i+1:])
+	if i < 0 || err != nil || pid <= 0 || owner != ownerLabel(pid) || owner == thisProcess {
 		return false
 	}
-	return errors.Is(syscall.Kill(n, 0), syscall.ESRCH)
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // WarmContainers is how many started containers wait for a run now: the
@@ -326,9 +333,11 @@ func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.R
 	case reason == killedCancelled:
 		res.Status = coderunner.StatusCancelled
 		return res, fmt.Errorf("run cancelled: %w", context.Cause(ctx))
-	case !gotStatus && errors.Is(streamErr, os.ErrDeadlineExceeded):
-		// killFor cut the stream: the kill did not stop the container, so
-		// nothing is known of how the run ended.
+	case !gotStatus && errors.Is(streamErr, os.ErrDeadlineExceeded) && !e.stopped(c):
+		// killFor cut the stream and the kill did not stop the container,
+		// so nothing is known of how the run ended. (A container that did
+		// stop, with an engine merely slow to end the stream, ends by the
+		// kill's reason below.)
 		res.Status = coderunner.StatusInternalError
 		return res, fmt.Errorf("sandbox %s did not stop within %s of being killed: %w", shortID(c.id), killGrace, streamErr)
 	case reason == killedWallTime:
@@ -390,6 +399,15 @@ func classify(st launcherStatus, req coderunner.RunRequest, engineOOM func() boo
 	default:
 		return coderunner.StatusRuntimeError
 	}
+}
+
+// stopped reports whether the engine says c's container is no longer
+// running (a paused one still is).
+func (e *Executor) stopped(c *warmContainer) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := e.cli.ContainerInspect(ctx, c.id)
+	return err == nil && info.State != nil && !info.State.Running
 }
 
 // oomKilled asks the engine whether the kernel OOM-killed a process of c,

@@ -692,7 +692,9 @@ func TestSelectionCap(t *testing.T) {
 			for range 2 { // the second time, a good query comes from gqlgen's cache
 				start := time.Now()
 				resp, out := ts.post(t, query(tt.query, nil))
-				if d := time.Since(start); d > 500*time.Millisecond {
+				// Validating these in full took 25 s; refused early, they
+				// take milliseconds. The bound leaves room for a loaded CI.
+				if d := time.Since(start); d > 3*time.Second {
 					t.Errorf("answering took %v", d)
 				}
 				if tt.wantCode == "" {
