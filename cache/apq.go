@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -19,7 +21,19 @@ type Queries struct {
 	entries      *ristretto.Cache[string, string]
 	shared       QueryStore // nil: this process only
 	hits, misses atomic.Uint64
+
+	// Writes to the shared store are budgeted (see sharedWritesPerMinute).
+	mu           sync.Mutex
+	window       time.Time // start of the current minute
+	sharedWrites int       // in that minute
 }
+
+// sharedWritesPerMinute bounds how many queries one replica registers in
+// the shared store a minute: an app has a few dozen, and a client sending
+// endless variants (a comment changes the hash) must not fill Redis, which
+// also holds the run queue. Past the budget a query is kept in process
+// only; other replicas then ask for its text once.
+const sharedWritesPerMinute = 60
 
 // QueryStore is a persisted-query store shared by api replicas.
 type QueryStore interface {
@@ -70,9 +84,24 @@ func (q *Queries) Add(ctx context.Context, hash, query string) {
 		return
 	}
 	q.entries.Set(hash, query, int64(len(hash)+len(query)))
-	if q.shared != nil {
+	if q.shared != nil && q.takeSharedWrite(time.Now()) {
 		q.shared.Add(ctx, hash, query)
 	}
+}
+
+// takeSharedWrite reports whether the minute's budget of shared writes
+// has room, and if so takes one.
+func (q *Queries) takeSharedWrite(now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if now.Sub(q.window) >= time.Minute {
+		q.window, q.sharedWrites = now, 0
+	}
+	if q.sharedWrites >= sharedWritesPerMinute {
+		return false
+	}
+	q.sharedWrites++
+	return true
 }
 
 // Stats returns how many look-ups found their query and how many did not.

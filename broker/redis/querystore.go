@@ -9,8 +9,10 @@ import (
 )
 
 // DefaultQueryTTL is how long a persisted query is kept after it was
-// last added. Losing one costs a client one retry with the full text.
-const DefaultQueryTTL = 24 * time.Hour
+// last added. Losing one costs a client one retry with the full text; an
+// hour bounds what registrations can make Redis hold (cache.Queries
+// budgets them per replica and minute).
+const DefaultQueryTTL = time.Hour
 
 // QueryStore is gqlgen's persisted-query store (graphql.Cache[string]) in
 // Redis: a query one api replica has seen is known to all. Errors are
