@@ -353,11 +353,7 @@ func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-
 					}
 					return
 				}
-				select {
-				case out <- e:
-				case <-ctx.Done():
-					return
-				}
+				send(ctx, out, e)
 				if last = e.Seq; e.Type == coderunner.EventFinished {
 					return
 				}
