@@ -7,7 +7,8 @@ import (
 )
 
 // Broker carries work and messages between api and worker processes:
-// the run queue, run events, and control messages to running programs.
+// the run queue, run events, control messages to running programs, the
+// quota counters every api replica shares, and session revocations.
 // broker/redis (for several processes) and broker/memory (the embedded
 // default, one process) implement it and pass one conformance suite
 // (broker/brokertest).
@@ -15,6 +16,8 @@ type Broker interface {
 	Queue
 	EventLog
 	Control
+	Limiter
+	Revocations
 	// Ping reports whether the broker can be reached.
 	Ping(ctx context.Context) error
 	Close() error

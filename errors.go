@@ -3,6 +3,7 @@ package coderunner
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a client-facing error class. Every GraphQL error carries one in
@@ -14,6 +15,8 @@ const (
 	Forbidden              Code = "FORBIDDEN"
 	NotFound               Code = "NOT_FOUND"
 	BadUserInput           Code = "BAD_USER_INPUT"
+	Conflict               Code = "CONFLICT"
+	RateLimited            Code = "RATE_LIMITED"
 	QuotaExceeded          Code = "QUOTA_EXCEEDED"
 	QueueFull              Code = "QUEUE_FULL"
 	PersistedQueryNotFound Code = "PERSISTED_QUERY_NOT_FOUND"
@@ -26,6 +29,12 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// RetryAfter, for RATE_LIMITED, is when trying again may succeed
+	// (extensions.retryAfterMs).
+	RetryAfter time.Duration
+	// ResetsAt, for QUOTA_EXCEEDED, is when the budget is renewed
+	// (extensions.resetsAt).
+	ResetsAt time.Time
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -42,4 +51,18 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return Internal
+}
+
+// ErrRateLimited is RATE_LIMITED with the wait before trying again.
+func ErrRateLimited(retryAfter time.Duration, format string, args ...any) *Error {
+	e := Errorf(RateLimited, format, args...)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// ErrQuotaExceeded is QUOTA_EXCEEDED with the time the budget renews.
+func ErrQuotaExceeded(resetsAt time.Time, format string, args ...any) *Error {
+	e := Errorf(QuotaExceeded, format, args...)
+	e.ResetsAt = resetsAt
+	return e
 }

@@ -2,7 +2,7 @@ package coderunner
 
 import "context"
 
-// Store keeps the curriculum and the runs. store/sqlite (the embedded
+// Store keeps the curriculum, the runs and the accounts. store/sqlite (the embedded
 // default) and store/mongo implement it and pass one conformance suite
 // (storetest); cache.Store decorates any Store with an in-process cache of
 // curriculum reads.
@@ -14,6 +14,7 @@ type Store interface {
 	CurriculumReader
 	CurriculumWriter
 	RunStore
+	UserStore
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,0 +1,121 @@
+package coderunner
+
+import (
+	"context"
+	"time"
+)
+
+// Quota is one owner's budget: how many runs it may start, how fast, how
+// much CPU time they may use a day, and how many may wait or run at once.
+// A limit of 0 allows nothing.
+type Quota struct {
+	RunsPerMinute     int `json:"runsPerMinute"`
+	RunsPerDay        int `json:"runsPerDay"`
+	ExecSecondsPerDay int `json:"execSecondsPerDay"`
+	MaxActiveRuns     int `json:"maxActiveRuns"`
+}
+
+// QuotaOverride changes some fields of a Quota; nil fields keep theirs.
+type QuotaOverride struct {
+	RunsPerMinute     *int `json:"runsPerMinute,omitempty"`
+	RunsPerDay        *int `json:"runsPerDay,omitempty"`
+	ExecSecondsPerDay *int `json:"execSecondsPerDay,omitempty"`
+	MaxActiveRuns     *int `json:"maxActiveRuns,omitempty"`
+}
+
+// Apply returns q with o's fields set in it.
+func (q Quota) Apply(o QuotaOverride) Quota {
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&q.RunsPerMinute, o.RunsPerMinute)
+	set(&q.RunsPerDay, o.RunsPerDay)
+	set(&q.ExecSecondsPerDay, o.ExecSecondsPerDay)
+	set(&q.MaxActiveRuns, o.MaxActiveRuns)
+	return q
+}
+
+// Merge returns o with the fields of later set over its own.
+func (o QuotaOverride) Merge(later QuotaOverride) QuotaOverride {
+	for _, f := range []struct{ dst, src **int }{
+		{&o.RunsPerMinute, &later.RunsPerMinute},
+		{&o.RunsPerDay, &later.RunsPerDay},
+		{&o.ExecSecondsPerDay, &later.ExecSecondsPerDay},
+		{&o.MaxActiveRuns, &later.MaxActiveRuns},
+	} {
+		if *f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	return o
+}
+
+// MaxQuotaValue bounds every quota field an admin may set.
+const MaxQuotaValue = 1_000_000
+
+// Validate reports a field out of range as BAD_USER_INPUT.
+func (o QuotaOverride) Validate() error {
+	for name, v := range map[string]*int{
+		"runsPerMinute": o.RunsPerMinute, "runsPerDay": o.RunsPerDay,
+		"execSecondsPerDay": o.ExecSecondsPerDay, "maxActiveRuns": o.MaxActiveRuns,
+	} {
+		if v != nil && (*v < 0 || *v > MaxQuotaValue) {
+			return Errorf(BadUserInput, "%s must be 0 to %d", name, MaxQuotaValue)
+		}
+	}
+	return nil
+}
+
+// Usage is where an owner stands today (UTC).
+type Usage struct {
+	RunsToday  int
+	ExecToday  time.Duration // CPU time of the runs that finished today
+	ActiveRuns int           // runs admitted and not yet ended
+}
+
+// DayStart returns the start of t's day (UTC): daily budgets reset then.
+func DayStart(t time.Time) time.Time {
+	return t.UTC().Truncate(24 * time.Hour)
+}
+
+// MaxActiveRunLife is how long an admitted run counts among its owner's
+// active runs if its end is never reported (EndRun lost to a crash): the
+// reaper gives up on such runs well before.
+const MaxActiveRunLife = time.Hour
+
+// Limiter enforces quotas and rate limits in the broker, each check and
+// charge one atomic step, so that any number of api replicas together admit
+// no more than a budget. Keys name the owner ("<user id>", "guest:<ip>") or,
+// for Throttle, what is throttled ("signin:name:<name>").
+type Limiter interface {
+	// AdmitRun counts run runID against key's quota, or refuses it and
+	// counts nothing: QUOTA_EXCEEDED (with ResetsAt, the next day's start)
+	// when RunsPerDay runs started today or ExecSecondsPerDay is spent;
+	// RATE_LIMITED (with RetryAfter) when MaxActiveRuns runs are active
+	// or RunsPerMinute started in the last 60 s. Checked in that order.
+	AdmitRun(ctx context.Context, key, runID string, q Quota, now time.Time) error
+	// EndRun removes runID from key's active runs and charges cpu to
+	// key's budget of the day of now. Ending a run twice charges once.
+	EndRun(ctx context.Context, key, runID string, cpu time.Duration, now time.Time) error
+	// Usage reports key's usage on the day of now.
+	Usage(ctx context.Context, key string, now time.Time) (Usage, error)
+	// Throttle refuses with RATE_LIMITED (with RetryAfter) when key has
+	// had limit failures in the window before now; else it returns nil.
+	Throttle(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+	// AddFailure records a failure of key at now for Throttle, keeping no
+	// more than limit of them.
+	AddFailure(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+}
+
+// Revocations tells every process at once that a session ended, so that
+// subscriptions it authorised end everywhere.
+type Revocations interface {
+	// Revoke announces that the session with tokenHash has ended.
+	Revoke(ctx context.Context, tokenHash string) error
+	// Revoked delivers the token hashes revoked from now on, by any
+	// process, until ctx ends. Delivery is best-effort (a broker outage may
+	// lose some): holders of long-lived sessions also check the store.
+	Revoked(ctx context.Context) (<-chan string, error)
+}
