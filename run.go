@@ -5,13 +5,12 @@ import (
 	"time"
 )
 
-// AnonymousOwner owns runs made without a signed-in user.
-const AnonymousOwner = "anonymous"
-
 // Run is one execution of a program a student sent: what was asked, where
 // it is in its life, and, once finished, how it ended.
 type Run struct {
-	ID    string `json:"id"`
+	ID string `json:"id"`
+	// Owner is the Caller.Owner of whoever started the run: a user's id,
+	// or "guest:<address>".
 	Owner string `json:"owner"`
 	// Language is "python", the only one for now.
 	Language string `json:"language"`
@@ -59,6 +58,12 @@ type RunEvent struct {
 	Text string `json:"text,omitempty"`
 	// Run is the finished run, on FINISHED only.
 	Run *Run `json:"run,omitempty"`
+}
+
+// ErrNoRun is NOT_FOUND for a run: the answer both for a run that does
+// not exist and for one the caller may not see.
+func ErrNoRun(id string) error {
+	return Errorf(NotFound, "no run with id %q", id)
 }
 
 // RunStore keeps runs. store/sqlite and store/mongo implement it.

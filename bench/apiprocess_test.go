@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"coderunner/accounts"
 	"coderunner/broker/redis"
 	"coderunner/cache"
 	"coderunner/metrics"
@@ -78,6 +79,8 @@ func apiChild(dir, redisURL string) int {
 		Queries:           queries,
 		Limits:            server.DefaultLimits,
 		Runs:              &runs.Service{Store: db, Broker: rb},
+		Accounts:          &accounts.Service{Store: db, Broker: rb},
+		Revocations:       rb,
 		Checks:            map[string]server.Check{"redis": rb.Ping, "broker": rb.Ping},
 		Metrics:           m.Handler(),
 		TrackSubscription: m.SubscriptionStarted,

@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/broker"
 	"coderunner/broker/memory"
 	"coderunner/cache"
@@ -71,11 +72,13 @@ func newStack(tb testing.TB, sandbox coderunner.Sandbox, concurrency int) *stack
 		tb.Fatal(err)
 	}
 	api := server.New(server.Config{
-		Store:   db,
-		Queries: queries,
-		Limits:  server.DefaultLimits,
-		Runs:    svc,
-		Logger:  log,
+		Store:       db,
+		Queries:     queries,
+		Limits:      server.DefaultLimits,
+		Runs:        svc,
+		Accounts:    &accounts.Service{Store: db, Broker: brk},
+		Revocations: brk,
+		Logger:      log,
 	})
 	ts := httptest.NewServer(api)
 	tb.Cleanup(ts.Close)

@@ -89,7 +89,7 @@ func startSubscriptionLoad(tb testing.TB, cfg loadConfig) *subscriptionLoad {
 	// Live runs are marked RUNNING and get STARTED, as a worker does when
 	// it claims one.
 	for range cfg.liveRuns {
-		run, err := l.runs.Start(ctx, "bench", "python", coderunner.RunRequest{Code: "input()"}, true)
+		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "bench"}, "python", coderunner.RunRequest{Code: "input()"}, true)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func startSubscriptionLoad(tb testing.TB, cfg loadConfig) *subscriptionLoad {
 		l.live = append(l.live, run.ID)
 	}
 	for range cfg.endedRuns {
-		run, err := l.runs.Start(ctx, "bench", "python", coderunner.RunRequest{Code: helloProgram}, false)
+		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "bench"}, "python", coderunner.RunRequest{Code: helloProgram}, false)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -321,7 +321,7 @@ func (l *subscriptionLoad) finishLive() error {
 	var idx atomic.Int64
 	err := concurrently(8, len(l.live), func(int) error {
 		id := l.live[idx.Add(1)-1]
-		run, err := l.runs.Get(ctx, id)
+		run, err := l.runs.Store.Run(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 // Package broker holds what the coderunner.Broker implementations share:
-// the options both accept (broker/memory, broker/redis) and the dead-letter
-// record both keep. The conformance suite is broker/brokertest.
+// the options both accept (broker/memory, broker/redis), the dead-letter
+// record both keep, the Limiter's windows, lifetimes and errors, and the
+// fan-out of revocations to a Broker's listeners. The conformance suite is
+// broker/brokertest.
 package broker
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -28,31 +29,63 @@ type run struct {
 // event is a RunEvent as a subscriber receives it.
 type event = gqlws.Event
 
-// graphql posts one operation to api and decodes its data into out; any
-// GraphQL error fails the test.
+// graphql posts one operation to api as a guest and decodes its data into
+// out; any GraphQL error fails the test.
 func graphql(t *testing.T, api *proc, query string, vars map[string]any, out any) {
 	t.Helper()
+	graphqlAs(t, api, "", query, vars, out)
+}
+
+// graphqlAs is graphql with a session token ("" for a guest).
+func graphqlAs(t *testing.T, api *proc, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	status, data, errs, err := post(api, token, query, vars)
+	if err != nil || len(errs) > 0 || status != http.StatusOK {
+		t.Fatalf("%s: %s\n-> %d %v %+v", api.name, strings.Join(strings.Fields(query), " "), status, err, errs)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		t.Fatalf("%s: decode %s: %v", api.name, data, err)
+	}
+}
+
+// gqlError is a GraphQL error as the tests read it.
+type gqlError struct {
+	Message    string
+	Extensions map[string]any
+}
+
+func (e gqlError) code() string { s, _ := e.Extensions["code"].(string); return s }
+
+// post posts one operation to api and returns what came back; safe to
+// call from any goroutine.
+func post(api *proc, token, query string, vars map[string]any) (status int, data json.RawMessage, errs []gqlError, err error) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	client := http.Client{Timeout: 15 * time.Second}
-	resp, err := client.Post(api.url("/graphql"), "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, api.url("/graphql"), bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("%s: POST /graphql: %v", api.name, err)
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("%s: POST /graphql: %w", api.name, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s: POST /graphql: %v", api.name, err)
+		return resp.StatusCode, nil, nil, fmt.Errorf("%s: POST /graphql: %w", api.name, err)
 	}
 	var r struct {
 		Data   json.RawMessage
-		Errors []json.RawMessage
+		Errors []gqlError
 	}
-	if err := json.Unmarshal(raw, &r); err != nil || len(r.Errors) > 0 || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %s\n-> %d %s", api.name, strings.Join(strings.Fields(query), " "), resp.StatusCode, raw)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return resp.StatusCode, nil, nil, fmt.Errorf("%s: body %q: %w", api.name, raw, err)
 	}
-	if err := json.Unmarshal(r.Data, out); err != nil {
-		t.Fatalf("%s: decode %s: %v", api.name, r.Data, err)
-	}
+	return resp.StatusCode, r.Data, r.Errors, nil
 }
 
 // startRun queues code through api, interactive (stdin stays open for

@@ -97,6 +97,9 @@ func startCluster(t *testing.T, apis, workers int) *cluster {
 		"CODERUNNER_GRACE=" + grace.String(),
 		"CODERUNNER_MAX_DELIVERIES=3",
 		"CODERUNNER_LOG_LEVEL=debug",
+		// Every test client is a guest from 127.0.0.1: budget them as
+		// one busy classroom, not one child.
+		"CODERUNNER_QUOTA_GUEST=runsPerMinute=1000,runsPerDay=100000,maxActiveRuns=100",
 	}
 	// report runs last, once every process has exited and its log is
 	// complete.

@@ -87,7 +87,7 @@ func (w *Worker) claimLoop(ctx, runCtx context.Context) {
 func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	job := claim.Job()
 	log := w.Log.With("run", job.RunID, "delivery", claim.Deliveries())
-	run, err := w.Runs.Get(ctx, job.RunID)
+	run, err := w.Runs.Store.Run(ctx, job.RunID) // the worker acts for the system, not a caller
 	switch {
 	case coderunner.ErrorCode(err) == coderunner.NotFound:
 		log.Error("job for a run that does not exist: dead-lettering it")

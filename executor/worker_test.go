@@ -67,14 +67,14 @@ func TestWorkerRetriesRunItCouldNotStart(t *testing.T) {
 			go func() { done <- w.Run(ctx) }()
 			defer func() { stop(); <-done }()
 
-			run, err := svc.Start(t.Context(), coderunner.AnonymousOwner, "python", coderunner.RunRequest{Code: `print("hi")`}, false)
+			run, err := svc.Start(t.Context(), coderunner.Caller{Addr: "192.0.2.1"}, "python", coderunner.RunRequest{Code: `print("hi")`}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(20 * time.Second)
 			for !run.Status.Finished() && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
-				if run, err = svc.Get(t.Context(), run.ID); err != nil {
+				if run, err = svc.Get(t.Context(), coderunner.Caller{Addr: "192.0.2.1"}, run.ID); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -6,15 +6,19 @@ import (
 	"context"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/graph"
 	"coderunner/loaders"
 	"coderunner/runs"
 )
 
 // Resolver is the root resolver. Curriculum reads go through the
-// operation's loaders (loaders.For); runs through the run service.
+// operation's loaders (loaders.For); runs through the run service;
+// accounts through the accounts service. Who the caller is comes from the
+// context (coderunner.CallerFrom), put there by the server.
 type Resolver struct {
-	Runs *runs.Service
+	Runs     *runs.Service
+	Accounts *accounts.Service
 	// TrackSubscription, if not nil, is called when a subscription starts
 	// and the func it returns when it ends (for metrics).
 	TrackSubscription func() (ended func())

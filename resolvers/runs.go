@@ -20,22 +20,22 @@ func (r mutationResolver) Run(ctx context.Context, in graph.RunInput) (coderunne
 	if in.Interactive != nil {
 		interactive = *in.Interactive
 	}
-	return r.Runs.Start(ctx, coderunner.AnonymousOwner, in.Language, req, interactive)
+	return r.Runs.Start(ctx, coderunner.CallerFrom(ctx), in.Language, req, interactive)
 }
 
 func (r mutationResolver) SendInput(ctx context.Context, runID, text string, closeInput bool) (bool, error) {
-	if err := r.Runs.SendInput(ctx, runID, coderunner.ControlMessage{Input: text, CloseInput: closeInput}); err != nil {
+	if err := r.Runs.SendInput(ctx, coderunner.CallerFrom(ctx), runID, coderunner.ControlMessage{Input: text, CloseInput: closeInput}); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
 func (r mutationResolver) CancelRun(ctx context.Context, id string) (coderunner.Run, error) {
-	return r.Runs.Cancel(ctx, id)
+	return r.Runs.Cancel(ctx, coderunner.CallerFrom(ctx), id)
 }
 
 func (r queryResolver) Run(ctx context.Context, id string) (*coderunner.Run, error) {
-	return pointer(r.Runs.Get(ctx, id))
+	return pointer(r.Runs.Get(ctx, coderunner.CallerFrom(ctx), id))
 }
 
 type subscriptionResolver struct{ *Resolver }
@@ -44,7 +44,7 @@ type subscriptionResolver struct{ *Resolver }
 // when the channel closes, which the run service does after FINISHED, and
 // then cancels ctx — as it does when the client goes away.
 func (r subscriptionResolver) RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan coderunner.RunEvent, error) {
-	events, err := r.Runs.Events(ctx, runID, int64(afterSeq))
+	events, err := r.Runs.Events(ctx, coderunner.CallerFrom(ctx), runID, int64(afterSeq))
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +55,16 @@ func (r subscriptionResolver) RunEvents(ctx context.Context, runID string, after
 }
 
 type runResolver struct{ *Resolver }
+
+// Owner is the run's user, or null for a guest's run (or a user since
+// deleted). Whoever sees the run may see its owner.
+func (r runResolver) Owner(ctx context.Context, run *coderunner.Run) (*coderunner.User, error) {
+	u, err := r.Accounts.User(ctx, run.Owner)
+	if coderunner.ErrorCode(err) == coderunner.NotFound {
+		return nil, nil
+	}
+	return pointer(u, err)
+}
 
 func (runResolver) StartedAt(_ context.Context, r *coderunner.Run) (*time.Time, error) {
 	return nullTime(r.StartedAt), nil

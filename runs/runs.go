@@ -5,6 +5,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,10 +18,19 @@ import (
 // MaxInputBytes bounds one sendInput.
 const MaxInputBytes = 64 << 10
 
-// Service starts and follows runs.
+// QuotaSource tells a caller's budget (accounts.Service is one).
+type QuotaSource interface {
+	QuotaFor(ctx context.Context, c coderunner.Caller) (coderunner.Quota, error)
+}
+
+// Service starts and follows runs. A run is its owner's: anyone else but
+// an admin is answered as if it did not exist.
 type Service struct {
 	Store  coderunner.RunStore
 	Broker coderunner.Broker
+	// Quotas, if not nil, budgets every caller: a run over budget is
+	// refused before anything is stored or published.
+	Quotas QuotaSource
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// CancelWait bounds how long Cancel waits for a running program to
@@ -39,8 +49,10 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Start records a run and queues it. It returns the run, QUEUED, at once.
-func (s *Service) Start(ctx context.Context, owner, language string, req coderunner.RunRequest, interactive bool) (coderunner.Run, error) {
+// Start records a run for the caller and queues it. It returns the run,
+// QUEUED, at once — or, over the caller's budget, RATE_LIMITED or
+// QUOTA_EXCEEDED, having stored nothing.
+func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language string, req coderunner.RunRequest, interactive bool) (coderunner.Run, error) {
 	if language != "python" {
 		return coderunner.Run{}, coderunner.Errorf(coderunner.BadUserInput, "language %q is not supported: use \"python\"", language)
 	}
@@ -48,13 +60,24 @@ func (s *Service) Start(ctx context.Context, owner, language string, req coderun
 	if err != nil {
 		return coderunner.Run{}, err
 	}
+	id := uuid.NewString()
+	if s.Quotas != nil {
+		q, err := s.Quotas.QuotaFor(ctx, caller)
+		if err != nil {
+			return coderunner.Run{}, err
+		}
+		if err := s.Broker.AdmitRun(ctx, caller.Owner(), id, q, s.now()); err != nil {
+			return coderunner.Run{}, err
+		}
+	}
 	run := coderunner.Run{
-		ID: uuid.NewString(), Owner: owner, Language: language,
+		ID: id, Owner: caller.Owner(), Language: language,
 		Code: req.Code, Stdin: req.Stdin, Interactive: interactive, TimeLimitMs: req.TimeLimitMs, MemoryMB: req.MemoryMB,
 		CreatedAt: s.now(),
 	}
 	run.Status = coderunner.StatusQueued
 	if err := s.Store.CreateRun(ctx, run); err != nil {
+		s.release(run)
 		return coderunner.Run{}, err
 	}
 	// QUEUED is published before the job exists, so that it is always
@@ -83,11 +106,20 @@ func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why s
 	s.Finish(ctx, run)
 }
 
+// release gives back the place a run that was never stored took in its
+// owner's budget. Errors are ignored: the caller is already failing, and
+// the place frees itself after coderunner.MaxActiveRunLife.
+func (s *Service) release(run coderunner.Run) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Broker.EndRun(ctx, run.Owner, run.ID, 0, s.now())
+}
+
 // Finish records a finished run and, if this was the update that finished
-// it, publishes FINISHED. It reports whether it did: false means the run had
-// finished already (cancelled, or finished by another worker), or its
-// stored status is not one of from (see RunStore.UpdateRun), and then
-// nothing is published.
+// it, charges its CPU time to its owner and publishes FINISHED. It reports
+// whether it did: false means the run had finished already (cancelled, or
+// finished by another worker), or its stored status is not one of from
+// (see RunStore.UpdateRun), and then nothing is charged or published.
 func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
 	if run.FinishedAt.IsZero() {
 		run.FinishedAt = s.now()
@@ -95,6 +127,13 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	ok, err := s.Store.UpdateRun(ctx, run, from...)
 	if err != nil || !ok {
 		return false, err
+	}
+	// A charge lost to a broker failure is not retried: the run's place
+	// among its owner's active runs then frees itself after
+	// coderunner.MaxActiveRunLife, and its CPU time goes uncharged.
+	chargeErr := s.Broker.EndRun(ctx, run.Owner, run.ID, time.Duration(run.CPUMs)*time.Millisecond, run.FinishedAt)
+	if chargeErr != nil {
+		chargeErr = fmt.Errorf("charge run %s to %s: %w", run.ID, run.Owner, chargeErr)
 	}
 	// The run is final now, and this is the one chance to tell its live
 	// subscribers: retry a failed publish for a while, even past ctx.
@@ -104,11 +143,11 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
 		_, err = s.Broker.Publish(publishCtx, event)
 		if err == nil {
-			return true, nil
+			return true, chargeErr
 		}
 		select {
 		case <-publishCtx.Done():
-			return true, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err)
+			return true, errors.Join(chargeErr, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err))
 		case <-time.After(wait):
 		}
 	}
@@ -198,18 +237,23 @@ func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, ga
 	return queued, gaveUp, nil
 }
 
-// Get returns a run.
-func (s *Service) Get(ctx context.Context, id string) (coderunner.Run, error) {
-	return s.Store.Run(ctx, id)
+// Get returns a run the caller may see.
+func (s *Service) Get(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Run, error) {
+	run, err := s.Store.Run(ctx, id)
+	if err == nil && !caller.CanSee(run.Owner) {
+		// Exactly what the store answers for a run that does not exist.
+		return coderunner.Run{}, coderunner.ErrNoRun(id)
+	}
+	return run, err
 }
 
 // SendInput types m.Input into an interactive run's standard input and, if
 // m.CloseInput, closes it. Input sent before the program starts waits for it.
-func (s *Service) SendInput(ctx context.Context, id string, m coderunner.ControlMessage) error {
+func (s *Service) SendInput(ctx context.Context, caller coderunner.Caller, id string, m coderunner.ControlMessage) error {
 	if len(m.Input) > MaxInputBytes {
 		return coderunner.Errorf(coderunner.BadUserInput, "input is %d bytes; send at most %d at a time", len(m.Input), MaxInputBytes)
 	}
-	run, err := s.Store.Run(ctx, id)
+	run, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return err
 	}
@@ -226,8 +270,8 @@ func (s *Service) SendInput(ctx context.Context, id string, m coderunner.Control
 // Cancel stops a run. A queued run is cancelled at once; a running one is
 // asked to stop, and Cancel waits a little for it to do so. A finished run
 // is returned as it is.
-func (s *Service) Cancel(ctx context.Context, id string) (coderunner.Run, error) {
-	run, err := s.Store.Run(ctx, id)
+func (s *Service) Cancel(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Run, error) {
+	run, err := s.Get(ctx, caller, id)
 	if err != nil || run.Status.Finished() {
 		return run, err
 	}
@@ -267,11 +311,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (coderunner.Run, error)
 // once, and closes after FINISHED or when ctx ends. For a run that finished
 // so long ago that its replay buffer expired, it replays the run from the
 // store: QUEUED, STARTED, its whole stdout, its whole stderr, FINISHED.
-func (s *Service) Events(ctx context.Context, id string, afterSeq int64) (<-chan coderunner.RunEvent, error) {
+func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id string, afterSeq int64) (<-chan coderunner.RunEvent, error) {
 	if afterSeq < 0 {
 		return nil, coderunner.Errorf(coderunner.BadUserInput, "afterSeq must be 0 or the seq of an event already seen")
 	}
-	run, err := s.Store.Run(ctx, id)
+	run, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return nil, err
 	}

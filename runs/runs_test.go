@@ -22,6 +22,9 @@ type fixture struct {
 	now    time.Time
 }
 
+// guest is the caller of the fixture's runs.
+var guest = coderunner.Caller{Addr: "192.0.2.1"}
+
 func newFixture(t *testing.T, opts broker.Options) *fixture {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
@@ -37,7 +40,7 @@ func newFixture(t *testing.T, opts broker.Options) *fixture {
 
 func (f *fixture) start(t *testing.T) coderunner.Run {
 	t.Helper()
-	run, err := f.svc.Start(t.Context(), coderunner.AnonymousOwner, "python", coderunner.RunRequest{Code: "print(1)"}, false)
+	run, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(1)"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +51,7 @@ func (f *fixture) events(t *testing.T, id string, after int64) []coderunner.RunE
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	ch, err := f.svc.Events(ctx, id, after)
+	ch, err := f.svc.Events(ctx, guest, id, after)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,7 @@ func TestStartValidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.svc.Start(t.Context(), "u", tt.language, tt.req, false)
+			_, err := f.svc.Start(t.Context(), guest, tt.language, tt.req, false)
 			if coderunner.ErrorCode(err) != coderunner.BadUserInput {
 				t.Errorf("Start: %v, want BAD_USER_INPUT", err)
 			}
@@ -96,7 +99,7 @@ func TestStartValidates(t *testing.T) {
 func TestQueueFullLeavesNoRunWaiting(t *testing.T) {
 	f := newFixture(t, broker.Options{MaxWaiting: 1})
 	f.start(t)
-	_, err := f.svc.Start(t.Context(), "u", "python", coderunner.RunRequest{Code: "print(2)"}, false)
+	_, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(2)"}, false)
 	if coderunner.ErrorCode(err) != coderunner.QueueFull {
 		t.Fatalf("second Start: %v, want QUEUE_FULL", err)
 	}
@@ -166,7 +169,7 @@ func TestLiveSubscriptionEndsUnseenFinish(t *testing.T) {
 			run := f.start(t)
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			ch, err := f.svc.Events(ctx, run.ID, tt.afterSeq)
+			ch, err := f.svc.Events(ctx, guest, run.ID, tt.afterSeq)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +226,7 @@ func TestRequeue(t *testing.T) {
 					t.Fatalf("Claim = %v, %v; want %s", c, err, id)
 				}
 			}
-			running, _ := f.svc.Get(t.Context(), ids[0])
+			running, _ := f.svc.Get(t.Context(), guest, ids[0])
 			running.Status, running.StartedAt = coderunner.StatusRunning, f.now
 			if _, err := f.svc.Store.UpdateRun(t.Context(), running); err != nil {
 				t.Fatal(err)
@@ -256,7 +259,7 @@ func TestRequeue(t *testing.T) {
 				want[id] = coderunner.StatusCancelled
 			}
 			for id, status := range want {
-				if run, _ := f.svc.Get(t.Context(), id); run.Status != status {
+				if run, _ := f.svc.Get(t.Context(), guest, id); run.Status != status {
 					t.Errorf("run %s: %s; want %s", id, run.Status, status)
 				}
 			}
@@ -294,7 +297,7 @@ func TestCancelRacingAStart(t *testing.T) {
 	started.Status, started.StartedAt = coderunner.StatusRunning, f.now
 	f.svc.Store = &startsAfterRead{RunStore: f.svc.Store, started: started}
 
-	got, err := f.svc.Cancel(t.Context(), run.ID)
+	got, err := f.svc.Cancel(t.Context(), guest, run.ID)
 	if err != nil || got.Status != coderunner.StatusRunning || got.StartedAt.IsZero() {
 		t.Fatalf("Cancel = %s (started %v), %v; want the run RUNNING, as the worker left it", got.Status, got.StartedAt, err)
 	}
@@ -319,7 +322,7 @@ func TestReap(t *testing.T) {
 		t.Fatalf("Reap = %d, %v; want 1", n, err)
 	}
 	for id, want := range map[string]coderunner.RunStatus{lost.ID: coderunner.StatusInternalError, recent.ID: coderunner.StatusQueued} {
-		run, err := f.svc.Get(t.Context(), id)
+		run, err := f.svc.Get(t.Context(), guest, id)
 		if err != nil || run.Status != want {
 			t.Errorf("run %s: %s (%v), want %s", id, run.Status, err, want)
 		}

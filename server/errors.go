@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -18,7 +19,8 @@ const internalMessage = "internal error: the server could not complete this requ
 
 // presentError gives every GraphQL error an extensions.code from the
 // documented set and a message a person can act on:
-//   - a *coderunner.Error keeps its code and message;
+//   - a *coderunner.Error keeps its code and message, and adds
+//     retryAfterMs (RATE_LIMITED) and resetsAt (QUOTA_EXCEEDED);
 //   - an error gqlgen raised about the request itself (parse, validation,
 //     limits, APQ) is BAD_USER_INPUT, except PERSISTED_QUERY_NOT_FOUND;
 //   - anything else is our fault: INTERNAL, logged, details withheld.
@@ -30,6 +32,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &domainErr):
 			gqlErr.Message = domainErr.Message
 			setCode(gqlErr, domainErr.Code)
+			if domainErr.RetryAfter > 0 {
+				gqlErr.Extensions["retryAfterMs"] = domainErr.RetryAfter.Milliseconds()
+			}
+			if !domainErr.ResetsAt.IsZero() {
+				gqlErr.Extensions["resetsAt"] = domainErr.ResetsAt.UTC().Format(time.RFC3339)
+			}
 		case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
 			gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
 		case gqlErr.Err == nil:

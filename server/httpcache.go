@@ -14,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/cache"
 )
 
@@ -78,7 +79,8 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = body
 	p := &policy{}
 	rec := &recorder{header: http.Header{}, status: http.StatusOK, body: &bytes.Buffer{}}
-	h.next.ServeHTTP(rec, r.WithContext(withPolicy(r.Context(), p)))
+	ctx := accounts.WithCookieWriter(withPolicy(r.Context(), p), func(c *http.Cookie) { rec.header.Add("Set-Cookie", c.String()) })
+	h.next.ServeHTTP(rec, r.WithContext(ctx))
 
 	if body.exceeded {
 		writeError(w, http.StatusRequestEntityTooLarge, coderunner.BadUserInput, tooLarge)
@@ -110,7 +112,7 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func writePublic(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string) {
 	h := w.Header()
 	h.Set("Cache-Control", publicCacheControl)
-	h.Set("Vary", "Accept")
+	h.Add("Vary", "Accept")
 	h.Set("ETag", etag)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)

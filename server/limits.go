@@ -117,6 +117,7 @@ func listComplexity() graph.ComplexityRoot {
 	c.AgeGroup.Levels = timesListFactor
 	c.Level.Problems = timesListFactor
 	c.Problem.SampleTests = timesListFactor
+	c.Query.AuditLog = func(child, _ int, _ *string) int { return timesListFactor(child) }
 	return c
 }
 

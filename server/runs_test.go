@@ -36,7 +36,7 @@ func (ts *testServer) work(t *testing.T, stdout ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := ts.runs.Get(ctx, claim.Job().RunID)
+	run, err := ts.runs.Store.Run(ctx, claim.Job().RunID)
 	if err != nil {
 		t.Fatal(err)
 	}

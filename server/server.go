@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/cache"
 	"coderunner/graph"
 	"coderunner/loaders"
@@ -45,6 +47,12 @@ type Config struct {
 	LoaderWait time.Duration
 	// Runs starts and follows runs.
 	Runs *runs.Service
+	// Accounts signs callers in and out and keeps their budgets.
+	Accounts *accounts.Service
+	// Revocations announces sessions signed out on any replica.
+	Revocations coderunner.Revocations
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	// Checks are readiness checks besides the store's, by name ("redis").
 	Checks map[string]Check
 	// Metrics, if not nil, is served at /metrics.
@@ -55,7 +63,8 @@ type Config struct {
 	// Introspection enables __schema and __type queries.
 	Introspection bool
 	// AllowedOrigins are the host patterns (as in path.Match) of web pages
-	// that may open WebSockets; empty allows any origin.
+	// that may call the API with credentials and open WebSockets; empty
+	// allows any origin, without credentials (and no cookie on a WebSocket).
 	AllowedOrigins []string
 	Logger         *slog.Logger
 }
@@ -68,6 +77,12 @@ type Server struct {
 	// connections, so CloseSubscriptions cancels it.
 	subscriptions      context.Context
 	closeSubscriptions context.CancelFunc
+
+	accounts       *accounts.Service
+	sessions       *sessionWatch
+	trustedProxies []netip.Prefix
+	allowedOrigins []string
+	log            *slog.Logger
 }
 
 // New returns the Server for cfg.
@@ -75,15 +90,23 @@ func New(cfg Config) *Server {
 	if cfg.LoaderWait == 0 {
 		cfg.LoaderWait = loaders.DefaultWait
 	}
-	s := &Server{mux: http.NewServeMux()}
+	s := &Server{
+		mux:            http.NewServeMux(),
+		accounts:       cfg.Accounts,
+		sessions:       newSessionWatch(),
+		trustedProxies: cfg.TrustedProxies,
+		allowedOrigins: cfg.AllowedOrigins,
+		log:            cfg.Logger,
+	}
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
+	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
 	mux := s.mux
-	mux.Handle("/graphql", &httpFront{
-		next:         s.endOnClose(graphQL(cfg)),
+	mux.Handle("/graphql", cors(cfg.AllowedOrigins, &httpFront{
+		next:         s.authenticate(s.endOnClose(s.graphQL(cfg))),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
-	})
+	}))
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
 		checks[name] = check
@@ -98,7 +121,8 @@ func New(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // CloseSubscriptions ends every open subscription; clients reconnect (to
-// another replica) with the last seq they saw. Call it when shutting down.
+// another replica) with the last seq they saw. Call it when shutting down:
+// it also stops listening for signed-out sessions.
 func (s *Server) CloseSubscriptions() { s.closeSubscriptions() }
 
 // endOnClose makes long-lived requests end when CloseSubscriptions is called.
@@ -137,9 +161,10 @@ func init() {
 }
 
 // graphQL builds gqlgen's handler.
-func graphQL(cfg Config) *handler.Server {
+func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, TrackSubscription: cfg.TrackSubscription},
+		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
+		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: listComplexity(),
 	}))
 	srv.AddTransport(transport.Websocket{
@@ -152,6 +177,7 @@ func graphQL(cfg Config) *handler.Server {
 		// stops answering is dropped after twice the interval.
 		KeepAlivePingInterval: 10 * time.Second,
 		PingPongInterval:      10 * time.Second,
+		InitFunc:              s.wsInit,
 	})
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.GET{})

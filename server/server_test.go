@@ -21,6 +21,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/broker"
 	"coderunner/broker/memory"
 	"coderunner/cache"
@@ -40,6 +41,7 @@ type testServer struct {
 	inner     *countingStore   // under the cache: counts store round trips
 	broker    *memory.Broker   // the run queue and events; tests play the worker
 	runs      *runs.Service
+	accounts  *accounts.Service
 }
 
 type options struct {
@@ -47,6 +49,8 @@ type options struct {
 	loaderWait    time.Duration
 	queueMax      int64
 	introspection bool
+	quotas        bool // budget runs (off: tests may run as much as they like)
+	origins       []string
 }
 
 func newServer(t testing.TB, opt options) *testServer {
@@ -66,19 +70,28 @@ func newServer(t testing.TB, opt options) *testServer {
 	ts := &testServer{inner: &countingStore{Store: db}}
 	ts.broker = memory.New(broker.Options{MaxWaiting: opt.queueMax})
 	t.Cleanup(func() { ts.broker.Close() })
+	ts.accounts = &accounts.Service{Store: db, Broker: ts.broker, Config: accounts.Config{
+		Guests: true, Quotas: accounts.DefaultQuotas, GuestQuota: accounts.DefaultGuestQuota,
+	}}
 	ts.runs = &runs.Service{Store: db, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
+	if opt.quotas {
+		ts.runs.Quotas = ts.accounts
+	}
 	queries, err := cache.NewQueries(1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		Store:         ts.inner,
-		Queries:       queries,
-		Limits:        server.DefaultLimits,
-		Introspection: opt.introspection,
-		LoaderWait:    opt.loaderWait,
-		Runs:          ts.runs,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:          ts.inner,
+		Queries:        queries,
+		Limits:         server.DefaultLimits,
+		Introspection:  opt.introspection,
+		LoaderWait:     opt.loaderWait,
+		Runs:           ts.runs,
+		Accounts:       ts.accounts,
+		Revocations:    ts.broker,
+		AllowedOrigins: opt.origins,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if !opt.noCache {
 		ts.store, err = cache.NewStore(ts.inner, 16<<20, time.Minute)
@@ -131,10 +144,12 @@ func (s *countingStore) total() int64 {
 // gqlResponse is a decoded GraphQL response.
 type gqlResponse struct {
 	Data   json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
+	Errors []gqlError      `json:"errors"`
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Extensions map[string]any `json:"extensions"`
 }
 
 func (r gqlResponse) codes() []string {
@@ -728,8 +743,8 @@ func TestPublicResponsesVaryOnAccept(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") == "no-store" {
 				t.Fatalf("Accept %s, from %s: status %d, Cache-Control %q", accept, from, resp.StatusCode, resp.Header.Get("Cache-Control"))
 			}
-			if got := resp.Header.Get("Vary"); got != "Accept" {
-				t.Errorf("Accept %s, from %s: Vary %q, want Accept", accept, from, got)
+			if got := strings.Join(resp.Header.Values("Vary"), ", "); got != "Origin, Accept" {
+				t.Errorf("Accept %s, from %s: Vary %q, want Origin, Accept", accept, from, got)
 			}
 			if got := resp.Header.Get("Content-Type"); got != accept {
 				t.Errorf("Accept %s, from %s: Content-Type %q", accept, from, got)
@@ -751,8 +766,8 @@ func TestPublicResponsesVaryOnAccept(t *testing.T) {
 		t.Errorf("If-None-Match with the other Content-Type's tag: status %d, want 200", resp.StatusCode)
 	}
 	resp, _ = ts.get(t, params, http.Header{"Accept": {"application/json"}, "If-None-Match": {jsonTag}})
-	if resp.StatusCode != http.StatusNotModified || resp.Header.Get("Vary") != "Accept" {
-		t.Errorf("If-None-Match with its own tag: status %d, Vary %q; want 304 and Accept", resp.StatusCode, resp.Header.Get("Vary"))
+	if vary := strings.Join(resp.Header.Values("Vary"), ", "); resp.StatusCode != http.StatusNotModified || vary != "Origin, Accept" {
+		t.Errorf("If-None-Match with its own tag: status %d, Vary %q; want 304 and Origin, Accept", resp.StatusCode, vary)
 	}
 }
 

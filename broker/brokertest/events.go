@@ -49,7 +49,7 @@ func stdout(runID, text string) coderunner.RunEvent {
 }
 
 func finished(runID string) coderunner.RunEvent {
-	run := &coderunner.Run{ID: runID, Owner: coderunner.AnonymousOwner}
+	run := &coderunner.Run{ID: runID, Owner: "guest:192.0.2.1"}
 	run.Status, run.Stdout, run.ExitCode = coderunner.StatusCompleted, "hi\n", 0
 	return coderunner.RunEvent{RunID: runID, Type: coderunner.EventFinished, Run: run}
 }

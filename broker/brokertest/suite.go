@@ -12,8 +12,15 @@ import (
 )
 
 // Open returns a new, empty Broker with opts and closes it when t ends.
-// Brokers opened for one test must not share jobs, events or messages.
+// Brokers opened for one test must not share jobs, events, messages,
+// counters or revocations.
 type Open func(t *testing.T, opts broker.Options) coderunner.Broker
+
+// Peer returns a Broker that shares all of b's state, as the Broker of
+// another process on the same Redis does, and closes it when t ends: the
+// suite checks through it that what one process counts or announces, every
+// process sees. An implementation that serves one process returns b.
+type Peer func(t *testing.T, b coderunner.Broker) coderunner.Broker
 
 // DeadLetterLister is what the suite needs, besides coderunner.Broker, to
 // see that dead-lettered jobs are kept: both implementations have it.
@@ -23,10 +30,12 @@ type DeadLetterLister interface {
 
 // Run runs the whole suite. Most subtests run in parallel, each with its
 // own Broker; the ones that count goroutines run alone.
-func Run(t *testing.T, open Open) {
+func Run(t *testing.T, open Open, peer Peer) {
 	t.Run("Queue", func(t *testing.T) { testQueue(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("Control", func(t *testing.T) { testControl(t, open) })
+	t.Run("Limiter", func(t *testing.T) { testLimiter(t, open, peer) })
+	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open, peer) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := open(t, options()).Ping(t.Context()); err != nil {

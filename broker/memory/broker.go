@@ -1,8 +1,9 @@
 // Package memory is the in-process coderunner.Broker: the embedded default
 // of `coderunner serve`, where api and worker share one process. It keeps
 // the Redis broker's semantics — claim timeouts and redelivery, bounded
-// replay buffers that expire — so the code above it behaves the same in
-// both modes, and it passes the same suite (broker/brokertest).
+// replay buffers that expire, quota counters kept as long as Redis keeps
+// them — so the code above it behaves the same in both modes, and it
+// passes the same suite (broker/brokertest).
 package memory
 
 import (
@@ -25,6 +26,8 @@ type Broker struct {
 	queue   queue
 	events  eventLog
 	control controlQueues
+	limits  limits
+	revoked broker.RevokedListeners
 
 	// done ends blocked calls, subscriptions and the sweeper on Close.
 	done      context.Context
@@ -40,6 +43,7 @@ func New(opts broker.Options) *Broker {
 		queue:   newQueue(opts),
 		events:  newEventLog(opts),
 		control: newControlQueues(opts),
+		limits:  newLimits(),
 		done:    done,
 		close:   cancel,
 	}
@@ -69,9 +73,10 @@ func (b *Broker) bind(ctx context.Context) (context.Context, context.CancelFunc)
 	return ctx, func() { stop(); cancel() }
 }
 
-// sweep drops expired replay buffers and control queues, so that memory
-// does not grow with every run ever made. Expired data is already hidden
-// from readers when they look; this only frees it.
+// sweep drops expired replay buffers, control queues and Limiter state,
+// so that memory does not grow with every run and owner ever seen. Expired
+// data is already hidden from readers when they look, or no longer counts;
+// this only frees it.
 func (b *Broker) sweep() {
 	every := min(max(b.events.ttl/2, 10*time.Millisecond), time.Minute)
 	t := time.NewTicker(every)
@@ -83,6 +88,7 @@ func (b *Broker) sweep() {
 		case now := <-t.C:
 			b.events.sweep(now)
 			b.control.sweep(now)
+			b.limits.sweep(now)
 		}
 	}
 }

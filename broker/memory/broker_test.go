@@ -15,6 +15,8 @@ func TestConformance(t *testing.T) {
 		b := New(opts)
 		t.Cleanup(func() { b.Close() })
 		return b
+	}, func(_ *testing.T, b coderunner.Broker) coderunner.Broker {
+		return b // one process, one Broker
 	})
 }
 
@@ -47,5 +49,44 @@ func TestSweepFreesExpiredRuns(t *testing.T) {
 			t.Fatalf("%d replay buffers and %d control queues left after they expired", runs, queues)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSweepFreesLimiterState checks that the Limiter's entries are freed
+// when Redis would expire their keys: the logs of short windows soon, the
+// day's counters after two days.
+func TestSweepFreesLimiterState(t *testing.T) {
+	b := New(broker.Options{})
+	t.Cleanup(func() { b.Close() })
+	ctx := t.Context()
+	now := time.Now()
+	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 10, ExecSecondsPerDay: 10, MaxActiveRuns: 10}
+	for _, owner := range []string{"user-1", "guest:10.0.0.1"} {
+		if err := b.AdmitRun(ctx, owner, "run-1", q, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddFailure(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() [4]int {
+		l := &b.limits
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return [4]int{len(l.days), len(l.active), len(l.admitted), len(l.failures)}
+	}
+	for _, step := range []struct {
+		after time.Duration
+		want  [4]int // days, active sets, admission logs, failure logs
+	}{
+		{0, [4]int{2, 2, 2, 2}},
+		{2*time.Minute + time.Second, [4]int{2, 2, 0, 0}},
+		{coderunner.MaxActiveRunLife + time.Minute + time.Second, [4]int{2, 0, 0, 0}},
+		{broker.DayUsageTTL + time.Second, [4]int{0, 0, 0, 0}},
+	} {
+		b.limits.sweep(time.Now().Add(step.after))
+		if got := left(); got != step.want {
+			t.Fatalf("%v later, %v entries left (days, active sets, admission logs, failure logs); want %v", step.after, got, step.want)
+		}
 	}
 }

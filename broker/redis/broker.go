@@ -10,6 +10,11 @@
 //     reader of the list and a subscriber of the channel never disagree.
 //     Each Broker holds one PubSub connection for all its subscriptions.
 //   - Control: a per-run list, popped by the worker that runs the run.
+//   - Limiter: per owner, a hash of the day's counters and sorted sets of
+//     the active runs and of the last minute's admissions, checked and
+//     updated together by one Lua script; per throttled key, a sorted set
+//     of failures. Every key expires (see limiter.go).
+//   - Revocations: one channel, on the same PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several
 // deployments or tests can share one Redis. Redis needs no persistence:
@@ -145,6 +150,20 @@ func (k keys) channel(runID string) string { return k.prefix + "run:" + runID + 
 func (k keys) control(runID string) string { return k.prefix + "run:" + runID + ":control" }
 
 func (k keys) query(hash string) string { return k.prefix + "apq:" + hash }
+
+// The Limiter's keys end with the owner's or throttled key, which may hold
+// any character (':' and '.' in "guest:<ip>"), after a fixed part: so no
+// two of them can be the same. See limiter.go.
+
+func (k keys) quotaDay(owner string, now time.Time) string {
+	return k.prefix + "quota:day:" + coderunner.DayStart(now).Format(time.DateOnly) + ":" + owner
+}
+func (k keys) activeRuns(owner string) string { return k.prefix + "quota:active:" + owner }
+func (k keys) admissions(owner string) string { return k.prefix + "quota:admitted:" + owner }
+func (k keys) throttle(key string) string     { return k.prefix + "throttle:" + key }
+
+// revoked is the channel of session revocations.
+func (k keys) revoked() string { return k.prefix + "sessions:revoked" }
 
 // ensureGroup creates the stream and its consumer group if either is
 // missing: at first use, and after a Redis restart lost them.

@@ -45,5 +45,8 @@ func openAt(t *testing.T, url string, cfg Config) *Broker {
 func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T, opts broker.Options) coderunner.Broker {
 		return open(t, opts)
+	}, func(t *testing.T, b coderunner.Broker) coderunner.Broker {
+		rb := b.(*Broker)
+		return openAt(t, redistest.Shared(t), Config{Options: rb.opts, Prefix: rb.keys.prefix})
 	})
 }

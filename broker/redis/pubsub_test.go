@@ -15,8 +15,9 @@ import (
 )
 
 // TestSubscriptionsShareOneConnection holds many subscriptions to many
-// runs: Redis sees one PubSub connection, subscribed to each run's channel
-// while it has subscribers and to none once they are gone.
+// runs, and revocation listeners: Redis sees one PubSub connection,
+// subscribed to each run's channel and to the revocations channel while
+// they have subscribers, and to none once they are gone.
 func TestSubscriptionsShareOneConnection(t *testing.T) {
 	url := redistest.Start(t) // a server of its own, to count its clients
 	b := openAt(t, url, Config{Options: broker.Options{}})
@@ -29,6 +30,14 @@ func TestSubscriptionsShareOneConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		chans = append(chans, ch)
+	}
+	var revoked []<-chan string
+	for range 2 {
+		ch, err := b.Revoked(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revoked = append(revoked, ch)
 	}
 	o, _ := goredis.ParseURL(url)
 	admin := goredis.NewClient(o)
@@ -45,23 +54,31 @@ func TestSubscriptionsShareOneConnection(t *testing.T) {
 				pubsub = append(pubsub, line)
 			}
 		}
-		return len(pubsub) == 1 && strings.Contains(pubsub[0], fmt.Sprintf(" sub=%d ", runs)), strings.Join(pubsub, "\n")
+		return len(pubsub) == 1 && strings.Contains(pubsub[0], fmt.Sprintf(" sub=%d ", runs+1)), strings.Join(pubsub, "\n")
 	})
 
 	cancel()
 	for _, ch := range chans {
-		waitFor(t, "the subscription closed", func() (bool, string) {
-			select {
-			case _, ok := <-ch:
-				return !ok, "open"
-			case <-time.After(100 * time.Millisecond):
-				return false, "open"
-			}
-		})
+		waitClosed(t, ch)
+	}
+	for _, ch := range revoked {
+		waitClosed(t, ch)
 	}
 	waitFor(t, "no channel subscribed", func() (bool, string) {
 		channels, err := admin.PubSubChannels(t.Context(), "*").Result()
 		return err == nil && len(channels) == 0, fmt.Sprint(channels, err)
+	})
+}
+
+func waitClosed[T any](t *testing.T, ch <-chan T) {
+	t.Helper()
+	waitFor(t, "the subscription closed", func() (bool, string) {
+		select {
+		case _, ok := <-ch:
+			return !ok, "open"
+		case <-time.After(100 * time.Millisecond):
+			return false, "open"
+		}
 	})
 }
 

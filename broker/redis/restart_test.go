@@ -63,6 +63,10 @@ func TestRecoversFromRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	revoked, err := b.Revoked(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -118,6 +122,23 @@ func TestRecoversFromRestart(t *testing.T) {
 	case <-time.After(recoverWithin):
 		t.Fatalf("a listener from before the restart got no message within %v", recoverWithin)
 	}
+
+	// So does a revocation listener, once its Broker has resubscribed:
+	// what is revoked before is lost, hence the retries.
+	eventually(t, "Revoke reaching a listener from before the restart", func(ctx context.Context) error {
+		if err := b.Revoke(ctx, "hash"); err != nil {
+			return err
+		}
+		select {
+		case h := <-revoked:
+			if h != "hash" {
+				t.Fatalf("revoked %q; want hash", h)
+			}
+			return nil
+		case <-time.After(200 * time.Millisecond):
+			return errors.New("not delivered")
+		}
+	})
 
 	eventually(t, "Subscribe", func(ctx context.Context) error {
 		ch, err := b.Subscribe(ctx, "run-new", 0)

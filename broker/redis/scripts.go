@@ -168,3 +168,73 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
+
+// recentLua defines recent(key, now, width) for the scripts of the
+// sliding-window logs — sorted sets scored by time in ms: it drops the
+// entries width or more before now and returns how many are left and the
+// oldest's score (now when none). Entries after now, from a replica whose
+// clock is ahead, count too.
+const recentLua = `
+local function recent(key, now, width)
+	redis.call('ZREMRANGEBYSCORE', key, '-inf', now - width)
+	local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+	return redis.call('ZCARD', key), tonumber(oldest or now)
+end
+`
+
+// admitRunScript checks an owner's quota and, if it allows a run, counts
+// it: in one step, so that replicas together admit no more than the quota.
+// It checks the runs started today, the CPU time charged today, the
+// active runs and the admissions of the last minute, in that order, and
+// counts nothing when one of them refuses.
+//
+// KEYS[1] day hash (fields runs, cpu ms), KEYS[2] active runs (run ID →
+// admitted ms), KEYS[3] admissions (token → admitted ms); ARGV[1] now ms,
+// ARGV[2] run ID, ARGV[3] admission token (unique), ARGV[4] runs a day,
+// ARGV[5] CPU ms a day, ARGV[6] max active runs, ARGV[7] runs a minute,
+// ARGV[8] active run life ms, ARGV[9] minute ms, ARGV[10] day TTL ms,
+// ARGV[11] active TTL ms, ARGV[12] admissions TTL ms. Returns {'ok'}, or
+// the limit that refuses: {'runs'}, {'cpu'}, {'active'}, or {'minute',
+// oldest admission ms}.
+var admitRunScript = goredis.NewScript(recentLua + `
+local now = tonumber(ARGV[1])
+local day = redis.call('HMGET', KEYS[1], 'runs', 'cpu')
+if tonumber(day[1] or 0) >= tonumber(ARGV[4]) then
+	return {'runs'}
+end
+if tonumber(day[2] or 0) >= tonumber(ARGV[5]) then
+	return {'cpu'}
+end
+if recent(KEYS[2], now, tonumber(ARGV[8])) >= tonumber(ARGV[6]) then
+	return {'active'}
+end
+local admitted, oldest = recent(KEYS[3], now, tonumber(ARGV[9]))
+if admitted >= tonumber(ARGV[7]) then
+	return {'minute', oldest}
+end
+redis.call('HINCRBY', KEYS[1], 'runs', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[10])
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[11])
+redis.call('ZADD', KEYS[3], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[12])
+return {'ok'}
+`)
+
+// endRunScript removes a run from its owner's active runs and, only if it
+// was there, charges its CPU time to the day's hash: so a run ended twice
+// is charged once. A run admitted the active run life or more ago no
+// longer counts as active, so it is dropped uncharged.
+//
+// KEYS[1] active runs, KEYS[2] day hash; ARGV[1] now ms, ARGV[2] run ID,
+// ARGV[3] CPU ms, ARGV[4] active run life ms, ARGV[5] day TTL ms.
+// Returns 1 when charged, else 0.
+var endRunScript = goredis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[4]))
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then
+	return 0
+end
+redis.call('HINCRBY', KEYS[2], 'cpu', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 1
+`)

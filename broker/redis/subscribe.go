@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"coderunner"
+	"coderunner/broker"
 )
 
 // A subscription reads the replay buffer, then follows live events from
@@ -71,6 +72,13 @@ type hub struct {
 	// is what was last asked of Redis.
 	syncMu     sync.Mutex
 	subscribed map[string]bool
+
+	// revoked are the Broker's Revoked listeners: the revocations channel
+	// is subscribed while there is one (see revocations.go).
+	revoked broker.RevokedListeners
+	// revokedConfirmation, guarded by mu, is made with each SUBSCRIBE to the
+	// revocations channel and closed when Redis confirms it.
+	revokedConfirmation chan struct{}
 }
 
 func newHub(b *Broker) *hub {
@@ -195,10 +203,27 @@ func (h *hub) leave(s *subscriber) {
 		delete(h.topics, s.channel)
 	}
 	h.mu.Unlock()
-	if err := h.sync(s.channel); err != nil && h.b.done.Err() == nil {
+	h.unsubscribe(s.channel)
+}
+
+// unsubscribe unsubscribes channel if it has no subscribers left.
+func (h *hub) unsubscribe(channel string) {
+	if err := h.sync(channel); err != nil && h.b.done.Err() == nil {
 		h.b.log.Warn("redis broker: unsubscribe failed; go-redis drops the channel when it reconnects",
-			"channel", s.channel, "err", err)
+			"channel", channel, "err", err)
 	}
+}
+
+// wanted reports whether channel has local listeners: subscribers of a
+// run, or Revoked listeners.
+func (h *hub) wanted(channel string) bool {
+	if channel == h.b.keys.revoked() {
+		return h.revoked.Any()
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	_, ok := h.topics[channel]
+	return ok
 }
 
 // sync makes channel's subscription match whether it has subscribers.
@@ -207,14 +232,15 @@ func (h *hub) leave(s *subscriber) {
 func (h *hub) sync(channel string) error {
 	h.syncMu.Lock()
 	defer h.syncMu.Unlock()
-	h.mu.RLock()
-	_, want := h.topics[channel]
-	h.mu.RUnlock()
+	want := h.wanted(channel)
 	if want == h.subscribed[channel] {
 		return nil
 	}
 	if want {
 		h.subscribed[channel] = true
+		if channel == h.b.keys.revoked() {
+			h.expectRevokedConfirmation()
+		}
 		return h.ps.Subscribe(h.b.done, channel)
 	}
 	delete(h.subscribed, channel)
@@ -243,8 +269,15 @@ func (h *hub) receive() {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				h.each(m.Channel, (*subscriber).requestCatchUp)
+				if m.Channel == h.b.keys.revoked() {
+					h.revokedConfirmed()
+				}
 			}
 		case *goredis.Message:
+			if m.Channel == h.b.keys.revoked() {
+				h.revoked.Deliver(m.Payload)
+				continue
+			}
 			e, err := decodeEvent(m.Payload)
 			if err != nil {
 				h.b.log.Error("redis broker: dropping a malformed live event", "channel", m.Channel, "err", err)

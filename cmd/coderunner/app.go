@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"coderunner"
+	"coderunner/accounts"
 	"coderunner/broker"
 	"coderunner/broker/memory"
 	"coderunner/broker/redis"
@@ -28,14 +29,15 @@ import (
 // store, the broker, metrics and the run service. close releases them in
 // reverse order.
 type app struct {
-	cfg     config
-	log     *slog.Logger
-	store   coderunner.Store
-	broker  coderunner.Broker
-	metrics *metrics.Metrics
-	runs    *runs.Service
-	checks  map[string]server.Check
-	closers []func() error
+	cfg      config
+	log      *slog.Logger
+	store    coderunner.Store
+	broker   coderunner.Broker
+	metrics  *metrics.Metrics
+	runs     *runs.Service
+	accounts *accounts.Service
+	checks   map[string]server.Check
+	closers  []func() error
 }
 
 func newApp(ctx context.Context, cfg config) (*app, error) {
@@ -61,7 +63,10 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	a.closers = append(a.closers, a.broker.Close)
 	a.checks["broker"] = a.broker.Ping
 	a.metrics.WatchQueueDepth(a.broker)
-	a.runs = &runs.Service{Store: a.store, Broker: a.broker}
+	a.accounts = &accounts.Service{Store: a.store, Broker: a.broker, Config: accounts.Config{
+		TokenTTL: cfg.TokenTTL, Guests: cfg.Guests, Quotas: cfg.Quotas, GuestQuota: cfg.GuestQuota,
+	}}
+	a.runs = &runs.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts}
 	return a, nil
 }
 
@@ -123,6 +128,9 @@ func (a *app) apiServer() (*server.Server, error) {
 		Queries:           queries,
 		Limits:            server.DefaultLimits,
 		Runs:              a.runs,
+		Accounts:          a.accounts,
+		Revocations:       a.broker,
+		TrustedProxies:    a.cfg.TrustedProxies,
 		Checks:            a.checks,
 		Metrics:           a.metrics.Handler(),
 		TrackSubscription: a.metrics.SubscriptionStarted,
@@ -201,7 +209,8 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 }
 
 // reapStaleRuns gives up, every minute until ctx ends, on runs whose job
-// was lost (see runs.Service.Reap), so that no run waits forever.
+// was lost (see runs.Service.Reap), so that no run waits forever; and
+// deletes expired sessions, so that they do not pile up.
 func (a *app) reapStaleRuns(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -217,6 +226,9 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 		}
 		if n > 0 {
 			a.log.Warn("gave up on lost runs", "count", n, "staleAfter", a.cfg.StaleAfter)
+		}
+		if _, err := a.accounts.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("delete expired sessions", "err", err)
 		}
 	}
 }

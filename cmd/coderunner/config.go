@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"coderunner"
+	"coderunner/accounts"
 )
 
 // config is everything the environment can set. The README's configuration
@@ -21,7 +25,7 @@ type config struct {
 	RedisURL      string   // REDIS_URL: empty means the in-process broker
 	Production    bool     // CODERUNNER_ENV=production
 	Introspection bool     // CODERUNNER_INTROSPECTION, default on except in production
-	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to open WebSockets
+	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to call with credentials and open WebSockets
 	CacheMB       int      // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
 	LogFormat     string   // CODERUNNER_LOG_FORMAT: text or json
 	LogLevel      slog.Level
@@ -33,11 +37,19 @@ type config struct {
 	MaxDeliveries int           // CODERUNNER_MAX_DELIVERIES: deliveries before a job is dead-lettered
 	Grace         time.Duration // CODERUNNER_GRACE: how long runs in flight may finish on SIGTERM
 	StaleAfter    time.Duration // CODERUNNER_STALE_AFTER: unfinished runs older than this are given up
+
+	TokenTTL       time.Duration                        // CODERUNNER_TOKEN_TTL: how long a session lasts
+	Guests         bool                                 // CODERUNNER_GUESTS: callers who have not signed in may run programs
+	TrustedProxies []netip.Prefix                       // CODERUNNER_TRUSTED_PROXIES: whose X-Forwarded-For is believed
+	Quotas         map[coderunner.Role]coderunner.Quota // CODERUNNER_QUOTA_STUDENT, _EDITOR, _ADMIN
+	GuestQuota     coderunner.Quota                     // CODERUNNER_QUOTA_GUEST
 }
 
 // requiredInProduction are the variables production cannot run without:
 // there, embedded defaults would silently lose data or scale wrong.
-var requiredInProduction = []string{"MONGODB_URI", "REDIS_URL"}
+// CODERUNNER_ORIGINS: without it browsers could not send credentials,
+// and any web page could open a WebSocket.
+var requiredInProduction = []string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS"}
 
 // loadConfig reads the configuration and reports every problem at once.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -102,6 +114,32 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.ClaimTimeout = duration("CODERUNNER_CLAIM_TIMEOUT", 30*time.Second)
 	cfg.Grace = duration("CODERUNNER_GRACE", 30*time.Second)
 	cfg.StaleAfter = duration("CODERUNNER_STALE_AFTER", 10*time.Minute)
+	cfg.TokenTTL = duration("CODERUNNER_TOKEN_TTL", accounts.DefaultTokenTTL)
+	if cfg.Guests, err = strconv.ParseBool(env("CODERUNNER_GUESTS", "true")); err != nil {
+		problems = append(problems, "CODERUNNER_GUESTS must be true or false")
+	}
+	if proxies := env("CODERUNNER_TRUSTED_PROXIES", ""); proxies != "" {
+		for _, p := range strings.Split(proxies, ",") {
+			prefix, err := parsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				problems = append(problems, "CODERUNNER_TRUSTED_PROXIES must list addresses or CIDR prefixes, such as 10.0.0.0/8")
+				break
+			}
+			cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+		}
+	}
+	cfg.Quotas = map[coderunner.Role]coderunner.Quota{}
+	quota := func(name string, def coderunner.Quota) coderunner.Quota {
+		q, err := parseQuota(env(name, ""), def)
+		if err != nil {
+			problems = append(problems, name+": "+err.Error())
+		}
+		return q
+	}
+	for _, role := range coderunner.Roles {
+		cfg.Quotas[role] = quota("CODERUNNER_QUOTA_"+string(role), accounts.DefaultQuotas[role])
+	}
+	cfg.GuestQuota = quota("CODERUNNER_QUOTA_GUEST", accounts.DefaultGuestQuota)
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		problems = append(problems, "CODERUNNER_LOG_FORMAT must be text or json")
 	}
@@ -112,6 +150,37 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
 	return cfg, nil
+}
+
+// parsePrefix reads a CIDR prefix, or a single address as its own prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if addr, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
+}
+
+// parseQuota reads "runsPerMinute=10,runsPerDay=500" over def: the fields
+// named replace def's.
+func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
+	q := def
+	fields := map[string]*int{
+		"runsPerMinute": &q.RunsPerMinute, "runsPerDay": &q.RunsPerDay,
+		"execSecondsPerDay": &q.ExecSecondsPerDay, "maxActiveRuns": &q.MaxActiveRuns,
+	}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(item, "=")
+		field, ok := fields[name]
+		n, err := strconv.Atoi(value)
+		if !ok || err != nil || n < 0 || n > coderunner.MaxQuotaValue {
+			return def, fmt.Errorf("%q: want name=number pairs, such as runsPerMinute=10,runsPerDay=500, of runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns", item)
+		}
+		*field = n
+	}
+	return q, nil
 }
 
 func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "coderunner.db") }

@@ -34,7 +34,7 @@ func TestExampleClient(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), nil, io.Discard) }()
 	base := "http://" + env["CODERUNNER_ADDR"]
 	waitReady(t, base, done)
 

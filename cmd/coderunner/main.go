@@ -4,6 +4,7 @@
 //	coderunner api                   the GraphQL API only (workers behind Redis)
 //	coderunner worker                a worker only (health and metrics on $CODERUNNER_WORKER_ADDR)
 //	coderunner seed [--file F]       load a curriculum file into the store
+//	coderunner user create ...       create an account (the first admin)
 //	coderunner image build           build the sandbox image
 //	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
 //
@@ -23,7 +24,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "coderunner:", err)
 		os.Exit(1)
 	}
@@ -36,12 +37,14 @@ commands:
   api                    the API only; runs go to workers through Redis ($REDIS_URL)
   worker                 a worker only; health and metrics on $CODERUNNER_WORKER_ADDR
   seed [--file F]        load a curriculum (default: the one shipped) into the store
+  user create --name N [--role ROLE] --password-stdin
+                         create an account, such as the first admin (ROLE: STUDENT, EDITOR, ADMIN)
   image build            build the sandbox image if it is not up to date
   exec [flags] FILE.py   run one program in the sandbox and print the result as JSON`
 
-// run carries out one command. getenv and stdout are parameters so that
-// tests can run commands without touching the process environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// run carries out one command. getenv, stdin and stdout are parameters so
+// that tests can run commands without touching the process environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return workerCmd(ctx, args, getenv)
 	case "seed":
 		return seedCmd(ctx, args, getenv, stdout)
+	case "user":
+		return userCmd(ctx, args, getenv, stdin, stdout)
 	case "image":
 		return imageCmd(ctx, args)
 	case "exec":

@@ -39,10 +39,12 @@ func TestProductionConfigCheck(t *testing.T) {
 		env     map[string]string
 		wantErr []string // every string must appear in the one error
 	}{
-		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL"}},
-		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon"},
-			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE"}},
-		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0"}, nil},
+		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS"}},
+		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon",
+			"CODERUNNER_GUESTS": "sometimes", "CODERUNNER_TOKEN_TTL": "forever", "CODERUNNER_TRUSTED_PROXIES": "the-lb", "CODERUNNER_QUOTA_STUDENT": "runsPerHour=3", "CODERUNNER_QUOTA_GUEST": "runsPerDay=-1"},
+			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE",
+				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST"}},
+		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0", "CODERUNNER_ORIGINS": "app.example.com"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
 	}
 	for _, tt := range tests {
@@ -184,7 +186,7 @@ func startServe(t *testing.T, env map[string]string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard) }()
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), nil, io.Discard) }()
 	waitReady(t, "http://"+env["CODERUNNER_ADDR"], done)
 	return func() {
 		cancel()
@@ -241,7 +243,7 @@ func TestSeed(t *testing.T) {
 	env := envOf(map[string]string{"CODERUNNER_DATA": t.TempDir()})
 	for range 2 {
 		var out bytes.Buffer
-		if err := run(t.Context(), []string{"seed"}, env, &out); err != nil {
+		if err := run(t.Context(), []string{"seed"}, env, nil, &out); err != nil {
 			t.Fatalf("seed: %v", err)
 		}
 		if !strings.Contains(out.String(), "seeded 3 age groups") {
@@ -252,7 +254,7 @@ func TestSeed(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("ageGroups:\n- slug: \"NOT A SLUG\"\n  title: x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run(t.Context(), []string{"seed", "--file", bad}, env, io.Discard)
+	err := run(t.Context(), []string{"seed", "--file", bad}, env, nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "slug") {
 		t.Errorf("seed of a bad file: %v, want an error about the slug", err)
 	}

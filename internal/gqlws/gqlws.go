@@ -95,6 +95,21 @@ var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize
 // Dial connects to the GraphQL endpoint at url (http:// or ws://) with
 // protocol and waits for the server's connection_ack.
 func Dial(ctx context.Context, url, protocol string) (*Conn, error) {
+	return DialAs(ctx, url, protocol, "")
+}
+
+// DialAs is Dial with a session token, sent as the connection_init
+// payload's authorization ("" for a guest). A refused token is an error
+// carrying the server's message.
+func DialAs(ctx context.Context, url, protocol, token string) (*Conn, error) {
+	init := map[string]string{}
+	if token != "" {
+		init["authorization"] = "Bearer " + token
+	}
+	payload, err := json.Marshal(init)
+	if err != nil {
+		return nil, err
+	}
 	d := dialer
 	d.Subprotocols = []string{protocol}
 	ws, resp, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http"), nil)
@@ -107,7 +122,7 @@ func Dial(ctx context.Context, url, protocol string) (*Conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("server chose subprotocol %q, want %q", ws.Subprotocol(), protocol)
 	}
-	if err := c.Send(Message{Type: "connection_init", Payload: json.RawMessage(`{}`)}); err != nil {
+	if err := c.Send(Message{Type: "connection_init", Payload: payload}); err != nil {
 		ws.Close()
 		return nil, err
 	}

@@ -1,17 +1,25 @@
 // Package mongo is a coderunner.Store on MongoDB, through the official
-// driver. It keeps three collections, each keyed by the domain id:
+// driver. It keeps these collections, each keyed by the domain id:
 //
-//	ageGroups {_id: slug, title, description, position}
-//	levels    {_id, ageGroup, position, title, description, problemCount}
-//	problems  {_id, levelId, position, title, statement, starterCode,
-//	           sampleTests: [{input, output}], hiddenTests: [...],
-//	           timeLimitMs, memoryMb, referenceSolution}
-//	runs      {_id, owner, language, code, stdin, limits, status, outcome, times}
+//	ageGroups  {_id: slug, title, description, position}
+//	levels     {_id, ageGroup, position, title, description, problemCount}
+//	problems   {_id, levelId, position, title, statement, starterCode,
+//	            sampleTests: [{input, output}], hiddenTests: [...],
+//	            timeLimitMs, memoryMb, referenceSolution}
+//	runs       {_id, owner, language, code, stdin, limits, status, outcome, times}
+//	users      {_id, name, nameKey, role, createdAt, passwordHash,
+//	            quota: {runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns}}
+//	sessions   {_id: tokenHash, userId, createdAt, expiresAt}
+//	roleQuotas {_id: role, quota: {...}}
+//	auditLog   {_id, actorId, action, target, before, after, at}
 //
 // It uses only what FerretDB v1 (the test peer) supports: no transactions,
 // $lookup, TTL indexes, change streams or multi-accumulator $group. A level's
 // problemCount is recomputed with CountDocuments and $set after every write
 // that can change it, so a lost race heals on the next write to that level.
+// A unique index on users.nameKey decides which of two users racing for a
+// name gets it; expired sessions are removed by DeleteExpiredSessions, not
+// by a TTL index.
 package mongo
 
 import (
@@ -34,21 +42,29 @@ const DefaultDatabase = "coderunner"
 
 // Collection names.
 const (
-	ageGroupsColl = "ageGroups"
-	levelsColl    = "levels"
-	problemsColl  = "problems"
-	runsColl      = "runs"
+	ageGroupsColl  = "ageGroups"
+	levelsColl     = "levels"
+	problemsColl   = "problems"
+	runsColl       = "runs"
+	usersColl      = "users"
+	sessionsColl   = "sessions"
+	roleQuotasColl = "roleQuotas"
+	auditLogColl   = "auditLog"
 )
 
 // Store is a coderunner.Store on one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
-	client    *mongo.Client
-	db        *mongo.Database
-	ageGroups *mongo.Collection
-	levels    *mongo.Collection
-	problems  *mongo.Collection
-	runs      *mongo.Collection
+	client     *mongo.Client
+	db         *mongo.Database
+	ageGroups  *mongo.Collection
+	levels     *mongo.Collection
+	problems   *mongo.Collection
+	runs       *mongo.Collection
+	users      *mongo.Collection
+	sessions   *mongo.Collection
+	roleQuotas *mongo.Collection
+	auditLog   *mongo.Collection
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -71,12 +87,16 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	}
 	db := client.Database(dbName)
 	s := &Store{
-		client:    client,
-		db:        db,
-		ageGroups: db.Collection(ageGroupsColl),
-		levels:    db.Collection(levelsColl),
-		problems:  db.Collection(problemsColl),
-		runs:      db.Collection(runsColl),
+		client:     client,
+		db:         db,
+		ageGroups:  db.Collection(ageGroupsColl),
+		levels:     db.Collection(levelsColl),
+		problems:   db.Collection(problemsColl),
+		runs:       db.Collection(runsColl),
+		users:      db.Collection(usersColl),
+		sessions:   db.Collection(sessionsColl),
+		roleQuotas: db.Collection(roleQuotasColl),
+		auditLog:   db.Collection(auditLogColl),
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -85,22 +105,32 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	return s, nil
 }
 
-// createIndexes creates the indexes that back the ordered reads. Creating an
-// index that exists with the same name and keys does nothing.
+// createIndexes creates the indexes that back the ordered reads and the
+// unique user names. Creating an index that exists with the same name, keys
+// and options does nothing.
 func (s *Store) createIndexes(ctx context.Context) error {
 	indexes := []struct {
-		coll *mongo.Collection
-		name string
-		keys bson.D
+		coll   *mongo.Collection
+		name   string
+		keys   bson.D
+		unique bool
 	}{
-		{s.ageGroups, "position", bson.D{{Key: "position", Value: 1}}},
-		{s.levels, "ageGroup_position", bson.D{{Key: "ageGroup", Value: 1}, {Key: "position", Value: 1}}},
-		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}},
-		{s.runs, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}}},
-		{s.runs, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}},
+		{s.ageGroups, "position", bson.D{{Key: "position", Value: 1}}, false},
+		{s.levels, "ageGroup_position", bson.D{{Key: "ageGroup", Value: 1}, {Key: "position", Value: 1}}, false},
+		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}, false},
+		{s.runs, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}}, false},
+		{s.runs, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}, false},
+		{s.users, "nameKey", bson.D{{Key: "nameKey", Value: 1}}, true},
+		{s.sessions, "expiresAt", bson.D{{Key: "expiresAt", Value: 1}}, false},
 	}
 	for _, ix := range indexes {
-		model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)}
+		opts := options.Index().SetName(ix.name)
+		if ix.unique {
+			// Not unique: false otherwise, so that indexes that existing
+			// databases have keep exactly the spec they were created with.
+			opts.SetUnique(true)
+		}
+		model := mongo.IndexModel{Keys: ix.keys, Options: opts}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
 			return fmt.Errorf("mongo store: create index %s.%s: %w", ix.coll.Name(), ix.name, err)
 		}

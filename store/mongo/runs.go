@@ -89,7 +89,7 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 	var d runDoc
 	err := s.runs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return coderunner.Run{}, coderunner.Errorf(coderunner.NotFound, "no run with id %q", id)
+		return coderunner.Run{}, coderunner.ErrNoRun(id)
 	}
 	if err != nil {
 		return coderunner.Run{}, fmt.Errorf("mongo store: read run %s: %w", id, err)

@@ -28,7 +28,7 @@ func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
 func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return coderunner.Run{}, coderunner.Errorf(coderunner.NotFound, "no run with id %q", id)
+		return coderunner.Run{}, coderunner.ErrNoRun(id)
 	}
 	if err != nil {
 		return coderunner.Run{}, fmt.Errorf("read run %s: %w", id, err)

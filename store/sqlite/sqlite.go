@@ -105,6 +105,35 @@ var migrations = []string{
 	);
 	CREATE INDEX runs_by_owner ON runs(owner, created_at);`,
 	`CREATE INDEX runs_unfinished ON runs(status, created_at);`,
+	`CREATE TABLE users (
+		id            TEXT PRIMARY KEY,
+		name          TEXT NOT NULL,
+		name_key      TEXT NOT NULL UNIQUE, -- coderunner.NameKey(name): decides uniqueness
+		role          TEXT NOT NULL,
+		created_at    INTEGER NOT NULL, -- Unix nanoseconds
+		quota         TEXT NOT NULL,    -- JSON coderunner.QuotaOverride
+		password_hash TEXT NOT NULL
+	);
+	CREATE TABLE sessions (
+		token_hash TEXT PRIMARY KEY,
+		user_id    TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+	CREATE TABLE role_quotas (
+		role  TEXT PRIMARY KEY,
+		quota TEXT NOT NULL -- JSON coderunner.QuotaOverride
+	);
+	CREATE TABLE audit_log (
+		id          TEXT PRIMARY KEY, -- UUIDv7: orders entries by time
+		actor_id    TEXT NOT NULL,
+		action      TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		before_json TEXT NOT NULL,
+		after_json  TEXT NOT NULL,
+		at          INTEGER NOT NULL
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

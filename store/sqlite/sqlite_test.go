@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 
 	"coderunner"
 	"coderunner/store/sqlite"
@@ -45,5 +47,38 @@ func TestReopen(t *testing.T) {
 	}
 	if len(groups) != 1 || groups[0] != g {
 		t.Fatalf("after reopening, AgeGroups = %+v, want [%+v]", groups, g)
+	}
+}
+
+// TestReopenAccounts checks that an account and its session survive a
+// restart: signed-in users stay signed in.
+func TestReopenAccounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coderunner.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.UnixMilli(1_800_000_000_000).UTC()
+	u := coderunner.User{
+		ID: "u-ada", Name: "Ada", Role: coderunner.RoleEditor, CreatedAt: created,
+		Quota: coderunner.QuotaOverride{RunsPerDay: new(0)},
+	}
+	sess := coderunner.Session{TokenHash: "hash", UserID: u.ID, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}
+	if err := s.CreateUser(t.Context(), u, "password hash"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = open(t, path)
+	gotUser, hash, err := s.UserByName(t.Context(), "ada")
+	if err != nil || !reflect.DeepEqual(gotUser, u) || hash != "password hash" {
+		t.Errorf("after reopening, UserByName = %+v, %q, %v; want %+v, %q", gotUser, hash, err, u, "password hash")
+	}
+	gotSession, err := s.Session(t.Context(), sess.TokenHash)
+	if err != nil || gotSession != sess {
+		t.Errorf("after reopening, Session = %+v, %v; want %+v", gotSession, err, sess)
 	}
 }

@@ -15,7 +15,7 @@ func at(ms int64) time.Time { return time.UnixMilli(1_800_000_000_000 + ms).UTC(
 
 func queuedRun(id string) coderunner.Run {
 	r := coderunner.Run{
-		ID: id, Owner: coderunner.AnonymousOwner, Language: "python",
+		ID: id, Owner: "guest:192.0.2.1", Language: "python",
 		Code: "name = input()\nprint(f'Hello, {name}!')\n", Stdin: "Ada\n", Interactive: true,
 		TimeLimitMs: 2000, MemoryMB: 64, CreatedAt: at(0),
 	}

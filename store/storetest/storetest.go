@@ -20,7 +20,10 @@
 //     nothing in it, may be absent from a returned map or map to an empty
 //     slice: callers treat both alike;
 //   - values returned by reads are the caller's: changing them does not
-//     change the store.
+//     change the store;
+//   - times (of runs, users, sessions, audit entries) are kept to the
+//     millisecond at least and read back in UTC;
+//   - AuditEntries with a limit of 0 returns no entries (not all of them).
 package storetest
 
 import (
@@ -66,6 +69,16 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"CreateRunTwice", testCreateRunTwice},
 		{"UnfinishedRuns", testUnfinishedRuns},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"UserRoundTrip", testUserRoundTrip},
+		{"UserByName", testUserByName},
+		{"UserTaken", testUserTaken},
+		{"SetUserRole", testSetUserRole},
+		{"SetUserQuota", testSetUserQuota},
+		{"RoleQuotas", testRoleQuotas},
+		{"Sessions", testSessions},
+		{"DeleteExpiredSessions", testDeleteExpiredSessions},
+		{"AuditLog", testAuditLog},
+		{"ConcurrentCreateUser", testConcurrentCreateUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

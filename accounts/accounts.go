@@ -1,0 +1,401 @@
+// Package accounts is identity and budgets: signing up, in and out,
+// sessions, roles, quotas and the audit log of what admins change. The
+// authorization policy itself is coderunner.Caller's (authorize.go); this
+// service establishes who the caller is and what its budget is.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"coderunner"
+)
+
+// Broker is what accounts need of the broker: shared counters for
+// throttling sign-in, and telling every process that a session ended.
+type Broker interface {
+	coderunner.Limiter
+	coderunner.Revocations
+}
+
+// Config is what the operator sets.
+type Config struct {
+	// TokenTTL is how long a session lasts; 0 means DefaultTokenTTL.
+	TokenTTL time.Duration
+	// Guests lets callers who have not signed in run programs, on
+	// GuestQuota keyed by their address.
+	Guests bool
+	// Quotas are the default quota of each role; admins override them per
+	// role and per user.
+	Quotas     map[coderunner.Role]coderunner.Quota
+	GuestQuota coderunner.Quota
+}
+
+// DefaultTokenTTL is how long a session lasts unless configured.
+const DefaultTokenTTL = 30 * 24 * time.Hour
+
+// DefaultQuotas are the roles' budgets unless configured: a class of
+// children pressing Run stays well within a student's, and one student
+// cannot occupy the queue.
+var DefaultQuotas = map[coderunner.Role]coderunner.Quota{
+	coderunner.RoleStudent: {RunsPerMinute: 10, RunsPerDay: 500, ExecSecondsPerDay: 600, MaxActiveRuns: 2},
+	coderunner.RoleEditor:  {RunsPerMinute: 30, RunsPerDay: 2000, ExecSecondsPerDay: 3600, MaxActiveRuns: 4},
+	coderunner.RoleAdmin:   {RunsPerMinute: 60, RunsPerDay: 10000, ExecSecondsPerDay: 36000, MaxActiveRuns: 8},
+}
+
+// DefaultGuestQuota is a guest's budget unless configured, per address: a
+// school's children may share one.
+var DefaultGuestQuota = coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 300, ExecSecondsPerDay: 300, MaxActiveRuns: 2}
+
+// Sign-in failures allowed per name and per address in signInWindow
+// before sign-in is refused RATE_LIMITED.
+const (
+	failuresPerName = 10
+	failuresPerAddr = 50
+	signInWindow    = 15 * time.Minute
+)
+
+// Service signs callers in and out and keeps their budgets.
+type Service struct {
+	Store  coderunner.UserStore
+	Broker Broker
+	Config Config
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Auth is a new session: the token to send, and whose it is.
+type Auth struct {
+	Token     string
+	User      coderunner.User
+	ExpiresAt time.Time
+}
+
+// SignUp creates a student account and signs it in.
+func (s *Service) SignUp(ctx context.Context, name, password string) (Auth, error) {
+	u, err := s.CreateUser(ctx, name, password, coderunner.RoleStudent)
+	if err != nil {
+		return Auth{}, err
+	}
+	return s.startSession(ctx, u)
+}
+
+// CreateUser creates an account with role; a taken name is CONFLICT.
+func (s *Service) CreateUser(ctx context.Context, name, password string, role coderunner.Role) (coderunner.User, error) {
+	if err := coderunner.ValidateName(name); err != nil {
+		return coderunner.User{}, err
+	}
+	if err := coderunner.ValidatePassword(password); err != nil {
+		return coderunner.User{}, err
+	}
+	if !role.Valid() {
+		return coderunner.User{}, coderunner.Errorf(coderunner.BadUserInput, "role %q is not one of STUDENT, EDITOR, ADMIN", role)
+	}
+	u := coderunner.User{ID: uuid.NewString(), Name: name, Role: role, CreatedAt: s.now().Truncate(time.Millisecond)}
+	if err := s.Store.CreateUser(ctx, u, hashPassword(password)); err != nil {
+		return coderunner.User{}, err
+	}
+	return u, nil
+}
+
+// Bootstrap creates an account with any role from the command line (the
+// first admin), audited as done by "cli".
+func (s *Service) Bootstrap(ctx context.Context, name, password string, role coderunner.Role) (coderunner.User, error) {
+	u, err := s.CreateUser(ctx, name, password, role)
+	if err != nil {
+		return coderunner.User{}, err
+	}
+	return u, s.audit(ctx, "cli", "createUser", "user:"+u.ID, nil, u)
+}
+
+// SignIn checks a name and password and starts a session. A wrong name
+// and a wrong password answer alike, in the same time; after too many
+// failures for the name or from the address, SignIn answers RATE_LIMITED
+// without checking, until the oldest failure is signInWindow old.
+func (s *Service) SignIn(ctx context.Context, name, password, addr string) (Auth, error) {
+	now := s.now()
+	keys := []struct {
+		key   string
+		limit int
+	}{
+		{"signin:name:" + coderunner.NameKey(name), failuresPerName},
+		{"signin:addr:" + addr, failuresPerAddr},
+	}
+	for _, k := range keys {
+		if err := s.Broker.Throttle(ctx, k.key, k.limit, signInWindow, now); err != nil {
+			return Auth{}, err
+		}
+	}
+	u, hash, err := s.Store.UserByName(ctx, name)
+	if err != nil && coderunner.ErrorCode(err) != coderunner.NotFound {
+		return Auth{}, err
+	}
+	if err != nil || len(password) > coderunner.MaxPasswordBytes {
+		hash = dummyHash
+	}
+	if !checkPassword(hash, password) || err != nil {
+		for _, k := range keys {
+			if err := s.Broker.AddFailure(ctx, k.key, k.limit, signInWindow, now); err != nil {
+				return Auth{}, err
+			}
+		}
+		return Auth{}, coderunner.Errorf(coderunner.Unauthenticated, "wrong name or password")
+	}
+	return s.startSession(ctx, u)
+}
+
+func (s *Service) startSession(ctx context.Context, u coderunner.User) (Auth, error) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	ttl := s.Config.TokenTTL
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	now := s.now().Truncate(time.Millisecond)
+	session := coderunner.Session{TokenHash: HashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := s.Store.CreateSession(ctx, session); err != nil {
+		return Auth{}, fmt.Errorf("start a session for %s: %w", u.ID, err)
+	}
+	return Auth{Token: token, User: u, ExpiresAt: session.ExpiresAt}, nil
+}
+
+// A token is tokenPrefix and 32 random bytes in base64url: 256 bits that
+// nobody can guess, recognisable in a leaked log or a secret scanner.
+const (
+	tokenPrefix = "crt_"
+	tokenLen    = len(tokenPrefix) + 43
+)
+
+// HashToken is the form of a token the store keeps.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+var errBadToken = coderunner.Errorf(coderunner.Unauthenticated, "the session token is invalid, expired or signed out: sign in again")
+
+// Authenticate returns the caller a token belongs to, or UNAUTHENTICATED
+// if the token is malformed, unknown, expired or signed out.
+func (s *Service) Authenticate(ctx context.Context, token string) (coderunner.Caller, time.Time, error) {
+	if len(token) != tokenLen || token[:len(tokenPrefix)] != tokenPrefix {
+		return coderunner.Caller{}, time.Time{}, errBadToken
+	}
+	hash := HashToken(token)
+	session, err := s.Store.Session(ctx, hash)
+	if coderunner.ErrorCode(err) == coderunner.NotFound || err == nil && !s.now().Before(session.ExpiresAt) {
+		return coderunner.Caller{}, time.Time{}, errBadToken
+	}
+	if err != nil {
+		return coderunner.Caller{}, time.Time{}, err
+	}
+	users, err := s.Store.Users(ctx, []string{session.UserID})
+	if err != nil {
+		return coderunner.Caller{}, time.Time{}, err
+	}
+	u, ok := users[session.UserID]
+	if !ok {
+		return coderunner.Caller{}, time.Time{}, errBadToken
+	}
+	return coderunner.Caller{User: &u, TokenHash: hash}, session.ExpiresAt, nil
+}
+
+// Valid reports whether the session with tokenHash still stands; a store
+// failure counts as valid (the session is checked again later).
+func (s *Service) Valid(ctx context.Context, tokenHash string) bool {
+	session, err := s.Store.Session(ctx, tokenHash)
+	if coderunner.ErrorCode(err) == coderunner.NotFound {
+		return false
+	}
+	return err != nil || s.now().Before(session.ExpiresAt)
+}
+
+// SignOut ends the caller's session everywhere: the token stops working
+// at once, and every subscription it opened, on any replica, ends.
+func (s *Service) SignOut(ctx context.Context, c coderunner.Caller) error {
+	if err := s.Store.DeleteSession(ctx, c.TokenHash); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	if err := s.Broker.Revoke(ctx, c.TokenHash); err != nil {
+		// The session is gone from the store: replicas notice within a
+		// minute (see server's session watch) even without the message.
+		return fmt.Errorf("sign out: announce the revocation: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions that have expired.
+func (s *Service) DeleteExpiredSessions(ctx context.Context) (int, error) {
+	return s.Store.DeleteExpiredSessions(ctx, s.now())
+}
+
+// User returns a user, or NOT_FOUND.
+func (s *Service) User(ctx context.Context, id string) (coderunner.User, error) {
+	users, err := s.Store.Users(ctx, []string{id})
+	if err != nil {
+		return coderunner.User{}, err
+	}
+	u, ok := users[id]
+	if !ok {
+		return coderunner.User{}, coderunner.Errorf(coderunner.NotFound, "no user with id %q", id)
+	}
+	return u, nil
+}
+
+// UserByName returns a user by name (case-insensitively), or NOT_FOUND.
+func (s *Service) UserByName(ctx context.Context, name string) (coderunner.User, error) {
+	u, _, err := s.Store.UserByName(ctx, name)
+	return u, err
+}
+
+// QuotaFor returns the caller's budget: the guest quota for a guest
+// (UNAUTHENTICATED when guests are off), else the user's overrides over
+// the role's overrides over the role's default.
+func (s *Service) QuotaFor(ctx context.Context, c coderunner.Caller) (coderunner.Quota, error) {
+	if c.User == nil {
+		if !s.Config.Guests {
+			return coderunner.Quota{}, coderunner.Errorf(coderunner.Unauthenticated, "sign in to run programs")
+		}
+		return s.Config.GuestQuota, nil
+	}
+	role, err := s.roleQuota(ctx, c.User.Role)
+	if err != nil {
+		return coderunner.Quota{}, err
+	}
+	return role.Apply(c.User.Quota), nil
+}
+
+func (s *Service) roleQuota(ctx context.Context, role coderunner.Role) (coderunner.Quota, error) {
+	overrides, err := s.Store.RoleQuotas(ctx)
+	if err != nil {
+		return coderunner.Quota{}, fmt.Errorf("read role quotas: %w", err)
+	}
+	return s.Config.Quotas[role].Apply(overrides[role]), nil
+}
+
+// Standing is a budget and where its owner stands today.
+type Standing struct {
+	coderunner.Quota
+	coderunner.Usage
+	ResetsAt time.Time
+}
+
+// StandingOf returns the caller's budget and usage.
+func (s *Service) StandingOf(ctx context.Context, c coderunner.Caller) (Standing, error) {
+	q, err := s.QuotaFor(ctx, c)
+	if err != nil {
+		return Standing{}, err
+	}
+	return s.standing(ctx, c.Owner(), q)
+}
+
+func (s *Service) standing(ctx context.Context, owner string, q coderunner.Quota) (Standing, error) {
+	now := s.now()
+	u, err := s.Broker.Usage(ctx, owner, now)
+	if err != nil {
+		return Standing{}, err
+	}
+	return Standing{Quota: q, Usage: u, ResetsAt: coderunner.DayStart(now).Add(24 * time.Hour)}, nil
+}
+
+// SetRole changes a user's role. Admins cannot change their own, so that
+// the last admin cannot lock everyone out by mistake.
+func (s *Service) SetRole(ctx context.Context, actor coderunner.Caller, userID string, role coderunner.Role) (coderunner.User, error) {
+	if !role.Valid() {
+		return coderunner.User{}, coderunner.Errorf(coderunner.BadUserInput, "role %q is not one of STUDENT, EDITOR, ADMIN", role)
+	}
+	if actor.User != nil && actor.User.ID == userID {
+		return coderunner.User{}, coderunner.Errorf(coderunner.BadUserInput, "you cannot change your own role: ask another admin")
+	}
+	before, err := s.User(ctx, userID)
+	if err != nil {
+		return coderunner.User{}, err
+	}
+	if err := s.Store.SetUserRole(ctx, userID, role); err != nil {
+		return coderunner.User{}, err
+	}
+	after := before
+	after.Role = role
+	return after, s.audit(ctx, actor.Owner(), "setRole", "user:"+userID, before.Role, after.Role)
+}
+
+// SetQuota sets a user's quota overrides (fields left nil keep theirs)
+// and returns the user's budget and usage.
+func (s *Service) SetQuota(ctx context.Context, actor coderunner.Caller, userID string, o coderunner.QuotaOverride) (Standing, error) {
+	if err := o.Validate(); err != nil {
+		return Standing{}, err
+	}
+	u, err := s.User(ctx, userID)
+	if err != nil {
+		return Standing{}, err
+	}
+	merged := u.Quota.Merge(o)
+	if err := s.Store.SetUserQuota(ctx, userID, merged); err != nil {
+		return Standing{}, err
+	}
+	if err := s.audit(ctx, actor.Owner(), "setQuota", "user:"+userID, u.Quota, merged); err != nil {
+		return Standing{}, err
+	}
+	u.Quota = merged
+	return s.StandingOf(ctx, coderunner.Caller{User: &u})
+}
+
+// SetRoleQuota sets a role's quota overrides (fields left nil keep
+// theirs) and returns the role's budget (usage is zero).
+func (s *Service) SetRoleQuota(ctx context.Context, actor coderunner.Caller, role coderunner.Role, o coderunner.QuotaOverride) (Standing, error) {
+	if !role.Valid() {
+		return Standing{}, coderunner.Errorf(coderunner.BadUserInput, "role %q is not one of STUDENT, EDITOR, ADMIN", role)
+	}
+	if err := o.Validate(); err != nil {
+		return Standing{}, err
+	}
+	overrides, err := s.Store.RoleQuotas(ctx)
+	if err != nil {
+		return Standing{}, err
+	}
+	merged := overrides[role].Merge(o)
+	if err := s.Store.SetRoleQuota(ctx, role, merged); err != nil {
+		return Standing{}, err
+	}
+	if err := s.audit(ctx, actor.Owner(), "setRoleQuota", "role:"+string(role), overrides[role], merged); err != nil {
+		return Standing{}, err
+	}
+	return Standing{Quota: s.Config.Quotas[role].Apply(merged), ResetsAt: coderunner.DayStart(s.now()).Add(24 * time.Hour)}, nil
+}
+
+// AuditLog returns up to first entries older than the entry with id
+// after (from the newest if after is empty), newest first.
+func (s *Service) AuditLog(ctx context.Context, first int, after string) ([]coderunner.AuditEntry, error) {
+	if first < 1 || first > 500 {
+		return nil, coderunner.Errorf(coderunner.BadUserInput, "first must be 1 to 500")
+	}
+	return s.Store.AuditEntries(ctx, after, first)
+}
+
+func (s *Service) audit(ctx context.Context, actorID, action, target string, before, after any) error {
+	b, _ := json.Marshal(before)
+	a, _ := json.Marshal(after)
+	e := coderunner.AuditEntry{
+		ID: uuid.Must(uuid.NewV7()).String(), ActorID: actorID, Action: action, Target: target,
+		Before: string(b), After: string(a), At: s.now().Truncate(time.Millisecond),
+	}
+	if err := s.Store.AddAuditEntry(ctx, e); err != nil {
+		return fmt.Errorf("write the audit entry of %s on %s: %w", action, target, err)
+	}
+	return nil
+}

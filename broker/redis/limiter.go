@@ -1,0 +1,141 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"coderunner"
+	"coderunner/broker"
+)
+
+// The Limiter's keys, each with a TTL renewed by every write, so that an
+// owner who stops using the service leaves nothing behind:
+//
+//   - quota:day:<date>:<owner>, a hash of the runs started and the CPU ms
+//     charged that day (UTC), kept broker.DayUsageTTL;
+//   - quota:active:<owner>, a sorted set of the active runs' IDs by the
+//     ms of their admission, kept a minute past MaxActiveRunLife;
+//   - quota:admitted:<owner>, the admissions of the last minute, for
+//     RunsPerMinute: a sorted set of unique tokens by ms, kept a minute
+//     past the window;
+//   - throttle:<key>, the recent failures, likewise, kept a minute past
+//     the window and holding at most limit of them.
+//
+// The sorted sets are trimmed to their window by every write, and only
+// grow while a quota allows it, so each is bounded by a quota's number.
+
+// AdmitRun implements coderunner.Limiter.
+func (b *Broker) AdmitRun(ctx context.Context, key, runID string, q coderunner.Quota, now time.Time) error {
+	res, err := admitRunScript.Run(ctx, b.rdb,
+		[]string{b.keys.quotaDay(key, now), b.keys.activeRuns(key), b.keys.admissions(key)},
+		now.UnixMilli(), runID, rand.Text(),
+		q.RunsPerDay, q.ExecSecondsPerDay*1000, q.MaxActiveRuns, q.RunsPerMinute,
+		coderunner.MaxActiveRunLife.Milliseconds(), broker.RunsPerMinuteWindow.Milliseconds(),
+		broker.DayUsageTTL.Milliseconds(),
+		broker.LogTTL(coderunner.MaxActiveRunLife).Milliseconds(),
+		broker.LogTTL(broker.RunsPerMinuteWindow).Milliseconds()).Slice()
+	if err != nil {
+		return fmt.Errorf("redis broker: admit run %s of %s: %w", runID, key, err)
+	}
+	switch res[0] {
+	case "ok":
+		return nil
+	case "runs":
+		return broker.ErrRunsPerDay(q, now)
+	case "cpu":
+		return broker.ErrExecPerDay(q, now)
+	case "active":
+		return broker.ErrActiveRuns(q)
+	case "minute":
+		if oldest, ok := res[1].(int64); ok {
+			return broker.ErrRunsPerMinute(q, time.UnixMilli(oldest), now)
+		}
+	}
+	return fmt.Errorf("redis broker: admit run %s of %s: unexpected reply %v", runID, key, res)
+}
+
+// EndRun implements coderunner.Limiter. CPU time is charged in whole
+// milliseconds.
+func (b *Broker) EndRun(ctx context.Context, key, runID string, cpu time.Duration, now time.Time) error {
+	err := endRunScript.Run(ctx, b.rdb,
+		[]string{b.keys.activeRuns(key), b.keys.quotaDay(key, now)},
+		now.UnixMilli(), runID, cpu.Milliseconds(),
+		coderunner.MaxActiveRunLife.Milliseconds(), broker.DayUsageTTL.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("redis broker: end run %s of %s: %w", runID, key, err)
+	}
+	return nil
+}
+
+// Usage implements coderunner.Limiter.
+func (b *Broker) Usage(ctx context.Context, key string, now time.Time) (coderunner.Usage, error) {
+	var day *goredis.SliceCmd
+	var active *goredis.IntCmd
+	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		day = p.HMGet(ctx, b.keys.quotaDay(key, now), "runs", "cpu")
+		active = p.ZCount(ctx, b.keys.activeRuns(key), exclusive(now.Add(-coderunner.MaxActiveRunLife)), "+inf")
+		return nil
+	})
+	if err != nil {
+		return coderunner.Usage{}, fmt.Errorf("redis broker: usage of %s: %w", key, err)
+	}
+	var counts struct {
+		Runs int   `redis:"runs"`
+		CPU  int64 `redis:"cpu"`
+	}
+	if err := day.Scan(&counts); err != nil {
+		return coderunner.Usage{}, fmt.Errorf("redis broker: usage of %s: %w", key, err)
+	}
+	return coderunner.Usage{
+		RunsToday:  counts.Runs,
+		ExecToday:  time.Duration(counts.CPU) * time.Millisecond,
+		ActiveRuns: int(active.Val()),
+	}, nil
+}
+
+// Throttle implements coderunner.Limiter. It reads the oldest limit
+// failures in the window: if there are as many, the first is the one to
+// wait for.
+func (b *Broker) Throttle(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+	recent, err := b.rdb.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{
+		Key:     b.keys.throttle(key),
+		ByScore: true,
+		Start:   exclusive(now.Add(-window)),
+		Stop:    "+inf",
+		Count:   int64(limit),
+	}).Result()
+	if err != nil {
+		return fmt.Errorf("redis broker: throttle %s: %w", key, err)
+	}
+	if len(recent) < limit {
+		return nil
+	}
+	var oldest time.Time
+	if len(recent) > 0 {
+		oldest = time.UnixMilli(int64(recent[0].Score))
+	}
+	return broker.ErrThrottled(oldest, window, now)
+}
+
+// AddFailure implements coderunner.Limiter.
+func (b *Broker) AddFailure(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+	k := b.keys.throttle(key)
+	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAdd(ctx, k, goredis.Z{Score: float64(now.UnixMilli()), Member: rand.Text()})
+		p.ZRemRangeByScore(ctx, k, "-inf", fmt.Sprint(now.Add(-window).UnixMilli()))
+		p.ZRemRangeByRank(ctx, k, 0, -int64(max(limit, 0))-1)
+		p.PExpire(ctx, k, broker.LogTTL(window))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis broker: record a failure of %s: %w", key, err)
+	}
+	return nil
+}
+
+// exclusive is a sorted-set score bound that excludes t itself.
+func exclusive(t time.Time) string { return fmt.Sprint("(", t.UnixMilli()) }

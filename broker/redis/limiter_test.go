@@ -1,0 +1,67 @@
+package redis
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"coderunner"
+	"coderunner/broker"
+)
+
+// TestLimiterKeysExpireAndStayBounded: every key the Limiter writes has
+// the TTL its contents need, so that an owner who leaves leaves nothing
+// behind, and holds no more entries than the quota's numbers.
+func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
+	b := open(t, broker.Options{})
+	ctx := t.Context()
+	now := time.Date(2030, 3, 14, 10, 0, 0, 0, time.UTC)
+	owner := "guest:10.0.0.1"
+	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 100, ExecSecondsPerDay: 100, MaxActiveRuns: 20}
+	for i := range 30 {
+		_ = b.AdmitRun(ctx, owner, fmt.Sprint("run-", i), q, now) // 10 admitted
+	}
+	if err := b.EndRun(ctx, owner, "run-0", time.Second, now); err != nil {
+		t.Fatal(err)
+	}
+	const limit, window = 5, 15 * time.Minute
+	for range 20 {
+		if err := b.AddFailure(ctx, "signin:name:ada", limit, window, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p := b.keys.prefix
+	want := map[string]struct {
+		ttl     time.Duration
+		entries int64 // of a sorted set
+	}{
+		p + "quota:day:2030-03-14:" + owner: {ttl: broker.DayUsageTTL},
+		p + "quota:active:" + owner:         {ttl: time.Hour + time.Minute, entries: 9},
+		p + "quota:admitted:" + owner:       {ttl: 2 * time.Minute, entries: 10},
+		p + "throttle:signin:name:ada":      {ttl: window + time.Minute, entries: limit},
+	}
+	keys, err := b.rdb.Keys(ctx, p+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(want) {
+		t.Fatalf("keys %q; want one for each of %v", keys, want)
+	}
+	for _, key := range keys {
+		w, ok := want[key]
+		if !ok {
+			t.Fatalf("unexpected key %q", key)
+		}
+		ttl, err := b.rdb.PTTL(ctx, key).Result()
+		if err != nil || ttl > w.ttl || ttl < w.ttl-10*time.Second {
+			t.Errorf("%s: TTL %v, %v; want %v", key, ttl, err, w.ttl)
+		}
+		if w.entries == 0 {
+			continue
+		}
+		if n, err := b.rdb.ZCard(ctx, key).Result(); err != nil || n != w.entries {
+			t.Errorf("%s: %d entries, %v; want %d", key, n, err, w.entries)
+		}
+	}
+}

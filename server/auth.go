@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"coderunner"
+	"coderunner/accounts"
+)
+
+// This file establishes who is calling, on every transport: a bearer
+// token (POST, GET, SSE, or a WebSocket's connection_init payload), the
+// session cookie of a browser, or else a guest known by its address. What
+// a caller may do is decided by the @auth directive (authDirective) and by
+// the services, with coderunner.Caller's policy.
+
+// authenticate puts the caller in the request's context. A request with a
+// token that is malformed, unknown, expired or signed out is refused
+// UNAUTHENTICATED (401), so that a client never mistakes itself for a
+// guest; a bad cookie is dropped instead, since a browser would otherwise
+// be stuck with it. A subscription held open by an SSE request ends when
+// its session does.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller := coderunner.Caller{Addr: clientAddr(r, s.trustedProxies)}
+		token, fromCookie := requestToken(r)
+		if fromCookie && len(s.allowedOrigins) == 0 && r.Method == http.MethodGet && isSubscription(r) {
+			// Without an origin check any web page could open a WebSocket
+			// with the browser's cookie: only a token counts there.
+			token = ""
+		}
+		ctx := r.Context()
+		if token != "" {
+			authed, expires, err := s.accounts.Authenticate(ctx, token)
+			switch {
+			case err == nil:
+				authed.Addr = caller.Addr
+				caller = authed
+				if isSubscription(r) {
+					var release func()
+					ctx, release = s.sessions.hold(ctx, caller.TokenHash, expires)
+					defer release()
+				}
+			case fromCookie && coderunner.ErrorCode(err) == coderunner.Unauthenticated:
+				http.SetCookie(w, &http.Cookie{Name: accounts.CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+			default:
+				s.writeAuthError(w, r, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(coderunner.WithCaller(ctx, caller)))
+	})
+}
+
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	code := coderunner.ErrorCode(err)
+	if code != coderunner.Unauthenticated {
+		s.log.ErrorContext(r.Context(), "authenticate", "err", err)
+		writeError(w, http.StatusServiceUnavailable, coderunner.Internal, internalMessage)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, code, err.Error())
+}
+
+// requestToken returns the session token of r: from its Authorization
+// header, else from the session cookie (fromCookie).
+func requestToken(r *http.Request) (token string, fromCookie bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		return bearer(h), false
+	}
+	if c, err := r.Cookie(accounts.CookieName); err == nil && c.Value != "" {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// bearer returns the token of an Authorization value "Bearer TOKEN"; any
+// other value is returned whole, and fails authentication.
+func bearer(h string) string {
+	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return h
+}
+
+// wsInit authenticates a WebSocket by the authorization of its
+// connection_init payload, if it has one: a bad token closes the
+// connection with the error. The connection ends when the session does.
+func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	h := payload.Authorization()
+	if h == "" {
+		return ctx, nil, nil
+	}
+	caller, expires, err := s.accounts.Authenticate(ctx, bearer(h))
+	if err != nil {
+		if coderunner.ErrorCode(err) != coderunner.Unauthenticated {
+			s.log.ErrorContext(ctx, "authenticate a WebSocket", "err", err)
+			err = errors.New(internalMessage)
+		}
+		return ctx, nil, err
+	}
+	caller.Addr = coderunner.CallerFrom(ctx).Addr
+	// The connection outlives this call: its hold is released when the
+	// connection's context ends, which the hold's own end also causes.
+	ctx, release := s.sessions.hold(ctx, caller.TokenHash, expires)
+	context.AfterFunc(ctx, release)
+	return coderunner.WithCaller(transport.AppendCloseReason(ctx, "the session ended: sign in again"), caller), nil, nil
+}
+
+// authDirective implements @auth(role): the one gate of role-restricted
+// fields.
+func authDirective(ctx context.Context, _ any, next graphql.Resolver, role coderunner.Role) (any, error) {
+	if err := coderunner.CallerFrom(ctx).Require(role); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+// clientAddr is the address r came from. Behind trusted proxies it is the
+// last address in X-Forwarded-For that is not a trusted proxy; anything a
+// client wrote further left is ignored. An IPv6 address is cut to its /64,
+// which one client usually holds whole: a guest's budget must not be
+// multiplied by its addresses.
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if isTrusted(addr, trusted) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			addr = hop.Unmap()
+			if !isTrusted(addr, trusted) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		addr = netip.PrefixFrom(addr, 64).Masked().Addr()
+	}
+	return addr.String()
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionRecheck is how often the sessions that hold connections open are
+// looked up in the store, in case a revocation message was lost.
+const sessionRecheck = time.Minute

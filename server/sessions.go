@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"coderunner"
+)
+
+// errSessionEnded is the cause of a held context whose session was
+// signed out or expired.
+var errSessionEnded = errors.New("session ended")
+
+// sessionWatch ends the subscriptions a session authorised when it ends:
+// at its expiry, at once when any replica announces its revocation, and
+// at the latest one sessionRecheck after a revocation message was lost.
+type sessionWatch struct {
+	mu    sync.Mutex
+	holds map[string]map[*hold]struct{} // by token hash
+}
+
+type hold struct{ cancel context.CancelCauseFunc }
+
+func newSessionWatch() *sessionWatch {
+	return &sessionWatch{holds: map[string]map[*hold]struct{}{}}
+}
+
+// hold returns a context that ends with ctx, at expires, or when the
+// session is revoked; release forgets it (call it when done).
+func (w *sessionWatch) hold(ctx context.Context, tokenHash string, expires time.Time) (context.Context, func()) {
+	ctx, cancelDeadline := context.WithDeadline(ctx, expires)
+	ctx, cancel := context.WithCancelCause(ctx)
+	h := &hold{cancel: cancel}
+	w.mu.Lock()
+	if w.holds[tokenHash] == nil {
+		w.holds[tokenHash] = map[*hold]struct{}{}
+	}
+	w.holds[tokenHash][h] = struct{}{}
+	w.mu.Unlock()
+	return ctx, func() {
+		w.mu.Lock()
+		delete(w.holds[tokenHash], h)
+		if len(w.holds[tokenHash]) == 0 {
+			delete(w.holds, tokenHash)
+		}
+		w.mu.Unlock()
+		cancel(nil)
+		cancelDeadline()
+	}
+}
+
+// end ends every hold of a session.
+func (w *sessionWatch) end(tokenHash string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for h := range w.holds[tokenHash] {
+		h.cancel(errSessionEnded)
+	}
+}
+
+func (w *sessionWatch) held() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hashes := make([]string, 0, len(w.holds))
+	for hash := range w.holds {
+		hashes = append(hashes, hash)
+	}
+	return hashes
+}
+
+// run ends holds as revocations arrive, and every sessionRecheck those
+// whose session the store no longer has, until ctx ends.
+func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocations, valid func(context.Context, string) bool, log *slog.Logger) {
+	recheck := time.NewTicker(sessionRecheck)
+	defer recheck.Stop()
+	var revoked <-chan string
+	for ctx.Err() == nil {
+		if revoked == nil {
+			ch, err := revocations.Revoked(ctx)
+			if err != nil {
+				log.Warn("listen for signed-out sessions; retrying", "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+				continue
+			}
+			revoked = ch
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case hash, ok := <-revoked:
+			if !ok {
+				revoked = nil
+				continue
+			}
+			w.end(hash)
+		case <-recheck.C:
+			for _, hash := range w.held() {
+				if !valid(ctx, hash) {
+					w.end(hash)
+				}
+			}
+		}
+	}
+}
+
+// sleep waits d or until ctx ends, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
