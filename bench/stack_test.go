@@ -52,6 +52,8 @@ type stack struct {
 	URL    string
 	runs   *runs.Service
 	client *http.Client
+	// token, if set, signs the run mutations in (Authorization: Bearer).
+	token string
 }
 
 // newStack starts a stack whose worker runs concurrency runs at once on
@@ -118,6 +120,9 @@ func (s *stack) startRun(ctx context.Context, code string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return "", err

@@ -55,7 +55,7 @@ const runMutation = `mutation($code: String!) { run(input: {language: "python", 
 func TestQuotaAcrossAPIs(t *testing.T) {
 	c := startCluster(t, 2, 1)
 	a, b := c.apis[0], c.apis[1]
-	for _, u := range []struct{ name, role string }{{"root", "ADMIN"}, {"ada", "STUDENT"}, {"bob", "STUDENT"}, {"cy", "STUDENT"}} {
+	for _, u := range []struct{ name, role string }{{"root", "ADMIN"}, {"ada", "STUDENT"}, {"bob", "STUDENT"}, {"cyd", "STUDENT"}} {
 		c.createUser(t, u.name, u.role)
 	}
 	admin, _ := signIn(t, a, "root")
@@ -123,9 +123,9 @@ func TestQuotaAcrossAPIs(t *testing.T) {
 		t.Errorf("bob's execSecondsToday = %v, want the busy loop's ~2 s", me.Me.Quota.ExecSecondsToday)
 	}
 
-	cy, _ := signIn(t, b, "cy")
+	cyd, _ := signIn(t, b, "cyd")
 	var ok struct{ Run run }
-	graphqlAs(t, a, cy, runMutation, map[string]any{"code": "print(1)"}, &ok)
+	graphqlAs(t, a, cyd, runMutation, map[string]any{"code": "print(1)"}, &ok)
 }
 
 // TestSignOutAcrossAPIs checks that signing out on one replica ends, within

@@ -38,13 +38,21 @@ func TestExampleClient(t *testing.T) {
 	base := "http://" + env["CODERUNNER_ADDR"]
 	waitReady(t, base, done)
 
+	// The developer's own account, made as an operator would make one.
+	create := []string{"user", "create", "--name", "Ada", "--password-stdin"}
+	if err := run(ctx, create, envOf(env), strings.NewReader("correct horse\n"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name string
+		user string // CODERUNNER_USER
 		args []string
 		want []string
 	}{
-		{"hello", []string{`print("hi")`}, []string{"QUEUED", "hi\n", "FINISHED COMPLETED exit=0"}},
-		{"input typed while it runs", []string{`print("Hello, " + input("name? "))`, "Ada"}, []string{"name? Hello, Ada\n", "FINISHED COMPLETED exit=0"}},
+		{"hello", "", []string{`print("hi")`}, []string{"QUEUED", "hi\n", "FINISHED COMPLETED exit=0"}},
+		{"input typed while it runs", "", []string{`print("Hello, " + input("name? "))`, "Ada"}, []string{"name? Hello, Ada\n", "FINISHED COMPLETED exit=0"}},
+		{"signed in", "Ada:correct horse", []string{`print("hi")`}, []string{"signed in as Ada (STUDENT), 0 of 500 runs used today", "hi\n", "FINISHED COMPLETED exit=0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +60,7 @@ func TestExampleClient(t *testing.T) {
 			defer cancel()
 			node := exec.CommandContext(ctx, "node", append([]string{"run.mjs", base + "/graphql"}, tt.args...)...)
 			node.Dir = dir
+			node.Env = append(os.Environ(), "CODERUNNER_USER="+tt.user)
 			out, err := node.CombinedOutput()
 			if err != nil {
 				t.Fatalf("node run.mjs: %v\n%s", err, out)
