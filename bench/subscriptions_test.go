@@ -88,8 +88,9 @@ func startSubscriptionLoad(tb testing.TB, cfg loadConfig) *subscriptionLoad {
 
 	// Live runs are marked RUNNING and get STARTED, as a worker does when
 	// it claims one.
+	// The runs are the guest's that the load subscribes as, from loopback.
 	for range cfg.liveRuns {
-		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "bench"}, "python", coderunner.RunRequest{Code: "input()"}, true)
+		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "127.0.0.1"}, "python", coderunner.RunRequest{Code: "input()"}, true)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func startSubscriptionLoad(tb testing.TB, cfg loadConfig) *subscriptionLoad {
 		l.live = append(l.live, run.ID)
 	}
 	for range cfg.endedRuns {
-		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "bench"}, "python", coderunner.RunRequest{Code: helloProgram}, false)
+		run, err := l.runs.Start(ctx, coderunner.Caller{Addr: "127.0.0.1"}, "python", coderunner.RunRequest{Code: helloProgram}, false)
 		if err != nil {
 			tb.Fatal(err)
 		}
