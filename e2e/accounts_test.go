@@ -92,6 +92,10 @@ func TestQuotaAcrossAPIs(t *testing.T) {
 	if count["admitted"] != 10 || count["RATE_LIMITED"] != n-10 {
 		t.Fatalf("50 runs at once across two apis with runsPerMinute=10: %v; want 10 admitted, 40 RATE_LIMITED", count)
 	}
+	refused := a.metric(t, `coderunner_errors_total{code="RATE_LIMITED"}`) + b.metric(t, `coderunner_errors_total{code="RATE_LIMITED"}`)
+	if refused != n-10 {
+		t.Errorf("the apis' coderunner_errors_total{code=\"RATE_LIMITED\"} add up to %v, want %d", refused, n-10)
+	}
 
 	// Bob may use 1 CPU second a day; a busy loop uses 2 before its time
 	// limit ends it, charged when it finishes.

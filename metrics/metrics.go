@@ -24,6 +24,7 @@ type Metrics struct {
 	runsTotal           *prometheus.CounterVec
 	deadLettered        prometheus.Counter
 	activeSubscriptions prometheus.Gauge
+	errors              *prometheus.CounterVec
 }
 
 // New returns metrics with the Go runtime's and the process's collectors.
@@ -52,8 +53,12 @@ func New() *Metrics {
 			Name: "coderunner_active_subscriptions",
 			Help: "runEvents subscriptions open on this process.",
 		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_errors_total",
+			Help: "GraphQL errors answered, by extensions.code: RATE_LIMITED and QUOTA_EXCEEDED count refused runs and sign-ins, UNAUTHENTICATED bad tokens and passwords.",
+		}, []string{"code"}),
 	}
-	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions,
+	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +76,9 @@ func (m *Metrics) RunFinished(status coderunner.RunStatus, d time.Duration) {
 	m.runDuration.WithLabelValues(string(status)).Observe(d.Seconds())
 	m.runsTotal.WithLabelValues(string(status)).Inc()
 }
+
+// ErrorAnswered records a GraphQL error answered with code.
+func (m *Metrics) ErrorAnswered(code coderunner.Code) { m.errors.WithLabelValues(string(code)).Inc() }
 
 // DeadLettered records a dead-lettered job.
 func (m *Metrics) DeadLettered() { m.deadLettered.Inc() }

@@ -24,36 +24,47 @@ const internalMessage = "internal error: the server could not complete this requ
 //   - an error gqlgen raised about the request itself (parse, validation,
 //     limits, APQ) is BAD_USER_INPUT, except PERSISTED_QUERY_NOT_FOUND;
 //   - anything else is our fault: INTERNAL, logged, details withheld.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+//
+// count, if not nil, is told every error's code (for metrics).
+func presentError(log *slog.Logger, count func(coderunner.Code)) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
-		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		var domainErr *coderunner.Error
-		switch {
-		case errors.As(err, &domainErr):
-			gqlErr.Message = domainErr.Message
-			setCode(gqlErr, domainErr.Code)
-			if domainErr.RetryAfter > 0 {
-				gqlErr.Extensions["retryAfterMs"] = domainErr.RetryAfter.Milliseconds()
-			}
-			if !domainErr.ResetsAt.IsZero() {
-				gqlErr.Extensions["resetsAt"] = domainErr.ResetsAt.UTC().Format(time.RFC3339)
-			}
-		case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
-			gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
-		case gqlErr.Err == nil:
-			setCode(gqlErr, coderunner.BadUserInput)
-		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-			// The client went away mid-request: nothing failed.
-			log.DebugContext(ctx, "request abandoned by the client", "path", gqlErr.Path.String())
-			gqlErr.Message = internalMessage
-			setCode(gqlErr, coderunner.Internal)
-		default:
-			log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
-			gqlErr.Message = internalMessage
-			setCode(gqlErr, coderunner.Internal)
+		gqlErr := present(ctx, log, err)
+		if count != nil {
+			code, _ := gqlErr.Extensions["code"].(string)
+			count(coderunner.Code(code))
 		}
 		return gqlErr
 	}
+}
+
+func present(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	var domainErr *coderunner.Error
+	switch {
+	case errors.As(err, &domainErr):
+		gqlErr.Message = domainErr.Message
+		setCode(gqlErr, domainErr.Code)
+		if domainErr.RetryAfter > 0 {
+			gqlErr.Extensions["retryAfterMs"] = domainErr.RetryAfter.Milliseconds()
+		}
+		if !domainErr.ResetsAt.IsZero() {
+			gqlErr.Extensions["resetsAt"] = domainErr.ResetsAt.UTC().Format(time.RFC3339)
+		}
+	case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
+		gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
+	case gqlErr.Err == nil:
+		setCode(gqlErr, coderunner.BadUserInput)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// The client went away mid-request: nothing failed.
+		log.DebugContext(ctx, "request abandoned by the client", "path", gqlErr.Path.String())
+		gqlErr.Message = internalMessage
+		setCode(gqlErr, coderunner.Internal)
+	default:
+		log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
+		gqlErr.Message = internalMessage
+		setCode(gqlErr, coderunner.Internal)
+	}
+	return gqlErr
 }
 
 // recoverPanic turns a panic in a resolver into an INTERNAL error.

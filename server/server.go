@@ -60,6 +60,8 @@ type Config struct {
 	// TrackSubscription, if not nil, is called when a subscription starts
 	// and the func it returns when it ends.
 	TrackSubscription func() (ended func())
+	// CountError, if not nil, is told the code of every GraphQL error answered.
+	CountError func(coderunner.Code)
 	// Introspection enables __schema and __type queries.
 	Introspection bool
 	// AllowedOrigins are the host patterns (as in path.Match) of web pages
@@ -185,7 +187,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
-	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetErrorPresenter(presentError(cfg.Logger, cfg.CountError))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})

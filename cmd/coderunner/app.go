@@ -134,6 +134,7 @@ func (a *app) apiServer() (*server.Server, error) {
 		Checks:            a.checks,
 		Metrics:           a.metrics.Handler(),
 		TrackSubscription: a.metrics.SubscriptionStarted,
+		CountError:        a.metrics.ErrorAnswered,
 		Introspection:     a.cfg.Introspection,
 		AllowedOrigins:    a.cfg.Origins,
 		Logger:            a.log,
