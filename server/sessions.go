@@ -82,8 +82,10 @@ func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocatio
 			ch, err := revocations.Revoked(ctx)
 			if err != nil {
 				log.Warn("listen for signed-out sessions; retrying", "err", err)
-				if !sleep(ctx, time.Second) {
+				select {
+				case <-ctx.Done():
 					return
+				case <-time.After(time.Second):
 				}
 				continue
 			}
@@ -105,17 +107,5 @@ func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocatio
 				}
 			}
 		}
-	}
-}
-
-// sleep waits d or until ctx ends, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -197,6 +197,9 @@ func (d ageGroupDoc) domain() coderunner.AgeGroup {
 	return coderunner.AgeGroup(d)
 }
 
+func (d levelDoc) key() string   { return d.ID }
+func (d problemDoc) key() string { return d.ID }
+
 func (d levelDoc) domain() coderunner.Level {
 	return coderunner.Level(d)
 }
@@ -258,10 +261,9 @@ func testCasesToDocs(tcs []coderunner.TestCase) []testCaseDoc {
 var byPosition = bson.D{{Key: "position", Value: 1}, {Key: "_id", Value: 1}}
 
 // findAll runs a query and decodes every document into T.
-func findAll[T any](ctx context.Context, coll *mongo.Collection, filter any, sort bson.D) ([]T, error) {
-	opts := options.Find()
-	if sort != nil {
-		opts.SetSort(sort)
+func findAll[T any](ctx context.Context, coll *mongo.Collection, filter any, opts *options.FindOptionsBuilder) ([]T, error) {
+	if opts == nil {
+		opts = options.Find()
 	}
 	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
@@ -274,6 +276,29 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection, filter any, sor
 	return docs, nil
 }
 
+// keyedDoc is a document that knows its _id and its domain value.
+type keyedDoc[V any] interface {
+	key() string
+	domain() V
+}
+
+// findByIDs reads the documents with the given _ids, by _id; missing ids
+// are absent.
+func findByIDs[D keyedDoc[V], V any](ctx context.Context, coll *mongo.Collection, ids []string) (map[string]V, error) {
+	out := map[string]V{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	docs, err := findAll[D](ctx, coll, in("_id", ids), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.key()] = d.domain()
+	}
+	return out, nil
+}
+
 // in is a {$in: ids} filter on key.
 func in(key string, ids []string) bson.D {
 	return bson.D{{Key: key, Value: bson.D{{Key: "$in", Value: ids}}}}
@@ -281,7 +306,7 @@ func in(key string, ids []string) bson.D {
 
 // AgeGroups returns every age group ordered by position.
 func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
-	docs, err := findAll[ageGroupDoc](ctx, s.ageGroups, bson.D{}, byPosition)
+	docs, err := findAll[ageGroupDoc](ctx, s.ageGroups, bson.D{}, options.Find().SetSort(byPosition))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +324,7 @@ func (s *Store) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[stri
 	if len(slugs) == 0 {
 		return out, nil
 	}
-	docs, err := findAll[levelDoc](ctx, s.levels, in("ageGroup", slugs), byPosition)
+	docs, err := findAll[levelDoc](ctx, s.levels, in("ageGroup", slugs), options.Find().SetSort(byPosition))
 	if err != nil {
 		return nil, err
 	}
@@ -311,18 +336,7 @@ func (s *Store) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[stri
 
 // Levels returns the levels with the given ids; missing ids are absent.
 func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
-	out := map[string]coderunner.Level{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	docs, err := findAll[levelDoc](ctx, s.levels, in("_id", ids), nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range docs {
-		out[d.ID] = d.domain()
-	}
-	return out, nil
+	return findByIDs[levelDoc, coderunner.Level](ctx, s.levels, ids)
 }
 
 // ProblemsInLevels returns the problems of each level, ordered by position.
@@ -332,7 +346,7 @@ func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[st
 	if len(levelIDs) == 0 {
 		return out, nil
 	}
-	docs, err := findAll[problemDoc](ctx, s.problems, in("levelId", levelIDs), byPosition)
+	docs, err := findAll[problemDoc](ctx, s.problems, in("levelId", levelIDs), options.Find().SetSort(byPosition))
 	if err != nil {
 		return nil, err
 	}
@@ -344,18 +358,7 @@ func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[st
 
 // Problems returns the problems with the given ids; missing ids are absent.
 func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
-	out := map[string]coderunner.Problem{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	docs, err := findAll[problemDoc](ctx, s.problems, in("_id", ids), nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range docs {
-		out[d.ID] = d.domain()
-	}
-	return out, nil
+	return findByIDs[problemDoc, coderunner.Problem](ctx, s.problems, ids)
 }
 
 // Writes.

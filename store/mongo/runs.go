@@ -103,14 +103,9 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]c
 		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
 		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit))
-	cur, err := s.runs.Find(ctx, filter, opts)
+	docs, err := findAll[runDoc](ctx, s.runs, filter, options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("mongo store: query unfinished runs: %w", err)
-	}
-	var docs []runDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo store: read unfinished runs: %w", err)
+		return nil, err
 	}
 	runs := make([]coderunner.Run, len(docs))
 	for i, d := range docs {

@@ -56,6 +56,8 @@ type auditDoc struct {
 	At      time.Time `bson:"at"`
 }
 
+func (d userDoc) key() string { return d.ID }
+
 func (d userDoc) domain() coderunner.User {
 	return coderunner.User{
 		ID: d.ID, Name: d.Name, Role: d.Role, CreatedAt: d.CreatedAt.UTC(),
@@ -115,18 +117,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (coderunner.User, s
 
 // Users returns the users with the given ids; missing ids are absent.
 func (s *Store) Users(ctx context.Context, ids []string) (map[string]coderunner.User, error) {
-	out := map[string]coderunner.User{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	docs, err := findAll[userDoc](ctx, s.users, in("_id", ids), nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range docs {
-		out[d.ID] = d.domain()
-	}
-	return out, nil
+	return findByIDs[userDoc, coderunner.User](ctx, s.users, ids)
 }
 
 // SetUserRole changes a user's role.
@@ -237,14 +228,9 @@ func (s *Store) AuditEntries(ctx context.Context, before string, limit int) ([]c
 	if before != "" {
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: before}}}}
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit))
-	cur, err := s.auditLog.Find(ctx, filter, opts)
+	docs, err := findAll[auditDoc](ctx, s.auditLog, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("mongo store: query audit log: %w", err)
-	}
-	var docs []auditDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo store: read audit log: %w", err)
+		return nil, err
 	}
 	entries := make([]coderunner.AuditEntry, len(docs))
 	for i, d := range docs {
