@@ -102,11 +102,11 @@ type Limiter interface {
 	// Usage reports key's usage on the day of now.
 	Usage(ctx context.Context, key string, now time.Time) (Usage, error)
 	// Throttle refuses with RATE_LIMITED (with RetryAfter) when key has
-	// had limit failures in the window before now; else it returns nil.
+	// had limit events in the window before now; else it returns nil.
 	Throttle(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
-	// AddFailure records a failure of key at now for Throttle, keeping no
-	// more than limit of them.
-	AddFailure(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+	// Record records an event of key at now for Throttle (a failed
+	// sign-in, a sign-up), keeping no more than limit of them.
+	Record(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
 }
 
 // Revocations tells every process at once that a session ended, so that

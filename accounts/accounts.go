@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,13 +56,38 @@ var DefaultQuotas = map[coderunner.Role]coderunner.Quota{
 // school's children may share one.
 var DefaultGuestQuota = coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 300, ExecSecondsPerDay: 300, MaxActiveRuns: 2}
 
-// Sign-in failures allowed per name and per address in signInWindow
-// before sign-in is refused RATE_LIMITED.
-const (
-	failuresPerName = 10
-	failuresPerAddr = 50
-	signInWindow    = 15 * time.Minute
+// Throttles, so that no client can guess passwords quickly or fill the
+// store with accounts and sessions: each is at most limit events of a key
+// in a sliding window, counted in the broker across replicas.
+var (
+	failedSignInsPerName = throttle{"signin:name:", 10, 15 * time.Minute, "too many wrong passwords for this name"}
+	failedSignInsPerAddr = throttle{"signin:addr:", 50, 15 * time.Minute, "too many wrong passwords from your network"}
+	signUpsPerAddr       = throttle{"signup:addr:", 20, time.Hour, "too many new accounts from your network"}
+	sessionsPerUser      = throttle{"sessions:user:", 50, 24 * time.Hour, "too many sign-ins to this account today"}
 )
+
+type throttle struct {
+	prefix string
+	limit  int
+	window time.Duration
+	why    string
+}
+
+// check refuses RATE_LIMITED, in the throttle's words, when key has had
+// limit events in the window.
+func (s *Service) check(ctx context.Context, t throttle, key string) error {
+	err := s.Broker.Throttle(ctx, t.prefix+key, t.limit, t.window, s.now())
+	var refused *coderunner.Error
+	if errors.As(err, &refused) && refused.Code == coderunner.RateLimited {
+		wait := refused.RetryAfter
+		return coderunner.ErrRateLimited(wait, "%s: try again in %d minutes", t.why, int(wait.Round(time.Minute)/time.Minute)+1)
+	}
+	return err
+}
+
+func (s *Service) record(ctx context.Context, t throttle, key string) error {
+	return s.Broker.Record(ctx, t.prefix+key, t.limit, t.window, s.now())
+}
 
 // Service signs callers in and out and keeps their budgets.
 type Service struct {
@@ -86,10 +112,16 @@ type Auth struct {
 	ExpiresAt time.Time
 }
 
-// SignUp creates a student account and signs it in.
-func (s *Service) SignUp(ctx context.Context, name, password string) (Auth, error) {
+// SignUp creates a student account for a client at addr and signs it in.
+func (s *Service) SignUp(ctx context.Context, name, password, addr string) (Auth, error) {
+	if err := s.check(ctx, signUpsPerAddr, addr); err != nil {
+		return Auth{}, err
+	}
 	u, err := s.CreateUser(ctx, name, password, coderunner.RoleStudent)
 	if err != nil {
+		return Auth{}, err
+	}
+	if err := s.record(ctx, signUpsPerAddr, addr); err != nil {
 		return Auth{}, err
 	}
 	return s.startSession(ctx, u)
@@ -126,18 +158,14 @@ func (s *Service) Bootstrap(ctx context.Context, name, password string, role cod
 // SignIn checks a name and password and starts a session. A wrong name
 // and a wrong password answer alike, in the same time; after too many
 // failures for the name or from the address, SignIn answers RATE_LIMITED
-// without checking, until the oldest failure is signInWindow old.
+// without checking, until the oldest failure has left the window.
 func (s *Service) SignIn(ctx context.Context, name, password, addr string) (Auth, error) {
-	now := s.now()
-	keys := []struct {
-		key   string
-		limit int
-	}{
-		{"signin:name:" + coderunner.NameKey(name), failuresPerName},
-		{"signin:addr:" + addr, failuresPerAddr},
-	}
-	for _, k := range keys {
-		if err := s.Broker.Throttle(ctx, k.key, k.limit, signInWindow, now); err != nil {
+	failures := []struct {
+		t   throttle
+		key string
+	}{{failedSignInsPerName, coderunner.NameKey(name)}, {failedSignInsPerAddr, addr}}
+	for _, f := range failures {
+		if err := s.check(ctx, f.t, f.key); err != nil {
 			return Auth{}, err
 		}
 	}
@@ -149,8 +177,8 @@ func (s *Service) SignIn(ctx context.Context, name, password, addr string) (Auth
 		hash = dummyHash
 	}
 	if !checkPassword(hash, password) || err != nil {
-		for _, k := range keys {
-			if err := s.Broker.AddFailure(ctx, k.key, k.limit, signInWindow, now); err != nil {
+		for _, f := range failures {
+			if err := s.record(ctx, f.t, f.key); err != nil {
 				return Auth{}, err
 			}
 		}
@@ -159,7 +187,15 @@ func (s *Service) SignIn(ctx context.Context, name, password, addr string) (Auth
 	return s.startSession(ctx, u)
 }
 
+// startSession stores a new session for u; each user may start only so
+// many a day, so that sessions cannot pile up in the store.
 func (s *Service) startSession(ctx context.Context, u coderunner.User) (Auth, error) {
+	if err := s.check(ctx, sessionsPerUser, u.ID); err != nil {
+		return Auth{}, err
+	}
+	if err := s.record(ctx, sessionsPerUser, u.ID); err != nil {
+		return Auth{}, err
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)

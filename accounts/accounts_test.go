@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func wantCode(t *testing.T, what string, err error, want coderunner.Code) {
 func TestSignUpSignInSignOut(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	up, err := f.svc.SignUp(ctx, "Ada", "correct horse")
+	up, err := f.svc.SignUp(ctx, "Ada", "correct horse", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestSignUpSignInSignOut(t *testing.T) {
 func TestBadInputKeepsAccounts(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	if _, err := f.svc.SignUp(ctx, "Ada", "correct horse"); err != nil {
+	if _, err := f.svc.SignUp(ctx, "Ada", "correct horse", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -94,11 +95,14 @@ func TestBadInputKeepsAccounts(t *testing.T) {
 		{"wrong password", func() error { _, err := f.svc.SignIn(ctx, "Ada", "wrong horse", "a"); return err }, coderunner.Unauthenticated},
 		{"unknown name", func() error { _, err := f.svc.SignIn(ctx, "Bob", "correct horse", "a"); return err }, coderunner.Unauthenticated},
 		{"oversized password", func() error { _, err := f.svc.SignIn(ctx, "Ada", strings.Repeat("x", 1<<20), "a"); return err }, coderunner.Unauthenticated},
-		{"taken name", func() error { _, err := f.svc.SignUp(ctx, "aDA", "another horse"); return err }, coderunner.Conflict},
-		{"oversized name", func() error { _, err := f.svc.SignUp(ctx, strings.Repeat("a", 33), "correct horse"); return err }, coderunner.BadUserInput},
-		{"short name", func() error { _, err := f.svc.SignUp(ctx, "al", "correct horse"); return err }, coderunner.BadUserInput},
-		{"name with a space", func() error { _, err := f.svc.SignUp(ctx, "Ada L", "correct horse"); return err }, coderunner.BadUserInput},
-		{"short password", func() error { _, err := f.svc.SignUp(ctx, "Bob", "short"); return err }, coderunner.BadUserInput},
+		{"taken name", func() error { _, err := f.svc.SignUp(ctx, "aDA", "another horse", "192.0.2.1"); return err }, coderunner.Conflict},
+		{"oversized name", func() error {
+			_, err := f.svc.SignUp(ctx, strings.Repeat("a", 33), "correct horse", "192.0.2.1")
+			return err
+		}, coderunner.BadUserInput},
+		{"short name", func() error { _, err := f.svc.SignUp(ctx, "al", "correct horse", "192.0.2.1"); return err }, coderunner.BadUserInput},
+		{"name with a space", func() error { _, err := f.svc.SignUp(ctx, "Ada L", "correct horse", "192.0.2.1"); return err }, coderunner.BadUserInput},
+		{"short password", func() error { _, err := f.svc.SignUp(ctx, "Bob", "short", "192.0.2.1"); return err }, coderunner.BadUserInput},
 		{"malformed token", func() error { _, _, err := f.svc.Authenticate(ctx, "Bearer nonsense"); return err }, coderunner.Unauthenticated},
 		{"unknown token", func() error {
 			_, _, err := f.svc.Authenticate(ctx, "crt_"+strings.Repeat("A", 43))
@@ -120,7 +124,7 @@ func TestConcurrentSignUpsOneWins(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { _, errs[i] = f.svc.SignUp(t.Context(), "Grace", "correct horse") })
+		wg.Go(func() { _, errs[i] = f.svc.SignUp(t.Context(), "Grace", "correct horse", "192.0.2.1") })
 	}
 	wg.Wait()
 	won := 0
@@ -140,7 +144,7 @@ func TestConcurrentSignUpsOneWins(t *testing.T) {
 func TestSignInFailuresAreThrottled(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	if _, err := f.svc.SignUp(ctx, "Ada", "correct horse"); err != nil {
+	if _, err := f.svc.SignUp(ctx, "Ada", "correct horse", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
@@ -221,7 +225,7 @@ func TestQuotaResolution(t *testing.T) {
 
 func TestPasswordNeverInUser(t *testing.T) {
 	f := newFixture(t)
-	up, err := f.svc.SignUp(t.Context(), "Ada", "correct horse")
+	up, err := f.svc.SignUp(t.Context(), "Ada", "correct horse", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,4 +248,37 @@ func toJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestThrottles checks that no client can fill the store: sign-ups per
+// address and sessions per user are limited, each with RATE_LIMITED and
+// a message that says why.
+func TestThrottles(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for i := range 20 {
+		if _, err := f.svc.SignUp(ctx, fmt.Sprintf("child%d", i), "correct horse", "198.51.100.7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := f.svc.SignUp(ctx, "child20", "correct horse", "198.51.100.7")
+	wantCode(t, "the 21st sign-up from one address within an hour", err, coderunner.RateLimited)
+	if !strings.Contains(err.Error(), "too many new accounts") {
+		t.Errorf("message %q does not say why", err)
+	}
+	if _, err := f.svc.SignUp(ctx, "child20", "correct horse", "198.51.100.8"); err != nil {
+		t.Fatalf("a sign-up from another address: %v", err)
+	}
+	// child0's sign-up started one session; 49 more fit in a day.
+	for range 49 {
+		if _, err := f.svc.SignIn(ctx, "child0", "correct horse", "198.51.100.7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = f.svc.SignIn(ctx, "child0", "correct horse", "198.51.100.7")
+	wantCode(t, "the 51st session of one user within a day", err, coderunner.RateLimited)
+	f.now = f.now.Add(24 * time.Hour)
+	if _, err := f.svc.SignIn(ctx, "child0", "correct horse", "198.51.100.7"); err != nil {
+		t.Fatalf("a day later: %v", err)
+	}
 }

@@ -45,7 +45,7 @@ func newAdmissionPair(tb testing.TB) admissionPair {
 	acc := &accounts.Service{Store: db, Broker: rb, Config: accounts.Config{
 		Guests: true, GuestQuota: unlimited, Quotas: map[coderunner.Role]coderunner.Quota{coderunner.RoleStudent: unlimited},
 	}}
-	auth, err := acc.SignUp(context.Background(), "bench", "bench password")
+	auth, err := acc.SignUp(context.Background(), "bench", "bench password", "127.0.0.1")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func (r queryResolver) AuditLog(ctx context.Context, first int, after *string) (
 }
 
 func (r mutationResolver) SignUp(ctx context.Context, name, password string) (accounts.Auth, error) {
-	return r.Accounts.SignUp(ctx, name, password)
+	return r.Accounts.SignUp(ctx, name, password, coderunner.CallerFrom(ctx).Addr)
 }
 
 func (r mutationResolver) SignIn(ctx context.Context, name, password string, setCookie bool) (accounts.Auth, error) {

@@ -267,7 +267,7 @@ func testKeysIndependent(t *testing.T, open Open, _ Peer) {
 		expectUsage(t, b, key, now, coderunner.Usage{RunsToday: 1, ActiveRuns: 1})
 	}
 	// Failures and admissions under one key are apart.
-	if err := b.AddFailure(t.Context(), "user-2", 1, time.Minute, now); err != nil {
+	if err := b.Record(t.Context(), "user-2", 1, time.Minute, now); err != nil {
 		t.Fatal(err)
 	}
 	admit(t, b, "user-2", "run-1", q, now)
@@ -305,8 +305,8 @@ func testThrottle(t *testing.T, open Open, _ Peer) {
 	}
 	fail := func(key string, now time.Time) {
 		t.Helper()
-		if err := b.AddFailure(t.Context(), key, limit, window, now); err != nil {
-			t.Fatalf("AddFailure(%s): %v", key, err)
+		if err := b.Record(t.Context(), key, limit, window, now); err != nil {
+			t.Fatalf("Record(%s): %v", key, err)
 		}
 	}
 	start := at(10, 0, 0)

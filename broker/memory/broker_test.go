@@ -65,7 +65,7 @@ func TestSweepFreesLimiterState(t *testing.T) {
 		if err := b.AdmitRun(ctx, owner, "run-1", q, now); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.AddFailure(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
+		if err := b.Record(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -236,8 +236,8 @@ func (b *Broker) Throttle(_ context.Context, key string, limit int, width time.D
 	return nil
 }
 
-// AddFailure implements coderunner.Limiter.
-func (b *Broker) AddFailure(_ context.Context, key string, limit int, width time.Duration, now time.Time) error {
+// Record implements coderunner.Limiter.
+func (b *Broker) Record(_ context.Context, key string, limit int, width time.Duration, now time.Time) error {
 	l := &b.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()

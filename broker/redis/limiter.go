@@ -121,8 +121,8 @@ func (b *Broker) Throttle(ctx context.Context, key string, limit int, window tim
 	return broker.ErrThrottled(oldest, window, now)
 }
 
-// AddFailure implements coderunner.Limiter.
-func (b *Broker) AddFailure(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
+// Record implements coderunner.Limiter.
+func (b *Broker) Record(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
 	k := b.keys.throttle(key)
 	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.ZAdd(ctx, k, goredis.Z{Score: float64(now.UnixMilli()), Member: rand.Text()})

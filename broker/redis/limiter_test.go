@@ -26,7 +26,7 @@ func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 	}
 	const limit, window = 5, 15 * time.Minute
 	for range 20 {
-		if err := b.AddFailure(ctx, "signin:name:ada", limit, window, now); err != nil {
+		if err := b.Record(ctx, "signin:name:ada", limit, window, now); err != nil {
 			t.Fatal(err)
 		}
 	}
