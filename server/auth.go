@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -167,7 +166,3 @@ func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
-
-// sessionRecheck is how often the sessions that hold connections open are
-// looked up in the store, in case a revocation message was lost.
-const sessionRecheck = time.Minute

@@ -10,6 +10,10 @@ import (
 	"coderunner"
 )
 
+// sessionRecheck is how often the sessions that hold connections open are
+// looked up in the store, in case a revocation message was lost.
+const sessionRecheck = time.Minute
+
 // errSessionEnded is the cause of a held context whose session was
 // signed out or expired.
 var errSessionEnded = errors.New("session ended")
