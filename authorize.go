@@ -24,11 +24,11 @@ func (c Caller) Owner() string {
 	if c.User != nil {
 		return c.User.ID
 	}
-	return "guest:" + c.Addr
+	return GuestOwnerPrefix + c.Addr
 }
 
-// IsGuest reports whether the caller has not signed in.
-func (c Caller) IsGuest() bool { return c.User == nil }
+// GuestOwnerPrefix starts the Owner of every guest.
+const GuestOwnerPrefix = "guest:"
 
 // Has reports whether the caller is signed in with role, or a role above it.
 func (c Caller) Has(role Role) bool {

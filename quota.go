@@ -88,7 +88,7 @@ const MaxActiveRunLife = time.Hour
 // Limiter enforces quotas and rate limits in the broker, each check and
 // charge one atomic step, so that any number of api replicas together admit
 // no more than a budget. Keys name the owner ("<user id>", "guest:<ip>") or,
-// for Throttle, what is throttled ("signin:name:<name>").
+// for Take, what is throttled ("signin:name:<name>").
 type Limiter interface {
 	// AdmitRun counts run runID against key's quota, or refuses it and
 	// counts nothing: QUOTA_EXCEEDED (with ResetsAt, the next day's start)
@@ -101,12 +101,16 @@ type Limiter interface {
 	EndRun(ctx context.Context, key, runID string, cpu time.Duration, now time.Time) error
 	// Usage reports key's usage on the day of now.
 	Usage(ctx context.Context, key string, now time.Time) (Usage, error)
-	// Throttle refuses with RATE_LIMITED (with RetryAfter) when key has
-	// had limit events in the window before now; else it returns nil.
-	Throttle(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
-	// Record records an event of key at now for Throttle (a failed
-	// sign-in, a sign-up), keeping no more than limit of them.
-	Record(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error
+	// Take counts one attempt of key at now (a sign-in, a sign-up) and
+	// returns its token — unless key already has limit attempts in the
+	// window before now: then it refuses RATE_LIMITED (with RetryAfter,
+	// until the oldest leaves the window) and counts nothing. One atomic
+	// step, so that concurrent attempts cannot all pass a check together.
+	Take(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (token string, err error)
+	// Forget removes an attempt Take counted, by its token: one that turned
+	// out not to count (a sign-in that succeeded). Forgetting one that is
+	// gone is not an error.
+	Forget(ctx context.Context, key, token string) error
 }
 
 // Revocations tells every process at once that a session ended, so that

@@ -57,8 +57,10 @@ var DefaultQuotas = map[coderunner.Role]coderunner.Quota{
 var DefaultGuestQuota = coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 300, ExecSecondsPerDay: 300, MaxActiveRuns: 2}
 
 // Throttles, so that no client can guess passwords quickly or fill the
-// store with accounts and sessions: each is at most limit events of a key
-// in a sliding window, counted in the broker across replicas.
+// store with accounts and sessions: each allows at most limit attempts of
+// a key in a sliding window, counted in the broker across replicas. An
+// attempt is taken before the work it allows, atomically, so concurrent
+// attempts cannot all slip through.
 var (
 	failedSignInsPerName = throttle{"signin:name:", 10, 15 * time.Minute, "too many wrong passwords for this name"}
 	failedSignInsPerAddr = throttle{"signin:addr:", 50, 15 * time.Minute, "too many wrong passwords from your network"}
@@ -73,20 +75,31 @@ type throttle struct {
 	why    string
 }
 
-// check refuses RATE_LIMITED, in the throttle's words, when key has had
-// limit events in the window.
-func (s *Service) check(ctx context.Context, t throttle, key string) error {
-	err := s.Broker.Throttle(ctx, t.prefix+key, t.limit, t.window, s.now())
+// attempt is one attempt a throttle counted.
+type attempt struct {
+	key, token string
+}
+
+// take counts an attempt of key, or refuses RATE_LIMITED in the
+// throttle's words.
+func (s *Service) take(ctx context.Context, t throttle, key string) (attempt, error) {
+	token, err := s.Broker.Take(ctx, t.prefix+key, t.limit, t.window, s.now())
 	var refused *coderunner.Error
 	if errors.As(err, &refused) && refused.Code == coderunner.RateLimited {
 		wait := refused.RetryAfter
-		return coderunner.ErrRateLimited(wait, "%s: try again in %d minutes", t.why, int(wait.Round(time.Minute)/time.Minute)+1)
+		return attempt{}, coderunner.ErrRateLimited(wait, "%s: try again in %d minutes", t.why, int(wait/time.Minute)+1)
 	}
-	return err
+	return attempt{t.prefix + key, token}, err
 }
 
-func (s *Service) record(ctx context.Context, t throttle, key string) error {
-	return s.Broker.Record(ctx, t.prefix+key, t.limit, t.window, s.now())
+// forget uncounts attempts that turned out not to count.
+func (s *Service) forget(ctx context.Context, attempts ...attempt) error {
+	for _, a := range attempts {
+		if err := s.Broker.Forget(ctx, a.key, a.token); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Service signs callers in and out and keeps their budgets.
@@ -112,34 +125,58 @@ type Auth struct {
 	ExpiresAt time.Time
 }
 
-// SignUp creates a student account for a client at addr and signs it in.
+// SignUp creates a student account for a client at addr and signs it
+// in. Every attempt counts against the address, a taken name included.
 func (s *Service) SignUp(ctx context.Context, name, password, addr string) (Auth, error) {
-	if err := s.check(ctx, signUpsPerAddr, addr); err != nil {
+	if err := validateAccount(name, password, coderunner.RoleStudent); err != nil {
+		return Auth{}, err
+	}
+	if _, err := s.take(ctx, signUpsPerAddr, addr); err != nil {
 		return Auth{}, err
 	}
 	u, err := s.CreateUser(ctx, name, password, coderunner.RoleStudent)
 	if err != nil {
 		return Auth{}, err
 	}
-	if err := s.record(ctx, signUpsPerAddr, addr); err != nil {
+	if _, err := s.take(ctx, sessionsPerUser, u.ID); err != nil {
 		return Auth{}, err
 	}
 	return s.startSession(ctx, u)
 }
 
-// CreateUser creates an account with role; a taken name is CONFLICT.
-func (s *Service) CreateUser(ctx context.Context, name, password string, role coderunner.Role) (coderunner.User, error) {
+func validateAccount(name, password string, role coderunner.Role) error {
 	if err := coderunner.ValidateName(name); err != nil {
-		return coderunner.User{}, err
+		return err
 	}
 	if err := coderunner.ValidatePassword(password); err != nil {
-		return coderunner.User{}, err
+		return err
 	}
 	if !role.Valid() {
-		return coderunner.User{}, coderunner.Errorf(coderunner.BadUserInput, "role %q is not one of STUDENT, EDITOR, ADMIN", role)
+		return coderunner.Errorf(coderunner.BadUserInput, "role %q is not one of STUDENT, EDITOR, ADMIN", role)
+	}
+	return nil
+}
+
+// CreateUser creates an account with role; a taken name is CONFLICT,
+// answered before the password is hashed.
+func (s *Service) CreateUser(ctx context.Context, name, password string, role coderunner.Role) (coderunner.User, error) {
+	if err := validateAccount(name, password, role); err != nil {
+		return coderunner.User{}, err
+	}
+	switch _, _, err := s.Store.UserByName(ctx, name); {
+	case err == nil:
+		return coderunner.User{}, coderunner.Errorf(coderunner.Conflict, "the name %q is taken: choose another", name)
+	case coderunner.ErrorCode(err) != coderunner.NotFound:
+		return coderunner.User{}, err
+	}
+	hash, err := hashPassword(ctx, password)
+	if err != nil {
+		return coderunner.User{}, err
 	}
 	u := coderunner.User{ID: uuid.NewString(), Name: name, Role: role, CreatedAt: s.now().Truncate(time.Millisecond)}
-	if err := s.Store.CreateUser(ctx, u, hashPassword(password)); err != nil {
+	// Two sign-ups racing for one name both pass the check above; the
+	// store's unique index lets one win.
+	if err := s.Store.CreateUser(ctx, u, hash); err != nil {
 		return coderunner.User{}, err
 	}
 	return u, nil
@@ -156,46 +193,65 @@ func (s *Service) Bootstrap(ctx context.Context, name, password string, role cod
 }
 
 // SignIn checks a name and password and starts a session. A wrong name
-// and a wrong password answer alike, in the same time; after too many
-// failures for the name or from the address, SignIn answers RATE_LIMITED
-// without checking, until the oldest failure has left the window.
+// and a wrong password answer alike, in the same time. Each attempt
+// counts as a failure for the name and the address before the password is
+// checked, and is forgotten if it succeeds: after too many failures,
+// SignIn answers RATE_LIMITED without checking, until the oldest has left
+// the window.
 func (s *Service) SignIn(ctx context.Context, name, password, addr string) (Auth, error) {
-	failures := []struct {
-		t   throttle
-		key string
-	}{{failedSignInsPerName, coderunner.NameKey(name)}, {failedSignInsPerAddr, addr}}
-	for _, f := range failures {
-		if err := s.check(ctx, f.t, f.key); err != nil {
+	a, err := s.take(ctx, failedSignInsPerAddr, addr)
+	if err != nil {
+		return Auth{}, err
+	}
+	attempts := []attempt{a}
+	// A name that cannot exist is not counted under its own key, so that
+	// guesses cannot store arbitrary names; the address still counts them.
+	if coderunner.ValidateName(name) == nil {
+		a, err := s.take(ctx, failedSignInsPerName, coderunner.NameKey(name))
+		if err != nil {
+			return Auth{}, err
+		}
+		attempts = append(attempts, a)
+	}
+	u, hash, err := s.Store.UserByName(ctx, name)
+	known := err == nil
+	if !known && coderunner.ErrorCode(err) != coderunner.NotFound {
+		return Auth{}, err
+	}
+	var session attempt
+	if known {
+		// Taken before the hash is checked, so that a correct password
+		// sent in a loop costs one check per session allowed; given back
+		// if the password is wrong, so that guessing cannot use up a
+		// child's sessions.
+		if session, err = s.take(ctx, sessionsPerUser, u.ID); err != nil {
 			return Auth{}, err
 		}
 	}
-	u, hash, err := s.Store.UserByName(ctx, name)
-	if err != nil && coderunner.ErrorCode(err) != coderunner.NotFound {
-		return Auth{}, err
-	}
-	if err != nil || len(password) > coderunner.MaxPasswordBytes {
+	if !known || len(password) > coderunner.MaxPasswordBytes {
 		hash = dummyHash
 	}
-	if !checkPassword(hash, password) || err != nil {
-		for _, f := range failures {
-			if err := s.record(ctx, f.t, f.key); err != nil {
+	ok, err := checkPassword(ctx, hash, password)
+	if err != nil {
+		return Auth{}, err
+	}
+	if !ok || !known {
+		if known {
+			if err := s.forget(ctx, session); err != nil {
 				return Auth{}, err
 			}
 		}
 		return Auth{}, coderunner.Errorf(coderunner.Unauthenticated, "wrong name or password")
 	}
+	if err := s.forget(ctx, attempts...); err != nil {
+		return Auth{}, err
+	}
 	return s.startSession(ctx, u)
 }
 
-// startSession stores a new session for u; each user may start only so
-// many a day, so that sessions cannot pile up in the store.
+// startSession stores a new session for u. Its caller has taken it from
+// sessionsPerUser, so that sessions cannot pile up in the store.
 func (s *Service) startSession(ctx context.Context, u coderunner.User) (Auth, error) {
-	if err := s.check(ctx, sessionsPerUser, u.ID); err != nil {
-		return Auth{}, err
-	}
-	if err := s.record(ctx, sessionsPerUser, u.ID); err != nil {
-		return Auth{}, err
-	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)

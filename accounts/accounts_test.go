@@ -282,3 +282,53 @@ func TestThrottles(t *testing.T) {
 		t.Fatalf("a day later: %v", err)
 	}
 }
+
+// TestConcurrentAttemptsAreThrottledExactly checks that attempts sent at
+// once cannot all pass a throttle's check: of 60 wrong passwords for one
+// name, exactly 10 are checked.
+func TestConcurrentAttemptsAreThrottledExactly(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.SignUp(t.Context(), "Ada", "correct horse", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	codes := make([]coderunner.Code, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := f.svc.SignIn(t.Context(), "ada", fmt.Sprintf("guess %d", i), fmt.Sprintf("198.51.100.%d", i))
+			codes[i] = coderunner.ErrorCode(err)
+		})
+	}
+	wg.Wait()
+	count := map[coderunner.Code]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count[coderunner.Unauthenticated] != 10 || count[coderunner.RateLimited] != n-10 {
+		t.Fatalf("60 wrong passwords at once: %v; want 10 checked (UNAUTHENTICATED), 50 RATE_LIMITED", count)
+	}
+}
+
+// TestSignUpAttemptsCount checks that sign-ups that fail count against the
+// address too: a taken name cannot be tried without limit.
+func TestSignUpAttemptsCount(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.svc.SignUp(ctx, "Ada", "correct horse", "192.0.2.9"); err != nil {
+		t.Fatal(err)
+	}
+	for range 19 {
+		_, err := f.svc.SignUp(ctx, "ada", "correct horse", "192.0.2.9")
+		wantCode(t, "a taken name", err, coderunner.Conflict)
+	}
+	_, err := f.svc.SignUp(ctx, "grace", "correct horse", "192.0.2.9")
+	wantCode(t, "the 21st sign-up attempt from one address", err, coderunner.RateLimited)
+	// A wrong password does not use up the user's sessions.
+	for i := range 9 {
+		_, err := f.svc.SignIn(ctx, "ada", fmt.Sprintf("guess %d", i), fmt.Sprintf("198.51.100.%d", i))
+		wantCode(t, "a wrong password", err, coderunner.Unauthenticated)
+	}
+	_, err = f.svc.SignIn(ctx, strings.Repeat("x", 1<<20), "correct horse", "192.0.2.9")
+	wantCode(t, "a name that cannot exist", err, coderunner.Unauthenticated)
+}

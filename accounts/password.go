@@ -1,13 +1,18 @@
 package accounts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"coderunner"
 )
 
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, one
@@ -23,9 +28,38 @@ const (
 
 var b64 = base64.RawStdEncoding
 
+// hashing bounds the argon2 computations running at once in this process
+// (each holds 19 MiB and a core for ~25 ms): a burst of sign-ins waits
+// for a slot, or is refused once it has waited hashWait.
+var hashing = make(chan struct{}, 2*runtime.NumCPU())
+
+const hashWait = 2 * time.Second
+
+// withHashSlot runs f while holding one of the hashing slots.
+func withHashSlot(ctx context.Context, f func()) error {
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case hashing <- struct{}{}:
+	case <-t.C:
+		return coderunner.ErrRateLimited(time.Second, "the server is busy signing people in: try again in a second")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-hashing }()
+	f()
+	return nil
+}
+
 // hashPassword returns password's argon2id hash in the PHC string format:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>.
-func hashPassword(password string) string {
+func hashPassword(ctx context.Context, password string) (string, error) {
+	var hash string
+	err := withHashSlot(ctx, func() { hash = hashWith(password) })
+	return hash, err
+}
+
+func hashWith(password string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
@@ -35,7 +69,13 @@ func hashPassword(password string) string {
 
 // checkPassword reports whether password matches hash, comparing in
 // constant time. A malformed hash matches nothing.
-func checkPassword(hash, password string) bool {
+func checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	var ok bool
+	err := withHashSlot(ctx, func() { ok = matches(hash, password) })
+	return ok, err
+}
+
+func matches(hash, password string) bool {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false
@@ -60,4 +100,4 @@ func checkPassword(hash, password string) bool {
 
 // dummyHash is checked against when a name is unknown, so that signing in
 // as nobody takes as long as signing in with a wrong password.
-var dummyHash = hashPassword("coderunner: no such user")
+var dummyHash = hashWith("coderunner: no such user")

@@ -25,7 +25,7 @@ const (
 )
 
 // LogTTL keeps a sliding log of the given width (active runs, admissions,
-// failures) after its last entry: once the width has passed, every entry
+// Take's attempts) after its last entry: once the width has passed, every entry
 // is out of the window, and a minute more spares replicas whose clocks
 // differ a little.
 func LogTTL(width time.Duration) time.Duration { return width + time.Minute }
@@ -58,13 +58,13 @@ func ErrRunsPerMinute(q coderunner.Quota, oldest, now time.Time) error {
 		"you may start %s a minute: try again in %d s", runs(q.RunsPerMinute), ceilSeconds(wait))
 }
 
-// ErrThrottled is Throttle's error when the limit of failures happened in
-// the window before now, the oldest of them at oldest (zero if none: the
+// ErrThrottled is Take's error when limit attempts were counted in the
+// window before now, the oldest of them at oldest (zero if none: the
 // limit is 0).
 func ErrThrottled(oldest time.Time, window time.Duration, now time.Time) error {
 	wait := retryAfter(oldest, window, now)
 	return coderunner.ErrRateLimited(wait,
-		"too many failed attempts: try again in %d s", ceilSeconds(wait))
+		"too many attempts: try again in %d s", ceilSeconds(wait))
 }
 
 // retryAfter is the wait until the oldest event leaves the window before

@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"coderunner"
@@ -59,6 +60,9 @@ type runResolver struct{ *Resolver }
 // Owner is the run's user, or null for a guest's run (or a user since
 // deleted). Whoever sees the run may see its owner.
 func (r runResolver) Owner(ctx context.Context, run *coderunner.Run) (*coderunner.User, error) {
+	if strings.HasPrefix(run.Owner, coderunner.GuestOwnerPrefix) {
+		return nil, nil
+	}
 	u, err := r.Accounts.User(ctx, run.Owner)
 	if coderunner.ErrorCode(err) == coderunner.NotFound {
 		return nil, nil

@@ -5,8 +5,8 @@ package runs
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -40,6 +40,16 @@ type Service struct {
 	// event before it asks the store whether its run finished unseen
 	// (see follow); 0 means 30 s.
 	FinishCheck time.Duration
+	// Log receives what goes wrong without failing a call; nil means
+	// slog.Default().
+	Log *slog.Logger
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 func (s *Service) now() time.Time {
@@ -128,12 +138,12 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	if err != nil || !ok {
 		return false, err
 	}
-	// A charge lost to a broker failure is not retried: the run's place
-	// among its owner's active runs then frees itself after
-	// coderunner.MaxActiveRunLife, and its CPU time goes uncharged.
-	chargeErr := s.Broker.EndRun(ctx, run.Owner, run.ID, time.Duration(run.CPUMs)*time.Millisecond, run.FinishedAt)
-	if chargeErr != nil {
-		chargeErr = fmt.Errorf("charge run %s to %s: %w", run.ID, run.Owner, chargeErr)
+	// A charge lost to a broker failure is not retried, nor does it fail
+	// the finish (the run is stored): the run's place among its owner's
+	// active runs frees itself after coderunner.MaxActiveRunLife, and its
+	// CPU time goes uncharged.
+	if err := s.Broker.EndRun(ctx, run.Owner, run.ID, time.Duration(run.CPUMs)*time.Millisecond, run.FinishedAt); err != nil {
+		s.log().Warn("a finished run was not charged to its owner", "run", run.ID, "owner", run.Owner, "err", err)
 	}
 	// The run is final now, and this is the one chance to tell its live
 	// subscribers: retry a failed publish for a while, even past ctx.
@@ -143,11 +153,11 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
 		_, err = s.Broker.Publish(publishCtx, event)
 		if err == nil {
-			return true, chargeErr
+			return true, nil
 		}
 		select {
 		case <-publishCtx.Done():
-			return true, errors.Join(chargeErr, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err))
+			return true, fmt.Errorf("publish FINISHED of run %s: %w", run.ID, err)
 		case <-time.After(wait):
 		}
 	}

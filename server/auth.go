@@ -47,6 +47,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 					var release func()
 					ctx, release = s.sessions.hold(ctx, caller.TokenHash, expires)
 					defer release()
+					ctx = sessionEndedReason(ctx)
 				}
 			case fromCookie && coderunner.ErrorCode(err) == coderunner.Unauthenticated:
 				http.SetCookie(w, &http.Cookie{Name: accounts.CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
@@ -61,6 +62,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	code := coderunner.ErrorCode(err)
+	s.countError(code)
 	if code != coderunner.Unauthenticated {
 		s.log.ErrorContext(r.Context(), "authenticate", "err", err)
 		writeError(w, http.StatusServiceUnavailable, coderunner.Internal, internalMessage)
@@ -93,26 +95,78 @@ func bearer(h string) string {
 
 // wsInit authenticates a WebSocket by the authorization of its
 // connection_init payload, if it has one: a bad token closes the
-// connection with the error. The connection ends when the session does.
+// connection (code 4401) with the error as its reason. The connection ends
+// when the session does.
 func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx = context.WithValue(ctx, webSocketKey{}, true)
 	h := payload.Authorization()
 	if h == "" {
 		return ctx, nil, nil
 	}
 	caller, expires, err := s.accounts.Authenticate(ctx, bearer(h))
 	if err != nil {
-		if coderunner.ErrorCode(err) != coderunner.Unauthenticated {
+		code := coderunner.ErrorCode(err)
+		s.countError(code)
+		if code != coderunner.Unauthenticated {
 			s.log.ErrorContext(ctx, "authenticate a WebSocket", "err", err)
 			err = errors.New(internalMessage)
 		}
-		return ctx, nil, err
+		return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, err.Error()), closeUnauthorized), nil, err
 	}
 	caller.Addr = coderunner.CallerFrom(ctx).Addr
 	// The connection outlives this call: its hold is released when the
 	// connection's context ends, which the hold's own end also causes.
 	ctx, release := s.sessions.hold(ctx, caller.TokenHash, expires)
 	context.AfterFunc(ctx, release)
-	return coderunner.WithCaller(transport.AppendCloseReason(ctx, "the session ended: sign in again"), caller), nil, nil
+	return sessionEndedReason(coderunner.WithCaller(ctx, caller)), nil, nil
+}
+
+// webSocketKey marks the context of a WebSocket's operations.
+type webSocketKey struct{}
+
+// closeUnauthorized is the WebSocket close code of a refused token, in
+// the application range, as graphql-ws clients use 4401 for it.
+const closeUnauthorized = 4401
+
+// sessionEndedReason makes gqlgen close a WebSocket whose session ended
+// with a reason that says so (the legacy subprotocol sends it as a
+// connection_error) — and only then: a connection closed for any other
+// cause, such as a deploy, is not told to sign in again. gqlgen reads the
+// reason from the context when the connection closes.
+func sessionEndedReason(ctx context.Context) context.Context {
+	return reasonCtx{ctx, transport.AppendCloseReason(context.Background(), "the session ended: sign in again")}
+}
+
+type reasonCtx struct {
+	context.Context
+	reason context.Context // holds gqlgen's close reason, and nothing else
+}
+
+func (c reasonCtx) Value(key any) any {
+	if v := c.reason.Value(key); v != nil {
+		if errors.Is(context.Cause(c.Context), errSessionEnded) {
+			return v
+		}
+		return nil
+	}
+	return c.Context.Value(key)
+}
+
+// refreshCaller re-reads the user of a long-lived connection before each
+// of its operations, so that a role or quota changed since the connection
+// was authenticated applies at once (a request authenticates afresh
+// anyway). Installed around WebSocket operations.
+func (s *Server) refreshCaller(ctx context.Context) (context.Context, error) {
+	caller := coderunner.CallerFrom(ctx)
+	if caller.User == nil {
+		return ctx, nil
+	}
+	u, err := s.accounts.User(ctx, caller.User.ID)
+	if err != nil {
+		return ctx, err
+	}
+	caller.User = &u
+	return coderunner.WithCaller(ctx, caller), nil
 }
 
 // authDirective implements @auth(role): the one gate of role-restricted
@@ -142,11 +196,18 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	if isTrusted(addr, trusted) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
+			hop := strings.TrimSpace(hops[i])
+			parsed, ok := parseHop(hop)
+			if !ok {
+				// What a trusted proxy wrote that is no address
+				// ("unknown", an obfuscated name) still tells clients
+				// apart better than the proxy's own address.
+				if hop != "" && len(hop) <= 64 {
+					return hop
+				}
 				break
 			}
-			addr = hop.Unmap()
+			addr = parsed
 			if !isTrusted(addr, trusted) {
 				break
 			}
@@ -156,6 +217,18 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 		addr = netip.PrefixFrom(addr, 64).Masked().Addr()
 	}
 	return addr.String()
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, possibly with a
+// port ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(hop string) (netip.Addr, bool) {
+	if addr, err := netip.ParseAddr(hop); err == nil {
+		return addr.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func (ts *testServer) postAs(t *testing.T, header http.Header, q string) (*http.
 
 func TestMeAndBadTokens(t *testing.T) {
 	ts := newServer(t, options{})
+	ts.get(t, url.Values{"query": {"{ageGroups{slug}}"}}, nil) // into the response cache
+	ts.responses.Wait()
 	token := ts.signUp(t, "Ada")
 	if _, out := ts.postAs(t, bearerHeader(token), `{ me { name role quota { runsPerMinute runsToday resetsAt } } }`); !strings.Contains(string(out.Data), `"name":"Ada","role":"STUDENT"`) {
 		t.Fatalf("me with a token: %s %+v", out.Data, out.Errors)
@@ -67,15 +70,24 @@ func TestMeAndBadTokens(t *testing.T) {
 					t.Errorf("%s: status %d, codes %v; want 401 UNAUTHENTICATED", method, resp.StatusCode, out.codes())
 				}
 			}
+			// Even a response the cache holds is refused.
+			if resp, _ := ts.do(t, http.MethodGet, "/graphql?query=%7BageGroups%7Bslug%7D%7D", nil, header); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("a cached public GET: status %d, want 401", resp.StatusCode)
+			}
 			token, isBearer := strings.CutPrefix(header.Get("Authorization"), "Bearer ")
 			if !isBearer {
 				return
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			defer cancel()
-			if c, err := gqlws.DialAs(ctx, ts.URL+"/graphql", gqlws.TransportWS, token); err == nil {
-				c.Close()
-				t.Error("a WebSocket with the token was accepted")
+			for _, protocol := range []string{gqlws.TransportWS, gqlws.LegacyWS} {
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+				defer cancel()
+				c, err := gqlws.DialAs(ctx, ts.URL+"/graphql", protocol, token)
+				if err == nil {
+					c.Close()
+					t.Errorf("%s: a WebSocket with the token was accepted", protocol)
+				} else if !strings.Contains(err.Error(), "sign in again") {
+					t.Errorf("%s: refused with %v; want the reason", protocol, err)
+				}
 			}
 		})
 	}
@@ -264,5 +276,48 @@ func TestCORS(t *testing.T) {
 		if tt.wantAllow != "" && !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
 			t.Errorf("preflight allows headers %q, want Authorization among them", h.Get("Access-Control-Allow-Headers"))
 		}
+	}
+}
+
+// TestWebSocketSeesRoleChanges checks that a role changed while a
+// WebSocket is open applies to its next operation: a demoted admin's old
+// connection can no longer act as admin.
+func TestWebSocketSeesRoleChanges(t *testing.T) {
+	ts := newServer(t, options{})
+	ctx := t.Context()
+	root, err := ts.accounts.Bootstrap(ctx, "root", "correct horse", coderunner.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.accounts.Bootstrap(ctx, "deputy", "correct horse", coderunner.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(name string) string {
+		_, out := ts.postAs(t, nil, `mutation { signIn(name: "`+name+`", password: "correct horse") { token user { id } } }`)
+		var data struct{ SignIn struct{ Token string } }
+		if err := json.Unmarshal(out.Data, &data); err != nil || data.SignIn.Token == "" {
+			t.Fatalf("signIn %s: %s %+v", name, out.Data, out.Errors)
+		}
+		return data.SignIn.Token
+	}
+	deputy := signIn("deputy")
+	wsCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := gqlws.DialAs(wsCtx, ts.URL+"/graphql", gqlws.TransportWS, deputy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	users, err := ts.accounts.UserByName(ctx, "deputy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, out := ts.postAs(t, bearerHeader(signIn("root")), `mutation { setRole(userId: "`+users.ID+`", role: STUDENT) { role } }`); len(out.Errors) > 0 {
+		t.Fatal(out.Errors)
+	}
+	c.Subscribe("1", `mutation { setRole(userId: "`+root.ID+`", role: STUDENT) { role } }`, nil)
+	m, err := c.Next(time.Now().Add(5 * time.Second))
+	if err != nil || !strings.Contains(string(m.Payload), "FORBIDDEN") {
+		t.Fatalf("setRole over the demoted admin's old WebSocket: %s %s, %v; want FORBIDDEN", m.Type, m.Payload, err)
 	}
 }

@@ -16,7 +16,9 @@ func TestClientAddr(t *testing.T) {
 		{"trusted proxy", "10.1.2.3:5000", "198.51.100.1", "198.51.100.1"},
 		{"a client's own forgery is left of the proxy's entry", "10.1.2.3:5000", "203.0.113.9, 198.51.100.1", "198.51.100.1"},
 		{"chain of trusted proxies", "10.1.2.3:5000", "198.51.100.1, 10.9.9.9", "198.51.100.1"},
-		{"garbage stops the walk", "10.1.2.3:5000", "nonsense", "10.1.2.3"},
+		{"what a trusted proxy wrote that is no address", "10.1.2.3:5000", "unknown", "unknown"},
+		{"an address with a port", "10.1.2.3:5000", "198.51.100.1:4711", "198.51.100.1"},
+		{"an IPv6 address with a port", "10.1.2.3:5000", "[2001:db8::1]:4711", "2001:db8::"},
 		{"IPv6 is cut to its /64", "[2001:db8:1:2:3:4:5:6]:5000", "", "2001:db8:1:2::"},
 		{"IPv4 in IPv6", "[::ffff:192.0.2.7]:5000", "", "192.0.2.7"},
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"coderunner"
 	"coderunner/accounts"
@@ -81,6 +82,8 @@ type Server struct {
 	closeSubscriptions context.CancelFunc
 
 	accounts       *accounts.Service
+	countErr       func(coderunner.Code)
+	present        graphql.ErrorPresenterFunc
 	sessions       *sessionWatch
 	trustedProxies []netip.Prefix
 	allowedOrigins []string
@@ -95,6 +98,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		mux:            http.NewServeMux(),
 		accounts:       cfg.Accounts,
+		countErr:       cfg.CountError,
 		sessions:       newSessionWatch(),
 		trustedProxies: cfg.TrustedProxies,
 		allowedOrigins: cfg.AllowedOrigins,
@@ -103,12 +107,14 @@ func New(cfg Config) *Server {
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
 	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
 	mux := s.mux
-	mux.Handle("/graphql", cors(cfg.AllowedOrigins, &httpFront{
-		next:         s.authenticate(s.endOnClose(s.graphQL(cfg))),
+	// Authentication comes before the response cache, so that a bad
+	// token is refused even for a response the cache holds.
+	mux.Handle("/graphql", cors(cfg.AllowedOrigins, s.authenticate(&httpFront{
+		next:         s.endOnClose(s.graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
-	}))
+	})))
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
 		checks[name] = check
@@ -121,6 +127,13 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// countError counts an error answered outside GraphQL execution.
+func (s *Server) countError(code coderunner.Code) {
+	if s.countErr != nil {
+		s.countErr(code)
+	}
+}
 
 // CloseSubscriptions ends every open subscription; clients reconnect (to
 // another replica) with the last seq they saw. Call it when shutting down:
@@ -187,7 +200,8 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
-	srv.SetErrorPresenter(presentError(cfg.Logger, cfg.CountError))
+	s.present = presentError(cfg.Logger, cfg.CountError)
+	srv.SetErrorPresenter(s.present)
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
@@ -205,6 +219,16 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	// what they read for as long as they live.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.LoaderWait)))
+	})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if ctx.Value(webSocketKey{}) == nil {
+			return next(ctx)
+		}
+		ctx, err := s.refreshCaller(ctx)
+		if err != nil {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.present(ctx, err)}})
+		}
+		return next(ctx)
 	})
 	return srv
 }

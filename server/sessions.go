@@ -56,14 +56,20 @@ func (w *sessionWatch) hold(ctx context.Context, tokenHash string, expires time.
 	}
 }
 
-// end ends every hold of a session.
+// end ends every hold of a session, after signOutGrace: a WebSocket that
+// sent signOut itself gets its answer before it closes.
 func (w *sessionWatch) end(tokenHash string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for h := range w.holds[tokenHash] {
-		h.cancel(errSessionEnded)
-	}
+	time.AfterFunc(signOutGrace, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for h := range w.holds[tokenHash] {
+			h.cancel(errSessionEnded)
+		}
+	})
 }
+
+// signOutGrace is how long connections of a signed-out session stay open.
+const signOutGrace = 250 * time.Millisecond
 
 func (w *sessionWatch) held() []string {
 	w.mu.Lock()
@@ -76,10 +82,10 @@ func (w *sessionWatch) held() []string {
 }
 
 // run ends holds as revocations arrive, and every sessionRecheck those
-// whose session the store no longer has, until ctx ends.
+// whose session the store no longer has, until ctx ends. The store checks
+// run apart, so that a slow store does not hold up revocations.
 func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocations, valid func(context.Context, string) bool, log *slog.Logger) {
-	recheck := time.NewTicker(sessionRecheck)
-	defer recheck.Stop()
+	go w.recheck(ctx, valid)
 	var revoked <-chan string
 	for ctx.Err() == nil {
 		if revoked == nil {
@@ -104,12 +110,26 @@ func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocatio
 				continue
 			}
 			w.end(hash)
-		case <-recheck.C:
-			for _, hash := range w.held() {
-				if !valid(ctx, hash) {
-					w.end(hash)
-				}
+		}
+	}
+}
+
+// recheck ends, every sessionRecheck, the holds whose session is gone.
+func (w *sessionWatch) recheck(ctx context.Context, valid func(context.Context, string) bool) {
+	t := time.NewTicker(sessionRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, hash := range w.held() {
+			checkCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if !valid(checkCtx, hash) {
+				w.end(hash)
 			}
+			cancel()
 		}
 	}
 }

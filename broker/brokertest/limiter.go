@@ -25,7 +25,11 @@ func testLimiter(t *testing.T, open Open, peer Peer) {
 		{"EndRunChargesOnce", testEndRunChargesOnce},
 		{"KeysAreIndependent", testKeysIndependent},
 		{"Usage", testUsage},
-		{"Throttle", testThrottle},
+		{"Take", testTake},
+		{"TakeKeepsTheNewest", testTakeKeepsTheNewest},
+		{"Forget", testForget},
+		{"TakeKeysAreIndependent", testTakeKeysIndependent},
+		{"ConcurrentTakesKeepTheLimit", testConcurrentTakes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,7 +257,7 @@ func testEndRunChargesOnce(t *testing.T, open Open, _ Peer) {
 }
 
 // testKeysIndependent: keys that contain each other, or ':' and '.', and a
-// Throttle key equal to an owner's, share nothing.
+// Take key equal to an owner's, share nothing.
 func testKeysIndependent(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
 	q := coderunner.Quota{RunsPerMinute: 1, RunsPerDay: 1, ExecSecondsPerDay: 1, MaxActiveRuns: 1}
@@ -266,17 +270,13 @@ func testKeysIndependent(t *testing.T, open Open, _ Peer) {
 		expectRefused(t, b.AdmitRun(t.Context(), key, "run-2", q, now), broker.ErrRunsPerDay(q, now))
 		expectUsage(t, b, key, now, coderunner.Usage{RunsToday: 1, ActiveRuns: 1})
 	}
-	// Failures and admissions under one key are apart.
-	if err := b.Record(t.Context(), "user-2", 1, time.Minute, now); err != nil {
-		t.Fatal(err)
-	}
+	// Attempts and admissions under one key are apart.
+	take(t, b, "user-2", 1, time.Minute, now)
 	admit(t, b, "user-2", "run-1", q, now)
-	if err := b.Throttle(t.Context(), "user-2", 1, time.Minute, now); coderunner.ErrorCode(err) != coderunner.RateLimited {
-		t.Fatalf("Throttle after a failure, limit 1: %v; want RATE_LIMITED", err)
+	if _, err := b.Take(t.Context(), "user-2", 1, time.Minute, now); coderunner.ErrorCode(err) != coderunner.RateLimited {
+		t.Fatalf("Take after an attempt, limit 1: %v; want RATE_LIMITED", err)
 	}
-	if err := b.Throttle(t.Context(), "user-1", 1, time.Minute, now); err != nil {
-		t.Fatalf("Throttle of a key with admissions but no failure: %v", err)
-	}
+	take(t, b, "user-1", 1, time.Minute, now) // admissions but no attempt
 }
 
 // testUsage: Usage reports the day of now; active runs are not per day.
@@ -295,45 +295,188 @@ func testUsage(t *testing.T, open Open, _ Peer) {
 	expectUsage(t, b, "someone-else", at(23, 41, 0), coderunner.Usage{})
 }
 
-// testThrottle: limit failures in the window before now refuse, until the
-// oldest leaves it; no more than limit failures are kept, the newest.
-func testThrottle(t *testing.T, open Open, _ Peer) {
+func take(t *testing.T, l coderunner.Limiter, key string, limit int, window time.Duration, now time.Time) string {
+	t.Helper()
+	token, err := l.Take(t.Context(), key, limit, window, now)
+	if err != nil {
+		t.Fatalf("Take(%s, %d, %v) at %v: %v", key, limit, window, now, err)
+	}
+	if token == "" {
+		t.Fatalf("Take(%s, %d, %v) at %v: empty token", key, limit, window, now)
+	}
+	return token
+}
+
+func forget(t *testing.T, l coderunner.Limiter, key, token string) {
+	t.Helper()
+	if err := l.Forget(t.Context(), key, token); err != nil {
+		t.Fatalf("Forget(%s, %q): %v", key, token, err)
+	}
+}
+
+// expectTakeRefused fails t unless Take refuses with want and no token.
+func expectTakeRefused(t *testing.T, l coderunner.Limiter, key string, limit int, window time.Duration, now time.Time, want error) {
+	t.Helper()
+	token, err := l.Take(t.Context(), key, limit, window, now)
+	if token != "" {
+		t.Fatalf("Take(%s, %d, %v) at %v: token %q with error %v; want no token", key, limit, window, now, token, err)
+	}
+	expectRefused(t, err, want)
+}
+
+// testTake: limit attempts in the window before now pass, each with its
+// own token; the next is refused until the oldest leaves the window, and a
+// refusal counts nothing.
+func testTake(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
 	const limit, window = 3, 10 * time.Minute
-	throttle := func(key string, now time.Time) error {
-		return b.Throttle(t.Context(), key, limit, window, now)
-	}
-	fail := func(key string, now time.Time) {
-		t.Helper()
-		if err := b.Record(t.Context(), key, limit, window, now); err != nil {
-			t.Fatalf("Record(%s): %v", key, err)
-		}
-	}
 	start := at(10, 0, 0)
 	key := "signin:name:ada"
+	tokens := make(map[string]bool)
 	for i := range limit {
-		if err := throttle(key, start.Add(time.Duration(i)*time.Minute)); err != nil {
-			t.Fatalf("Throttle after %d failures: %v", i, err)
+		token := take(t, b, key, limit, window, start.Add(time.Duration(i)*time.Minute))
+		if tokens[token] {
+			t.Fatalf("Take %d: token %q again", i, token)
 		}
-		fail(key, start.Add(time.Duration(i)*time.Minute))
+		tokens[token] = true
 	}
-	expectRefused(t, throttle(key, start.Add(3*time.Minute)),
-		coderunner.ErrRateLimited(7*time.Minute, "too many failed attempts: try again in 420 s"))
-	if err := throttle(key, start.Add(window)); err != nil {
-		t.Fatalf("Throttle once the first failure left the window: %v", err)
+	expectTakeRefused(t, b, key, limit, window, start.Add(3*time.Minute),
+		coderunner.ErrRateLimited(7*time.Minute, "too many attempts: try again in 420 s"))
+	// Refusals, had they counted, would fill the window again below.
+	for i := range 5 {
+		now := start.Add(4*time.Minute + time.Duration(i)*time.Second)
+		expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(start, window, now))
 	}
-	if err := throttle("signin:name:grace", start.Add(3*time.Minute)); err != nil {
-		t.Fatalf("Throttle of another key: %v", err)
-	}
+	// The first attempt leaves the window window after it: one more.
+	now := start.Add(window - time.Millisecond)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(start, window, now))
+	take(t, b, key, limit, window, start.Add(window))
+	// The second, at start+1m, is the oldest now.
+	now = start.Add(window + time.Second)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(start.Add(time.Minute), window, now))
 
-	// Ten failures, a second apart: the last three are kept.
-	key = "signin:ip:10.0.0.1"
+	// A limit of 0 allows nothing, for the whole window.
+	expectTakeRefused(t, b, "signup:addr:10.0.0.1", 0, window, start,
+		coderunner.ErrRateLimited(window, "too many attempts: try again in 600 s"))
+}
+
+// testTakeKeepsTheNewest: should a key's limit be lowered, Take refuses
+// until fewer than the new limit are in the window: until the oldest of
+// the newest limit attempts leaves it.
+func testTakeKeepsTheNewest(t *testing.T, open Open, _ Peer) {
+	b := open(t, options())
+	const window = 10 * time.Minute
+	start := at(10, 0, 0)
+	key := "signin:addr:10.0.0.1"
 	for i := range 10 {
-		fail(key, start.Add(time.Duration(i)*time.Second))
+		take(t, b, key, 10, window, start.Add(time.Duration(i)*time.Second))
 	}
+	// The last three, from start+7s, are the newest.
 	now := start.Add(10 * time.Second)
-	expectRefused(t, throttle(key, now), broker.ErrThrottled(start.Add(7*time.Second), window, now))
-	if err := throttle(key, start.Add(7*time.Second+window)); err != nil {
-		t.Fatalf("Throttle once the oldest failure kept left the window: %v", err)
+	expectTakeRefused(t, b, key, 3, window, now, broker.ErrThrottled(start.Add(7*time.Second), window, now))
+	now = start.Add(7*time.Second + window - time.Millisecond)
+	expectTakeRefused(t, b, key, 3, window, now, broker.ErrThrottled(start.Add(7*time.Second), window, now))
+	take(t, b, key, 3, window, start.Add(7*time.Second+window))
+}
+
+// testForget: forgetting an attempt, by its token, frees its place;
+// forgetting it again, a token never taken, a key never used, or a token
+// under another key than its own, is no error and changes nothing else.
+func testForget(t *testing.T, open Open, _ Peer) {
+	b := open(t, options())
+	const limit, window = 2, 10 * time.Minute
+	key := "signin:name:ada"
+	first := take(t, b, key, limit, window, at(10, 0, 0))
+	second := take(t, b, key, limit, window, at(10, 1, 0))
+	now := at(10, 2, 0)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(at(10, 0, 0), window, now))
+
+	// Forgetting the newer leaves the older the oldest.
+	forget(t, b, key, second)
+	forget(t, b, key, second)
+	forget(t, b, key, "never-taken")
+	forget(t, b, "signin:name:grace", first)
+	forget(t, b, "never-used", "never-taken")
+	third := take(t, b, key, limit, window, at(10, 2, 0))
+	now = at(10, 3, 0)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(at(10, 0, 0), window, now))
+
+	forget(t, b, key, first)
+	take(t, b, key, limit, window, at(10, 4, 0))
+	now = at(10, 5, 0)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(at(10, 2, 0), window, now))
+
+	// Forgetting the third leaves the fourth alone.
+	for _, token := range []string{first, second, third} {
+		forget(t, b, key, token)
 	}
+	take(t, b, key, limit, window, at(10, 6, 0))
+	now = at(10, 7, 0)
+	expectTakeRefused(t, b, key, limit, window, now, broker.ErrThrottled(at(10, 4, 0), window, now))
+}
+
+// testTakeKeysIndependent: keys that contain each other, or ':' and '.',
+// count their attempts apart; a token forgotten under another key frees
+// no place.
+func testTakeKeysIndependent(t *testing.T, open Open, _ Peer) {
+	b := open(t, options())
+	const window = time.Hour
+	now := at(10, 0, 0)
+	keys := []string{"signin:addr:10.0.0.1", "signin:addr:10.0.0.10", "signin:addr:10.0.0", "signin:addr", "signup:addr:10.0.0.1"}
+	tokens := make(map[string]string)
+	for _, key := range keys {
+		tokens[key] = take(t, b, key, 1, window, now)
+	}
+	for i, key := range keys {
+		forget(t, b, key, tokens[keys[(i+1)%len(keys)]])
+	}
+	for _, key := range keys {
+		expectTakeRefused(t, b, key, 1, window, now, broker.ErrThrottled(now, window, now))
+	}
+	forget(t, b, keys[0], tokens[keys[0]])
+	take(t, b, keys[0], 1, window, now)
+	expectTakeRefused(t, b, keys[1], 1, window, now, broker.ErrThrottled(now, window, now))
+}
+
+// testConcurrentTakes: 60 attempts at once, through two processes, on one
+// key with a limit of 10: exactly 10 pass, each with its own token, and
+// 50 are refused RATE_LIMITED; the key then holds those 10.
+func testConcurrentTakes(t *testing.T, open Open, peer Peer) {
+	b := open(t, options())
+	brokers := []coderunner.Broker{b, peer(t, b)}
+	const limit, window = 10, 15 * time.Minute
+	key := "signin:name:ada"
+	now := at(10, 0, 0)
+	var wg sync.WaitGroup
+	tokens := make([]string, 60)
+	errs := make([]error, 60)
+	for i := range errs {
+		wg.Go(func() {
+			tokens[i], errs[i] = brokers[i%2].Take(t.Context(), key, limit, window, now)
+		})
+	}
+	wg.Wait()
+	taken := make(map[string]bool)
+	refused := 0
+	for i, err := range errs {
+		switch {
+		case err == nil && tokens[i] != "" && !taken[tokens[i]]:
+			taken[tokens[i]] = true
+		case err == nil:
+			t.Fatalf("Take %d: token %q, empty or given before", i, tokens[i])
+		case coderunner.ErrorCode(err) == coderunner.RateLimited && tokens[i] == "":
+			refused++
+		default:
+			t.Fatalf("Take %d: token %q, %v; want a token or RATE_LIMITED", i, tokens[i], err)
+		}
+	}
+	if len(taken) != limit || refused != 50 {
+		t.Fatalf("%d of 60 concurrent attempts passed and %d were refused; want 10 and 50", len(taken), refused)
+	}
+	later := now.Add(time.Minute)
+	expectTakeRefused(t, b, key, limit, window, later, broker.ErrThrottled(now, window, later))
+	for token := range taken {
+		forget(t, b, key, token)
+	}
+	take(t, b, key, limit, window, later)
 }

@@ -65,7 +65,7 @@ func TestSweepFreesLimiterState(t *testing.T) {
 		if err := b.AdmitRun(ctx, owner, "run-1", q, now); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Record(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
+		if _, err := b.Take(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,11 +73,11 @@ func TestSweepFreesLimiterState(t *testing.T) {
 		l := &b.limits
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return [4]int{len(l.days), len(l.active), len(l.admitted), len(l.failures)}
+		return [4]int{len(l.days), len(l.active), len(l.admitted), len(l.attempts)}
 	}
 	for _, step := range []struct {
 		after time.Duration
-		want  [4]int // days, active sets, admission logs, failure logs
+		want  [4]int // days, active sets, admission logs, attempt logs
 	}{
 		{0, [4]int{2, 2, 2, 2}},
 		{2*time.Minute + time.Second, [4]int{2, 2, 0, 0}},
@@ -86,7 +86,7 @@ func TestSweepFreesLimiterState(t *testing.T) {
 	} {
 		b.limits.sweep(time.Now().Add(step.after))
 		if got := left(); got != step.want {
-			t.Fatalf("%v later, %v entries left (days, active sets, admission logs, failure logs); want %v", step.after, got, step.want)
+			t.Fatalf("%v later, %v entries left (days, active sets, admission logs, attempt logs); want %v", step.after, got, step.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"crypto/rand"
 	"maps"
 	"slices"
 	"sort"
@@ -15,16 +16,17 @@ import (
 // limits is the Limiter's state, laid out as broker/redis keeps it — per
 // owner and day, the runs started and the CPU time charged; per owner, the
 // active runs and the admissions of the last minute; per throttled key,
-// the recent failures — and freed by the sweeper when Redis would expire
-// the key. One mutex makes each call one atomic step. Calls that write
-// trim what their now has made obsolete, so that an owner's entries stay
-// within its quota's numbers.
+// the attempts Take counted, each with its token — and freed by the
+// sweeper when Redis would expire the key. One mutex makes each call one
+// atomic step. Calls that write trim what their now has made obsolete, so
+// that an owner's entries stay within its quota's numbers and a throttled
+// key's within Take's limit.
 type limits struct {
 	mu       sync.Mutex
 	days     map[ownerDay]*dayUsage
 	active   map[string]*runSet // by owner
 	admitted map[string]*window // by owner: the RunsPerMinute log
-	failures map[string]*window // by throttled key
+	attempts map[string]*window // by throttled key: Take's log
 }
 
 func newLimits() limits {
@@ -32,7 +34,7 @@ func newLimits() limits {
 		days:     make(map[ownerDay]*dayUsage),
 		active:   make(map[string]*runSet),
 		admitted: make(map[string]*window),
-		failures: make(map[string]*window),
+		attempts: make(map[string]*window),
 	}
 }
 
@@ -111,44 +113,61 @@ func (s *runSet) add(runID string, at time.Time) {
 	s.runs[runID] = at
 }
 
-// window is a sliding-window log: the times of recent events, oldest
-// first. Its methods accept a nil *window, a key without events.
+// window is a sliding-window log: recent events, oldest first. Its
+// methods accept a nil *window, a key without events.
 type window struct {
 	expiry
-	times []time.Time
+	events []event
 }
 
-// after returns the times later than cut.
-func (w *window) after(cut time.Time) []time.Time {
+// event is an entry of a window: when it happened and, for Take's
+// attempts, the token that names it (admissions have none).
+type event struct {
+	at    time.Time
+	token string
+}
+
+// after returns the events later than cut.
+func (w *window) after(cut time.Time) []event {
 	if w == nil {
 		return nil
 	}
-	return w.times[sort.Search(len(w.times), func(i int) bool { return w.times[i].After(cut) }):]
+	return w.events[sort.Search(len(w.events), func(i int) bool { return w.events[i].at.After(cut) }):]
 }
 
-// trim drops the times at or before cut.
+// trim drops the events at or before cut.
 func (w *window) trim(cut time.Time) {
 	if w != nil {
-		w.times = slices.Delete(w.times, 0, len(w.times)-len(w.after(cut)))
+		w.events = slices.Delete(w.events, 0, len(w.events)-len(w.after(cut)))
 	}
 }
 
-// add inserts t in order.
-func (w *window) add(t time.Time) {
-	w.times = slices.Insert(w.times, len(w.times)-len(w.after(t)), t)
+// add inserts an event in order.
+func (w *window) add(at time.Time, token string) {
+	w.events = slices.Insert(w.events, len(w.events)-len(w.after(at)), event{at, token})
 }
 
-// keepNewest drops the oldest times beyond n.
+// keepNewest drops the oldest events beyond n.
 func (w *window) keepNewest(n int) {
-	w.times = slices.Delete(w.times, 0, max(len(w.times)-max(n, 0), 0))
+	if w != nil {
+		w.events = slices.Delete(w.events, 0, max(len(w.events)-max(n, 0), 0))
+	}
 }
 
-// oldest returns the first of times, or zero if there is none.
-func oldest(times []time.Time) time.Time {
-	if len(times) == 0 {
+// remove removes the event named token, if it is there.
+func (w *window) remove(token string) {
+	if w != nil {
+		w.events = slices.DeleteFunc(w.events, func(e event) bool { return e.token == token })
+	}
+}
+
+// oldest returns the time of the first of events, or zero if there is
+// none.
+func oldest(events []event) time.Time {
+	if len(events) == 0 {
 		return time.Time{}
 	}
-	return times[0]
+	return events[0].at
 }
 
 // getOrAdd returns m[k], adding it if missing.
@@ -191,7 +210,7 @@ func (b *Broker) AdmitRun(_ context.Context, key, runID string, q coderunner.Quo
 	active.add(runID, now)
 	active.renew(broker.LogTTL(coderunner.MaxActiveRunLife))
 	admitted := getOrAdd(l.admitted, key)
-	admitted.add(now)
+	admitted.add(now, "")
 	admitted.renew(broker.LogTTL(broker.RunsPerMinuteWindow))
 	return nil
 }
@@ -225,27 +244,40 @@ func (b *Broker) Usage(_ context.Context, key string, now time.Time) (coderunner
 	return u, nil
 }
 
-// Throttle implements coderunner.Limiter.
-func (b *Broker) Throttle(_ context.Context, key string, limit int, width time.Duration, now time.Time) error {
+// Take implements coderunner.Limiter. Like broker/redis, it keeps the
+// newest limit attempts only (should the limit have been lowered), so
+// that the log never holds more and the oldest left is the one to wait
+// for.
+func (b *Broker) Take(_ context.Context, key string, limit int, width time.Duration, now time.Time) (string, error) {
 	l := &b.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if recent := l.failures[key].after(now.Add(-width)); len(recent) >= limit {
-		return broker.ErrThrottled(oldest(recent), width, now)
+	cut := now.Add(-width)
+	w := l.attempts[key]
+	w.trim(cut)
+	w.keepNewest(limit)
+	if recent := w.after(cut); len(recent) >= limit {
+		return "", broker.ErrThrottled(oldest(recent), width, now)
 	}
-	return nil
+	w = getOrAdd(l.attempts, key)
+	token := rand.Text()
+	w.add(now, token)
+	w.renew(broker.LogTTL(width))
+	return token, nil
 }
 
-// Record implements coderunner.Limiter.
-func (b *Broker) Record(_ context.Context, key string, limit int, width time.Duration, now time.Time) error {
+// Forget implements coderunner.Limiter. As Redis deletes a sorted set with
+// its last member, the log goes with its last attempt.
+func (b *Broker) Forget(_ context.Context, key, token string) error {
 	l := &b.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := getOrAdd(l.failures, key)
-	w.add(now)
-	w.trim(now.Add(-width))
-	w.keepNewest(limit)
-	w.renew(broker.LogTTL(width))
+	if w := l.attempts[key]; w != nil {
+		w.remove(token)
+		if len(w.events) == 0 {
+			delete(l.attempts, key)
+		}
+	}
 	return nil
 }
 
@@ -256,7 +288,7 @@ func (l *limits) sweep(now time.Time) {
 	dropExpired(l.days, now)
 	dropExpired(l.active, now)
 	dropExpired(l.admitted, now)
-	dropExpired(l.failures, now)
+	dropExpired(l.attempts, now)
 }
 
 func dropExpired[K comparable, V interface{ expired(time.Time) bool }](m map[K]V, now time.Time) {

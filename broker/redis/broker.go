@@ -13,7 +13,8 @@
 //   - Limiter: per owner, a hash of the day's counters and sorted sets of
 //     the active runs and of the last minute's admissions, checked and
 //     updated together by one Lua script; per throttled key, a sorted set
-//     of failures. Every key expires (see limiter.go).
+//     of the attempts Take counted, checked and added to by another. Every
+//     key expires (see limiter.go).
 //   - Revocations: one channel, on the same PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several

@@ -22,11 +22,13 @@ import (
 //   - quota:admitted:<owner>, the admissions of the last minute, for
 //     RunsPerMinute: a sorted set of unique tokens by ms, kept a minute
 //     past the window;
-//   - throttle:<key>, the recent failures, likewise, kept a minute past
-//     the window and holding at most limit of them.
+//   - throttle:<key>, the attempts Take counted in the window and Forget
+//     has not removed: a sorted set of their tokens by ms, kept a minute
+//     past the window and holding at most limit of them.
 //
 // The sorted sets are trimmed to their window by every write, and only
-// grow while a quota allows it, so each is bounded by a quota's number.
+// grow while a quota or limit allows it, so each is bounded by a quota's
+// number or Take's limit.
 
 // AdmitRun implements coderunner.Limiter.
 func (b *Broker) AdmitRun(ctx context.Context, key, runID string, q coderunner.Quota, now time.Time) error {
@@ -97,42 +99,32 @@ func (b *Broker) Usage(ctx context.Context, key string, now time.Time) (coderunn
 	}, nil
 }
 
-// Throttle implements coderunner.Limiter. It reads the oldest limit
-// failures in the window: if there are as many, the first is the one to
-// wait for.
-func (b *Broker) Throttle(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	recent, err := b.rdb.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{
-		Key:     b.keys.throttle(key),
-		ByScore: true,
-		Start:   exclusive(now.Add(-window)),
-		Stop:    "+inf",
-		Count:   int64(limit),
-	}).Result()
+// Take implements coderunner.Limiter: takeScript checks and counts in one
+// step, under a new random token.
+func (b *Broker) Take(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (string, error) {
+	token := rand.Text()
+	res, err := takeScript.Run(ctx, b.rdb, []string{b.keys.throttle(key)},
+		now.UnixMilli(), token, max(limit, 0), window.Milliseconds(),
+		broker.LogTTL(window).Milliseconds()).Slice()
 	if err != nil {
-		return fmt.Errorf("redis broker: throttle %s: %w", key, err)
+		return "", fmt.Errorf("redis broker: take an attempt of %s: %w", key, err)
 	}
-	if len(recent) < limit {
-		return nil
+	switch res[0] {
+	case "ok":
+		return token, nil
+	case "full":
+		if oldest, ok := res[1].(int64); ok {
+			return "", broker.ErrThrottled(time.UnixMilli(oldest), window, now)
+		}
 	}
-	var oldest time.Time
-	if len(recent) > 0 {
-		oldest = time.UnixMilli(int64(recent[0].Score))
-	}
-	return broker.ErrThrottled(oldest, window, now)
+	return "", fmt.Errorf("redis broker: take an attempt of %s: unexpected reply %v", key, res)
 }
 
-// Record implements coderunner.Limiter.
-func (b *Broker) Record(ctx context.Context, key string, limit int, window time.Duration, now time.Time) error {
-	k := b.keys.throttle(key)
-	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.ZAdd(ctx, k, goredis.Z{Score: float64(now.UnixMilli()), Member: rand.Text()})
-		p.ZRemRangeByScore(ctx, k, "-inf", fmt.Sprint(now.Add(-window).UnixMilli()))
-		p.ZRemRangeByRank(ctx, k, 0, -int64(max(limit, 0))-1)
-		p.PExpire(ctx, k, broker.LogTTL(window))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redis broker: record a failure of %s: %w", key, err)
+// Forget implements coderunner.Limiter. Redis deletes the key with its
+// last attempt.
+func (b *Broker) Forget(ctx context.Context, key, token string) error {
+	if err := b.rdb.ZRem(ctx, b.keys.throttle(key), token).Err(); err != nil {
+		return fmt.Errorf("redis broker: forget an attempt of %s: %w", key, err)
 	}
 	return nil
 }

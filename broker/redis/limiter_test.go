@@ -11,7 +11,8 @@ import (
 
 // TestLimiterKeysExpireAndStayBounded: every key the Limiter writes has
 // the TTL its contents need, so that an owner who leaves leaves nothing
-// behind, and holds no more entries than the quota's numbers.
+// behind, and holds no more entries than the quota's numbers or Take's
+// limit; a key whose attempts are all forgotten is gone.
 func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 	b := open(t, broker.Options{})
 	ctx := t.Context()
@@ -26,9 +27,20 @@ func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 	}
 	const limit, window = 5, 15 * time.Minute
 	for range 20 {
-		if err := b.Record(ctx, "signin:name:ada", limit, window, now); err != nil {
-			t.Fatal(err)
-		}
+		_, _ = b.Take(ctx, "signin:name:ada", limit, window, now) // 5 taken
+	}
+	for range 20 { // a limit lowered keeps the newest
+		_, _ = b.Take(ctx, "signin:addr:10.0.0.1", 10, window, now)
+	}
+	if _, err := b.Take(ctx, "signin:addr:10.0.0.1", 3, window, now); coderunner.ErrorCode(err) != coderunner.RateLimited {
+		t.Fatalf("Take under a lowered limit: %v; want RATE_LIMITED", err)
+	}
+	forgotten, err := b.Take(ctx, "signup:addr:10.0.0.1", 1, window, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Forget(ctx, "signup:addr:10.0.0.1", forgotten); err != nil {
+		t.Fatal(err)
 	}
 
 	p := b.keys.prefix
@@ -40,6 +52,7 @@ func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 		p + "quota:active:" + owner:         {ttl: time.Hour + time.Minute, entries: 9},
 		p + "quota:admitted:" + owner:       {ttl: 2 * time.Minute, entries: 10},
 		p + "throttle:signin:name:ada":      {ttl: window + time.Minute, entries: limit},
+		p + "throttle:signin:addr:10.0.0.1": {ttl: window + time.Minute, entries: 3},
 	}
 	keys, err := b.rdb.Keys(ctx, p+"*").Result()
 	if err != nil {

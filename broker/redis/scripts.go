@@ -238,3 +238,28 @@ redis.call('HINCRBY', KEYS[2], 'cpu', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `)
+
+// takeScript counts an attempt unless limit attempts are in the window
+// before now: in one step, so that concurrent attempts cannot all pass a
+// check together. A refusal counts nothing. The log only grows while below
+// the limit, and a refusal trims it to the newest limit attempts (should
+// the limit have been lowered): so it never holds more than limit, and the
+// oldest left is the one to wait for.
+//
+// KEYS[1] attempts (token → ms); ARGV[1] now ms, ARGV[2] token (unique),
+// ARGV[3] limit (>= 0), ARGV[4] window ms, ARGV[5] TTL ms. Returns {'ok'},
+// or {'full', oldest attempt ms} (now ms when there is none: limit 0).
+var takeScript = goredis.NewScript(recentLua + `
+local now, limit = tonumber(ARGV[1]), tonumber(ARGV[3])
+local n, oldest = recent(KEYS[1], now, tonumber(ARGV[4]))
+if n >= limit then
+	if n > limit then
+		redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - limit - 1)
+		oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or now)
+	end
+	return {'full', oldest}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'ok'}
+`)

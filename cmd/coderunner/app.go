@@ -66,7 +66,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	a.accounts = &accounts.Service{Store: a.store, Broker: a.broker, Config: accounts.Config{
 		TokenTTL: cfg.TokenTTL, Guests: cfg.Guests, Quotas: cfg.Quotas, GuestQuota: cfg.GuestQuota,
 	}}
-	a.runs = &runs.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts}
+	a.runs = &runs.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts, Log: a.log}
 	return a, nil
 }
 

@@ -128,7 +128,7 @@ func DialAs(ctx context.Context, url, protocol, token string) (*Conn, error) {
 	}
 	if m, err := c.Next(time.Now().Add(10 * time.Second)); err != nil || m.Type != "connection_ack" {
 		ws.Close()
-		return nil, fmt.Errorf("after connection_init: %+v, %v", m, err)
+		return nil, fmt.Errorf("after connection_init: %s %s, %v", m.Type, m.Payload, err)
 	}
 	return c, nil
 }
