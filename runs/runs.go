@@ -137,7 +137,7 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	}
 	// The run is final now, and this is the one chance to tell its live
 	// subscribers: retry a failed publish for a while, even past ctx.
-	event := coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: &run}
+	event := coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: withoutInputs(run)}
 	publishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
@@ -151,6 +151,29 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 		case <-time.After(wait):
 		}
 	}
+}
+
+// withoutInputs is the run as FINISHED is published: its output and
+// status, not its code and stdin. Those are up to MaxSourceBytes +
+// MaxStdinBytes that every subscriber has already (it sent them, or read
+// them with the run), and that would otherwise sit in the replay buffer
+// and cross pub/sub to every api replica; Events puts them back.
+func withoutInputs(run coderunner.Run) *coderunner.Run {
+	run.Code, run.Stdin = "", ""
+	return &run
+}
+
+// withInputs gives a published FINISHED event back the code and stdin of
+// run, its run as read from the store. It copies the event's run: the
+// broker may share it with other subscribers.
+func withInputs(e coderunner.RunEvent, run coderunner.Run) coderunner.RunEvent {
+	if e.Type != coderunner.EventFinished || e.Run == nil {
+		return e
+	}
+	r := *e.Run
+	r.Code, r.Stdin = run.Code, run.Stdin
+	e.Run = &r
+	return e
 }
 
 // Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
@@ -324,7 +347,7 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 		if err != nil {
 			return nil, err
 		}
-		return s.follow(ctx, id, afterSeq, live), nil
+		return s.follow(ctx, run, afterSeq, live), nil
 	}
 	events, err := s.replay(ctx, run, afterSeq)
 	if err != nil {
@@ -332,7 +355,7 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 	}
 	out := make(chan coderunner.RunEvent, len(events))
 	for _, e := range events {
-		out <- e
+		out <- withInputs(e, run)
 	}
 	close(out)
 	return out, nil
@@ -374,7 +397,11 @@ func isFinished(e coderunner.RunEvent) bool { return e.Type == coderunner.EventF
 // subscription without FINISHED, and whenever no event came for
 // FinishCheck: a run found finished at two such checks in a row is ended
 // from the store. A chatty run costs no store read.
-func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
+//
+// run is the run as read when the subscription began: published FINISHED
+// events get its code and stdin back (see withoutInputs).
+func (s *Service) follow(ctx context.Context, run coderunner.Run, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
+	id := run.ID
 	every := s.FinishCheck
 	if every <= 0 {
 		every = 30 * time.Second
@@ -397,17 +424,17 @@ func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-
 					}
 					return
 				}
-				send(ctx, out, e)
+				send(ctx, out, withInputs(e, run))
 				if last = e.Seq; e.Type == coderunner.EventFinished {
 					return
 				}
 				quiet.Reset(every)
 				finishedBefore = false
 			case <-quiet.C:
-				run, err := s.Store.Run(ctx, id)
-				finished := err == nil && run.Status.Finished()
+				stored, err := s.Store.Run(ctx, id)
+				finished := err == nil && stored.Status.Finished()
 				if finished && finishedBefore {
-					send(ctx, out, finishedEvent(run, last))
+					send(ctx, out, finishedEvent(stored, last))
 					return
 				}
 				finishedBefore = finished

@@ -334,3 +334,49 @@ func TestReap(t *testing.T) {
 		t.Errorf("second Reap finished %d runs, want 0", n)
 	}
 }
+
+// TestFinishedCarriesNoInputs: the FINISHED event the broker buffers and
+// fans out holds the run's output and status but not its code and stdin
+// (up to 3 MiB a run); subscribers still get them, from the store.
+func TestFinishedCarriesNoInputs(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	run, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(input())", Stdin: "hi\n"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	live, err := f.svc.Events(ctx, guest, run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Status, run.Stdout = coderunner.StatusCompleted, "hi\n"
+	if ok, err := f.svc.Finish(t.Context(), run); !ok || err != nil {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+
+	buffered, err := f.broker.Replay(t.Context(), run.ID, 0)
+	if err != nil || len(buffered) != 2 {
+		t.Fatalf("Replay = %d events, %v; want QUEUED FINISHED", len(buffered), err)
+	}
+	if got := buffered[1].Run; got == nil || got.Code != "" || got.Stdin != "" || got.Stdout != "hi\n" || got.Status != coderunner.StatusCompleted {
+		t.Errorf("published FINISHED carries %+v; want the output and status without code and stdin", got)
+	}
+
+	var followed []coderunner.RunEvent
+	for e := range live {
+		followed = append(followed, e)
+	}
+	for name, events := range map[string][]coderunner.RunEvent{
+		"live":        followed,
+		"from buffer": f.events(t, run.ID, 0),
+	} {
+		end := events[len(events)-1]
+		if end.Type != coderunner.EventFinished || end.Run.Code != "print(input())" || end.Run.Stdin != "hi\n" || end.Run.Stdout != "hi\n" {
+			t.Errorf("%s: subscribers get %s %+v; want FINISHED with the run's code, stdin and output", name, end.Type, end.Run)
+		}
+	}
+	if again, _ := f.broker.Replay(t.Context(), run.ID, 1); len(again) != 1 || again[0].Run.Code != "" {
+		t.Error("after subscribers read it, the buffered FINISHED has code: withInputs must copy the run")
+	}
+}
