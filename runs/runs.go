@@ -51,7 +51,17 @@ func (s *Service) now() time.Time {
 
 // Start records a run for the caller and queues it. It returns the run,
 // QUEUED, at once — or, over the caller's budget, RATE_LIMITED or
-// QUOTA_EXCEEDED, having stored nothing.
+// QUOTA_EXCEEDED, or, when too many runs wait, QUEUE_FULL, having stored
+// and published nothing.
+//
+// The order of the steps is what makes that so. The run must be stored
+// before its job is queued (a worker may claim the job at once, and
+// dead-letters a job whose run it cannot find), and QUEUED must be its
+// first event, published before the job exists — so the queue's answer
+// cannot come from Enqueue, which comes last. Start asks the queue first
+// instead: Reserve holds room for the job atomically (replicas together
+// hold no more than the queue allows), or refuses before anything is
+// stored; Enqueue then puts the job in that room.
 func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language string, req coderunner.RunRequest, interactive bool) (coderunner.Run, error) {
 	if language != "python" {
 		return coderunner.Run{}, coderunner.Errorf(coderunner.BadUserInput, "language %q is not supported: use \"python\"", language)
@@ -60,33 +70,40 @@ func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language 
 	if err != nil {
 		return coderunner.Run{}, err
 	}
-	id := uuid.NewString()
+	run := coderunner.Run{
+		ID: uuid.NewString(), Owner: caller.Owner(), Language: language,
+		Code: req.Code, Stdin: req.Stdin, Interactive: interactive, TimeLimitMs: req.TimeLimitMs, MemoryMB: req.MemoryMB,
+		CreatedAt: s.now(),
+	}
+	run.Status = coderunner.StatusQueued
 	if s.Quotas != nil {
 		q, err := s.Quotas.QuotaFor(ctx, caller)
 		if err != nil {
 			return coderunner.Run{}, err
 		}
-		if err := s.Broker.AdmitRun(ctx, caller.Owner(), id, q, s.now()); err != nil {
+		if err := s.Broker.AdmitRun(ctx, run.Owner, run.ID, q, run.CreatedAt); err != nil {
 			return coderunner.Run{}, err
 		}
 	}
-	run := coderunner.Run{
-		ID: id, Owner: caller.Owner(), Language: language,
-		Code: req.Code, Stdin: req.Stdin, Interactive: interactive, TimeLimitMs: req.TimeLimitMs, MemoryMB: req.MemoryMB,
-		CreatedAt: s.now(),
+	if err := s.Broker.Reserve(ctx, run.ID); err != nil {
+		s.release(run)
+		if coderunner.ErrorCode(err) == coderunner.QueueFull {
+			return coderunner.Run{}, err
+		}
+		return coderunner.Run{}, fmt.Errorf("reserve room for run %s: %w", run.ID, err)
 	}
-	run.Status = coderunner.StatusQueued
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		s.release(run)
 		return coderunner.Run{}, err
 	}
-	// QUEUED is published before the job exists, so that it is always
-	// the first event: a worker may claim the job at once.
 	if _, err := s.Broker.Publish(ctx, coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventQueued}); err != nil {
 		s.abandon(run, coderunner.StatusInternalError, "the run could not be queued")
 		return coderunner.Run{}, fmt.Errorf("publish QUEUED of run %s: %w", run.ID, err)
 	}
 	if err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: run.CreatedAt}); err != nil {
+		// QUEUE_FULL only if the room expired first (Start took longer
+		// than the broker's ReserveTTL): the run is stored by now, so it
+		// is finished, that nothing waits on it.
 		if coderunner.ErrorCode(err) == coderunner.QueueFull {
 			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting")
 		} else {
@@ -98,20 +115,25 @@ func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language 
 }
 
 // abandon finishes a run that never reached the queue, so that nothing
-// waits on it forever. Errors are ignored: the caller is already failing.
+// waits on it forever, and gives back its room in the queue. Errors are
+// ignored: the caller is already failing.
 func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.Broker.Unreserve(ctx, run.ID)
 	run.Status, run.Stderr, run.ExitCode = status, why, -1
 	s.Finish(ctx, run)
 }
 
 // release gives back the place a run that was never stored took in its
-// owner's budget. Errors are ignored: the caller is already failing, and
-// the place frees itself after coderunner.MaxActiveRunLife.
+// owner's budget (the day's and the minute's counts keep it: they count
+// attempts) and its room in the queue, if it had one. Errors are ignored:
+// the caller is already failing, the place frees itself after
+// coderunner.MaxActiveRunLife and the room after the broker's ReserveTTL.
 func (s *Service) release(run coderunner.Run) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.Broker.Unreserve(ctx, run.ID)
 	s.Broker.EndRun(ctx, run.Owner, run.ID, 0, s.now())
 }
 

@@ -94,21 +94,6 @@ func TestStartValidates(t *testing.T) {
 	}
 }
 
-// TestQueueFullLeavesNoRunWaiting: a run refused with QUEUE_FULL is
-// recorded as finished, so nothing waits on it.
-func TestQueueFullLeavesNoRunWaiting(t *testing.T) {
-	f := newFixture(t, broker.Options{MaxWaiting: 1})
-	f.start(t)
-	_, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(2)"}, false)
-	if coderunner.ErrorCode(err) != coderunner.QueueFull {
-		t.Fatalf("second Start: %v, want QUEUE_FULL", err)
-	}
-	stale, err := f.svc.Store.UnfinishedRuns(t.Context(), f.now.Add(time.Hour), 10)
-	if err != nil || len(stale) != 1 {
-		t.Errorf("unfinished runs %d (%v), want only the queued one", len(stale), err)
-	}
-}
-
 // TestEventsOfAFinishedRun: replayed from the buffer while it lasts, and
 // rebuilt from the store once it has expired.
 func TestEventsOfAFinishedRun(t *testing.T) {

@@ -20,6 +20,9 @@ func testQueue(t *testing.T, open Open) {
 		{"ClaimsInOrder", testClaimsInOrder},
 		{"DepthCountsWaitingJobsOnly", testDepth},
 		{"QueueFull", testQueueFull},
+		{"ReserveHoldsRoom", testReserveHoldsRoom},
+		{"Unreserve", testUnreserve},
+		{"ReservationExpires", testReservationExpires},
 		{"RedeliveredAfterClaimTimeout", testRedelivered},
 		{"KeptAliveClaimIsNotRedelivered", testKeepAlive},
 		{"RedeliveryBeforeNewJobs", testRedeliveryFirst},
@@ -164,6 +167,73 @@ func testQueueFull(t *testing.T, open Open) {
 	ack(t, c)
 	expectFull()
 	expectDepth(t, b, 2)
+}
+
+func expectFull(t *testing.T, what string, err error) {
+	t.Helper()
+	if code := coderunner.ErrorCode(err); code != coderunner.QueueFull {
+		t.Fatalf("%s: %v (code %s); want QUEUE_FULL", what, err, code)
+	}
+}
+
+func reserve(t *testing.T, q coderunner.Queue, runIDs ...string) {
+	t.Helper()
+	for _, id := range runIDs {
+		if err := q.Reserve(t.Context(), id); err != nil {
+			t.Fatalf("Reserve(%s): %v", id, err)
+		}
+	}
+}
+
+// testReserveHoldsRoom: a reserved room counts as a waiting job for
+// everyone else, and is its own run's job's.
+func testReserveHoldsRoom(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 2
+	b := open(t, opts)
+	reserve(t, b, "run-1", "run-1") // reserving again renews, it takes no second room
+	enqueue(t, b, job("run-2"))
+	expectFull(t, "Reserve with the last room reserved", b.Reserve(t.Context(), "run-3"))
+	expectFull(t, "Enqueue with the last room reserved", b.Enqueue(t.Context(), job("run-3")))
+	expectDepth(t, b, 1) // a room is not a waiting job
+
+	enqueue(t, b, job("run-1")) // into its room
+	expectDepth(t, b, 2)
+	expectFull(t, "Reserve with the queue full", b.Reserve(t.Context(), "run-3"))
+	// The room was taken: a claim makes room for exactly one more.
+	ack(t, claim(t, b, "worker-a", timeout, "run-2", 1))
+	reserve(t, b, "run-3")
+	expectFull(t, "Enqueue after the room freed by a claim was reserved", b.Enqueue(t.Context(), job("run-4")))
+}
+
+func testUnreserve(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1
+	b := open(t, opts)
+	reserve(t, b, "run-1")
+	expectFull(t, "Enqueue with the room reserved", b.Enqueue(t.Context(), job("run-2")))
+	if err := b.Unreserve(t.Context(), "run-1"); err != nil {
+		t.Fatalf("Unreserve: %v", err)
+	}
+	if err := b.Unreserve(t.Context(), "run-never-reserved"); err != nil {
+		t.Fatalf("Unreserve of a run without a room: %v", err)
+	}
+	enqueue(t, b, job("run-2"))
+}
+
+// testReservationExpires: the room of a reserver that never came back
+// frees itself; its run's job then needs room like any other.
+func testReservationExpires(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1
+	opts.ReserveTTL = 300 * time.Millisecond
+	b := open(t, opts)
+	reserve(t, b, "run-1")
+	expectFull(t, "Reserve with the room reserved", b.Reserve(t.Context(), "run-2"))
+	time.Sleep(opts.ReserveTTL + 200*time.Millisecond)
+	reserve(t, b, "run-2")
+	expectFull(t, "Enqueue after its room expired and was taken", b.Enqueue(t.Context(), job("run-1")))
+	enqueue(t, b, job("run-2"))
 }
 
 func testRedelivered(t *testing.T, open Open) {

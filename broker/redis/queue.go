@@ -15,6 +15,29 @@ import (
 	"coderunner/broker"
 )
 
+// Reserve implements coderunner.Queue.
+func (b *Broker) Reserve(ctx context.Context, runID string) error {
+	err := b.withGroup(ctx, func() error {
+		return reserveScript.Run(ctx, b.rdb, []string{b.keys.jobs(), b.keys.reserved()},
+			group, b.opts.MaxWaiting, runID, b.opts.ReserveTTL.Milliseconds()).Err()
+	})
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return broker.ErrQueueFull(b.opts.MaxWaiting)
+	case err != nil:
+		return fmt.Errorf("redis broker: reserve room for run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// Unreserve implements coderunner.Queue.
+func (b *Broker) Unreserve(ctx context.Context, runID string) error {
+	if err := b.rdb.ZRem(ctx, b.keys.reserved(), runID).Err(); err != nil {
+		return fmt.Errorf("redis broker: give back room of run %s: %w", runID, err)
+	}
+	return nil
+}
+
 // Enqueue implements coderunner.Queue.
 func (b *Broker) Enqueue(ctx context.Context, job coderunner.Job) error {
 	payload, err := json.Marshal(job)
@@ -22,8 +45,8 @@ func (b *Broker) Enqueue(ctx context.Context, job coderunner.Job) error {
 		return fmt.Errorf("redis broker: encode job: %w", err)
 	}
 	err = b.withGroup(ctx, func() error {
-		return enqueueScript.Run(ctx, b.rdb, []string{b.keys.jobs()},
-			group, b.opts.MaxWaiting, payload).Err()
+		return enqueueScript.Run(ctx, b.rdb, []string{b.keys.jobs(), b.keys.reserved()},
+			group, b.opts.MaxWaiting, payload, job.RunID).Err()
 	})
 	switch {
 	case errors.Is(err, goredis.Nil):
