@@ -55,6 +55,13 @@ type Queue interface {
 	Claim(ctx context.Context, consumer string) (Claim, error)
 	// Depth is the number of jobs waiting to be claimed.
 	Depth(ctx context.Context) (int64, error)
+	// InQueue reports which of runIDs have a job in the queue, waiting or
+	// claimed (not yet acknowledged nor dead-lettered): those are not
+	// lost, however long ago their run was made — a worker carries them
+	// out in time. Runs without one are absent from the map. It reads the
+	// whole queue, which holds at most MaxWaiting waiting jobs and the
+	// claimed ones.
+	InQueue(ctx context.Context, runIDs []string) (map[string]bool, error)
 }
 
 // Claim is a worker's hold on one delivered job.

@@ -198,22 +198,60 @@ func withInputs(e coderunner.RunEvent, run coderunner.Run) coderunner.RunEvent {
 	return e
 }
 
-// Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
-// more than maxAge after they were created (and, if running, started):
-// their job was lost — Redis restarted without persistence, or an API
-// process died between storing a run and queueing it — so that no run
-// waits forever. It returns how many it finished. Several processes may
-// reap at once: Finish is conditional.
+// reapPage is how many stale runs Reap reads at a time. Runs are read
+// whole (UpdateRun replaces them), up to MaxSourceBytes + MaxStdinBytes
+// each: the page bounds what a reaper holds at once.
+const reapPage = 50
+
+// Reap finishes, as INTERNAL_ERROR, the runs that are still QUEUED or
+// RUNNING more than maxAge after they were created (and, if running,
+// started) and whose job is no longer in the queue: their job was lost —
+// Redis restarted without persistence, or an API process died between
+// storing a run and queueing it — so that no run waits forever. A run
+// whose job still waits, however long the queue, or is still claimed, is
+// not lost: a worker carries it out (or dead-letters it) in time. Reap
+// reads every stale run, a page at a time. It returns how many it
+// finished. Several processes may reap at once: Finish is conditional.
 func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	cutoff := s.now().Add(-maxAge)
-	unfinished, err := s.Store.UnfinishedRuns(ctx, cutoff, 100)
+	n := 0
+	for after := (coderunner.RunCursor{}); ; {
+		page, err := s.Store.UnfinishedRuns(ctx, cutoff, after, reapPage)
+		if err != nil {
+			return n, err
+		}
+		finished, err := s.reapPage(ctx, page, cutoff, maxAge)
+		n += finished
+		if err != nil || len(page) < reapPage {
+			return n, err
+		}
+		after = page[len(page)-1].Cursor()
+	}
+}
+
+// reapPage gives up on the runs of page that are lost.
+func (s *Service) reapPage(ctx context.Context, page []coderunner.Run, cutoff time.Time, maxAge time.Duration) (int, error) {
+	var candidates []coderunner.Run
+	var ids []string
+	for _, run := range page {
+		if stale(run, cutoff) {
+			candidates = append(candidates, run)
+			ids = append(ids, run.ID)
+		}
+	}
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	// A job acknowledged after this read belongs to a run finished by
+	// now, which giveUp leaves alone.
+	queued, err := s.Broker.InQueue(ctx, ids)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("look for the jobs of stale runs: %w", err)
 	}
 	n := 0
-	for _, run := range unfinished {
-		if !lost(run, cutoff) {
-			continue // it waited long in the queue, but a worker has it now
+	for _, run := range candidates {
+		if queued[run.ID] {
+			continue // it waits in a long queue, or a worker holds it
 		}
 		finished, err := s.giveUp(ctx, run, maxAge)
 		if err != nil {
@@ -226,9 +264,9 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
-// lost reports whether an unfinished run has gone without progress since
+// stale reports whether an unfinished run has gone without progress since
 // before cutoff: created before it and, if running, started before it.
-func lost(run coderunner.Run, cutoff time.Time) bool {
+func stale(run coderunner.Run, cutoff time.Time) bool {
 	return run.CreatedAt.Before(cutoff) && !(run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff))
 }
 
@@ -254,12 +292,12 @@ const maxRequeue = 10_000
 // it queued and how many it gave up.
 func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
 	now := s.now()
-	unfinished, err := s.Store.UnfinishedRuns(ctx, now, maxRequeue)
+	unfinished, err := s.Store.UnfinishedRuns(ctx, now, coderunner.RunCursor{}, maxRequeue)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, run := range unfinished {
-		if lost(run, now.Add(-maxAge)) {
+		if stale(run, now.Add(-maxAge)) {
 			finished, err := s.giveUp(ctx, run, maxAge)
 			if err != nil {
 				return queued, gaveUp, err

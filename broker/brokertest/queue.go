@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func testQueue(t *testing.T, open Open) {
 		{"ReserveHoldsRoom", testReserveHoldsRoom},
 		{"Unreserve", testUnreserve},
 		{"ReservationExpires", testReservationExpires},
+		{"InQueue", testInQueue},
+		{"InQueueReadsTheWholeQueue", testInQueueWhole},
 		{"RedeliveredAfterClaimTimeout", testRedelivered},
 		{"KeptAliveClaimIsNotRedelivered", testKeepAlive},
 		{"RedeliveryBeforeNewJobs", testRedeliveryFirst},
@@ -234,6 +237,59 @@ func testReservationExpires(t *testing.T, open Open) {
 	reserve(t, b, "run-2")
 	expectFull(t, "Enqueue after its room expired and was taken", b.Enqueue(t.Context(), job("run-1")))
 	enqueue(t, b, job("run-2"))
+}
+
+func expectInQueue(t *testing.T, q coderunner.Queue, runIDs []string, want ...string) {
+	t.Helper()
+	got, err := q.InQueue(t.Context(), runIDs)
+	if err != nil {
+		t.Fatalf("InQueue: %v", err)
+	}
+	wantSet := make(map[string]bool)
+	for _, id := range want {
+		wantSet[id] = true
+	}
+	if !maps.Equal(got, wantSet) {
+		t.Fatalf("InQueue(%v) = %v; want %v", runIDs, got, wantSet)
+	}
+}
+
+// testInQueue: a job is in the queue while it waits and while it is
+// claimed, until it is acknowledged or dead-lettered.
+func testInQueue(t *testing.T, open Open) {
+	b := open(t, options())
+	ids := []string{"run-1", "run-2", "run-3", "run-never-queued"}
+	expectInQueue(t, b, ids)
+	enqueue(t, b, job("run-1"), job("run-2"), job("run-3"))
+	reserve(t, b, "run-never-queued") // a room is no job
+	expectInQueue(t, b, ids, "run-1", "run-2", "run-3")
+	c1 := claim(t, b, "worker-a", timeout, "run-1", 1)
+	c2 := claim(t, b, "worker-a", timeout, "run-2", 1)
+	expectInQueue(t, b, ids, "run-1", "run-2", "run-3")
+	ack(t, c1)
+	if err := c2.DeadLetter(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	expectInQueue(t, b, ids, "run-3")
+	expectInQueue(t, b, nil)
+}
+
+// testInQueueWhole: runs at the back of a long queue are found too.
+func testInQueueWhole(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1200
+	b := open(t, opts)
+	var ids []string
+	for i := range 1200 {
+		id := fmt.Sprint("run-", i)
+		enqueue(t, b, job(id))
+		ids = append(ids, id)
+	}
+	expectInQueue(t, b, []string{"run-0", "run-1199", "run-1200"}, "run-0", "run-1199")
+	got, err := b.InQueue(t.Context(), ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("InQueue of all %d queued runs found %d, %v", len(ids), len(got), err)
+	}
 }
 
 func testRedelivered(t *testing.T, open Open) {

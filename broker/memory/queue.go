@@ -109,6 +109,27 @@ func (b *Broker) Depth(context.Context) (int64, error) {
 	return int64(len(b.queue.waiting)), nil
 }
 
+// InQueue implements coderunner.Queue.
+func (b *Broker) InQueue(_ context.Context, runIDs []string) (map[string]bool, error) {
+	q := &b.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	held := make(map[string]bool, len(q.waiting)+len(q.claimed))
+	for _, e := range q.waiting {
+		held[e.job.RunID] = true
+	}
+	for e := range q.claimed {
+		held[e.job.RunID] = true
+	}
+	found := make(map[string]bool)
+	for _, id := range runIDs {
+		if held[id] {
+			found[id] = true
+		}
+	}
+	return found, nil
+}
+
 // Claim implements coderunner.Queue. The consumer name does not matter in
 // one process: a claim is identified by its delivery.
 func (b *Broker) Claim(ctx context.Context, _ string) (coderunner.Claim, error) {

@@ -70,6 +70,39 @@ func (b *Broker) Depth(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// inQueuePage is how many stream entries one read of InQueue returns.
+const inQueuePage = 500
+
+// InQueue implements coderunner.Queue. The stream holds exactly the jobs
+// waiting or claimed (Ack and DeadLetter delete entries), so it is read
+// whole, a page at a time; it is bounded by MaxWaiting and the claims.
+// An index by run ID would save the reads but must be kept in step with
+// every script that adds or deletes an entry.
+func (b *Broker) InQueue(ctx context.Context, runIDs []string) (map[string]bool, error) {
+	wanted := make(map[string]bool, len(runIDs))
+	for _, id := range runIDs {
+		wanted[id] = true
+	}
+	found := make(map[string]bool)
+	for start := "-"; ; {
+		entries, err := b.rdb.XRangeN(ctx, b.keys.jobs(), start, "+", inQueuePage).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis broker: read the queue: %w", err)
+		}
+		for _, e := range entries {
+			var job coderunner.Job
+			payload, _ := e.Values["job"].(string)
+			if json.Unmarshal([]byte(payload), &job) == nil && wanted[job.RunID] {
+				found[job.RunID] = true
+			}
+		}
+		if len(entries) < inQueuePage {
+			return found, nil
+		}
+		start = "(" + entries[len(entries)-1].ID
+	}
+}
+
 // Claim implements coderunner.Queue: timed-out claims first, then new jobs.
 func (b *Broker) Claim(ctx context.Context, consumer string) (coderunner.Claim, error) {
 	ctx, stop := b.bind(ctx)
