@@ -18,9 +18,10 @@
 //   - Revocations: one channel, on the same PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several
-// deployments or tests can share one Redis. Redis needs no persistence:
-// after a restart the Broker recreates what it needs and resubscribes, and
-// only what was in flight is lost.
+// deployments or tests can share one Redis. The Broker works on a Redis
+// without persistence: after a restart it recreates what it needs and
+// resubscribes, and loses what only Redis held (queued jobs among it).
+// Production runs Redis with AOF and noeviction: see docs/redis.md.
 package redis
 
 import (
