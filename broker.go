@@ -33,8 +33,21 @@ type Job struct {
 // neither acknowledged nor kept alive within the broker's claim timeout is
 // delivered again, to any worker.
 type Queue interface {
-	// Enqueue adds a job, or fails with QUEUE_FULL when the queue already
-	// holds as many waiting jobs as the broker allows.
+	// Reserve holds room in the queue for runID's job, or fails with
+	// QUEUE_FULL when waiting jobs and rooms reserved already fill it as
+	// far as the broker allows. A caller that must do something before
+	// the job may be claimed — store its run — thereby learns whether
+	// there is room before it does anything, and can refuse a run having
+	// stored and published nothing. Enqueue of runID's job takes the
+	// room; Unreserve gives it back; a room neither taken nor given back
+	// (its caller died) frees itself after the broker's ReserveTTL.
+	// Reserving a room held already renews it.
+	Reserve(ctx context.Context, runID string) error
+	// Unreserve gives back the room reserved for runID's job, if any.
+	Unreserve(ctx context.Context, runID string) error
+	// Enqueue adds a job, taking the room reserved for its run; without
+	// one, it fails with QUEUE_FULL when waiting jobs and rooms reserved
+	// fill the queue.
 	Enqueue(ctx context.Context, job Job) error
 	// Claim blocks until a job is available to consumer (a name unique to
 	// the worker process) or ctx ends. Jobs whose claim has timed out are
@@ -42,6 +55,13 @@ type Queue interface {
 	Claim(ctx context.Context, consumer string) (Claim, error)
 	// Depth is the number of jobs waiting to be claimed.
 	Depth(ctx context.Context) (int64, error)
+	// InQueue reports which of runIDs have a job in the queue, waiting or
+	// claimed (not yet acknowledged nor dead-lettered): those are not
+	// lost, however long ago their run was made — a worker carries them
+	// out in time. Runs without one are absent from the map. It reads the
+	// whole queue, which holds at most MaxWaiting waiting jobs and the
+	// claimed ones.
+	InQueue(ctx context.Context, runIDs []string) (map[string]bool, error)
 }
 
 // Claim is a worker's hold on one delivered job.

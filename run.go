@@ -79,10 +79,22 @@ type RunStore interface {
 	// a caller deciding on a status it read (a cancel of a run still
 	// QUEUED, which a worker may have started since).
 	UpdateRun(ctx context.Context, r Run, from ...RunStatus) (bool, error)
-	// UnfinishedRuns returns up to limit runs, oldest first, that are still
-	// QUEUED or RUNNING and were created before the given time.
-	UnfinishedRuns(ctx context.Context, createdBefore time.Time, limit int) ([]Run, error)
+	// UnfinishedRuns returns up to limit runs that are still QUEUED or
+	// RUNNING and were created before the given time, oldest first (by
+	// CreatedAt, then ID), starting after the cursor: a caller reads them
+	// all a page at a time, with the cursor of each page's last run.
+	UnfinishedRuns(ctx context.Context, createdBefore time.Time, after RunCursor, limit int) ([]Run, error)
 }
+
+// RunCursor is a place in the order of RunStore.UnfinishedRuns: just after
+// the run created at CreatedAt with ID. The zero RunCursor is the start.
+type RunCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Cursor is the place just after r in the order of UnfinishedRuns.
+func (r Run) Cursor() RunCursor { return RunCursor{CreatedAt: r.CreatedAt, ID: r.ID} }
 
 // UpdatableFrom returns the statuses UpdateRun may replace for its from
 // argument: the unfinished ones in from, or both unfinished statuses when

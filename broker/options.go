@@ -19,6 +19,10 @@ type Options struct {
 	// MaxWaiting is how many jobs may wait to be claimed; Enqueue fails
 	// with QUEUE_FULL beyond it. Claimed jobs do not count. Default 1,000.
 	MaxWaiting int64
+	// ReserveTTL is how long a room taken by Queue.Reserve stays held
+	// when it is neither taken by Enqueue nor given back: the caller died
+	// in between. Default 1 min.
+	ReserveTTL time.Duration
 	// ReplaySize is how many of a run's latest events its replay buffer
 	// keeps; older ones are dropped, and a subscriber that needs them
 	// misses them. Default 5,000, enough for a whole run: one attempt
@@ -41,6 +45,9 @@ func (o Options) WithDefaults() Options {
 	if o.MaxWaiting <= 0 {
 		o.MaxWaiting = 1000
 	}
+	if o.ReserveTTL <= 0 {
+		o.ReserveTTL = time.Minute
+	}
 	if o.ReplaySize <= 0 {
 		o.ReplaySize = 5000
 	}
@@ -62,7 +69,8 @@ type DeadLetter struct {
 // MaxDeadLetters bounds the dead-letter queue; the oldest are dropped.
 const MaxDeadLetters = 10_000
 
-// ErrQueueFull is Enqueue's error when MaxWaiting jobs are waiting.
+// ErrQueueFull is the error of Reserve and Enqueue when MaxWaiting jobs
+// are waiting or have room reserved.
 func ErrQueueFull(maxWaiting int64) error {
 	return coderunner.Errorf(coderunner.QueueFull,
 		"too many runs are waiting (%d): try again in a minute", maxWaiting)

@@ -61,7 +61,17 @@ func (s *Service) now() time.Time {
 
 // Start records a run for the caller and queues it. It returns the run,
 // QUEUED, at once — or, over the caller's budget, RATE_LIMITED or
-// QUOTA_EXCEEDED, having stored nothing.
+// QUOTA_EXCEEDED, or, when too many runs wait, QUEUE_FULL, having stored
+// and published nothing.
+//
+// The order of the steps is what makes that so. The run must be stored
+// before its job is queued (a worker may claim the job at once, and
+// dead-letters a job whose run it cannot find), and QUEUED must be its
+// first event, published before the job exists — so the queue's answer
+// cannot come from Enqueue, which comes last. Start asks the queue first
+// instead: Reserve holds room for the job atomically (replicas together
+// hold no more than the queue allows), or refuses before anything is
+// stored; Enqueue then puts the job in that room.
 func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language string, req coderunner.RunRequest, interactive bool) (coderunner.Run, error) {
 	if language != "python" {
 		return coderunner.Run{}, coderunner.Errorf(coderunner.BadUserInput, "language %q is not supported: use \"python\"", language)
@@ -70,33 +80,40 @@ func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language 
 	if err != nil {
 		return coderunner.Run{}, err
 	}
-	id := uuid.NewString()
+	run := coderunner.Run{
+		ID: uuid.NewString(), Owner: caller.Owner(), Language: language,
+		Code: req.Code, Stdin: req.Stdin, Interactive: interactive, TimeLimitMs: req.TimeLimitMs, MemoryMB: req.MemoryMB,
+		CreatedAt: s.now(),
+	}
+	run.Status = coderunner.StatusQueued
 	if s.Quotas != nil {
 		q, err := s.Quotas.QuotaFor(ctx, caller)
 		if err != nil {
 			return coderunner.Run{}, err
 		}
-		if err := s.Broker.AdmitRun(ctx, caller.Owner(), id, q, s.now()); err != nil {
+		if err := s.Broker.AdmitRun(ctx, run.Owner, run.ID, q, run.CreatedAt); err != nil {
 			return coderunner.Run{}, err
 		}
 	}
-	run := coderunner.Run{
-		ID: id, Owner: caller.Owner(), Language: language,
-		Code: req.Code, Stdin: req.Stdin, Interactive: interactive, TimeLimitMs: req.TimeLimitMs, MemoryMB: req.MemoryMB,
-		CreatedAt: s.now(),
+	if err := s.Broker.Reserve(ctx, run.ID); err != nil {
+		s.release(run)
+		if coderunner.ErrorCode(err) == coderunner.QueueFull {
+			return coderunner.Run{}, err
+		}
+		return coderunner.Run{}, fmt.Errorf("reserve room for run %s: %w", run.ID, err)
 	}
-	run.Status = coderunner.StatusQueued
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		s.release(run)
 		return coderunner.Run{}, err
 	}
-	// QUEUED is published before the job exists, so that it is always
-	// the first event: a worker may claim the job at once.
 	if _, err := s.Broker.Publish(ctx, coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventQueued}); err != nil {
 		s.abandon(run, coderunner.StatusInternalError, "the run could not be queued")
 		return coderunner.Run{}, fmt.Errorf("publish QUEUED of run %s: %w", run.ID, err)
 	}
 	if err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: run.CreatedAt}); err != nil {
+		// QUEUE_FULL only if the room expired first (Start took longer
+		// than the broker's ReserveTTL): the run is stored by now, so it
+		// is finished, that nothing waits on it.
 		if coderunner.ErrorCode(err) == coderunner.QueueFull {
 			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting")
 		} else {
@@ -108,20 +125,25 @@ func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language 
 }
 
 // abandon finishes a run that never reached the queue, so that nothing
-// waits on it forever. Errors are ignored: the caller is already failing.
+// waits on it forever, and gives back its room in the queue. Errors are
+// ignored: the caller is already failing.
 func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.Broker.Unreserve(ctx, run.ID)
 	run.Status, run.Stderr, run.ExitCode = status, why, -1
 	s.Finish(ctx, run)
 }
 
 // release gives back the place a run that was never stored took in its
-// owner's budget. Errors are ignored: the caller is already failing, and
-// the place frees itself after coderunner.MaxActiveRunLife.
+// owner's budget (the day's and the minute's counts keep it: they count
+// attempts) and its room in the queue, if it had one. Errors are ignored:
+// the caller is already failing, the place frees itself after
+// coderunner.MaxActiveRunLife and the room after the broker's ReserveTTL.
 func (s *Service) release(run coderunner.Run) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.Broker.Unreserve(ctx, run.ID)
 	s.Broker.EndRun(ctx, run.Owner, run.ID, 0, s.now())
 }
 
@@ -147,7 +169,7 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	}
 	// The run is final now, and this is the one chance to tell its live
 	// subscribers: retry a failed publish for a while, even past ctx.
-	event := coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: &run}
+	event := coderunner.RunEvent{RunID: run.ID, Type: coderunner.EventFinished, Run: withoutInputs(run)}
 	publishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
@@ -163,22 +185,83 @@ func (s *Service) Finish(ctx context.Context, run coderunner.Run, from ...coderu
 	}
 }
 
-// Reap finishes, as INTERNAL_ERROR, runs that are still QUEUED or RUNNING
-// more than maxAge after they were created (and, if running, started):
-// their job was lost — Redis restarted without persistence, or an API
-// process died between storing a run and queueing it — so that no run
-// waits forever. It returns how many it finished. Several processes may
-// reap at once: Finish is conditional.
+// withoutInputs is the run as FINISHED is published: its output and
+// status, not its code and stdin. Those are up to MaxSourceBytes +
+// MaxStdinBytes that every subscriber has already (it sent them, or read
+// them with the run), and that would otherwise sit in the replay buffer
+// and cross pub/sub to every api replica; Events puts them back.
+func withoutInputs(run coderunner.Run) *coderunner.Run {
+	run.Code, run.Stdin = "", ""
+	return &run
+}
+
+// withInputs gives a published FINISHED event back the code and stdin of
+// run, its run as read from the store. It copies the event's run: the
+// broker may share it with other subscribers.
+func withInputs(e coderunner.RunEvent, run coderunner.Run) coderunner.RunEvent {
+	if e.Type != coderunner.EventFinished || e.Run == nil {
+		return e
+	}
+	r := *e.Run
+	r.Code, r.Stdin = run.Code, run.Stdin
+	e.Run = &r
+	return e
+}
+
+// reapPage is how many stale runs Reap reads at a time. Runs are read
+// whole (UpdateRun replaces them), up to MaxSourceBytes + MaxStdinBytes
+// each: the page bounds what a reaper holds at once.
+const reapPage = 50
+
+// Reap finishes, as INTERNAL_ERROR, the runs that are still QUEUED or
+// RUNNING more than maxAge after they were created (and, if running,
+// started) and whose job is no longer in the queue: their job was lost —
+// Redis restarted without persistence, or an API process died between
+// storing a run and queueing it — so that no run waits forever. A run
+// whose job still waits, however long the queue, or is still claimed, is
+// not lost: a worker carries it out (or dead-letters it) in time. Reap
+// reads every stale run, a page at a time. It returns how many it
+// finished. Several processes may reap at once: Finish is conditional.
 func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	cutoff := s.now().Add(-maxAge)
-	unfinished, err := s.Store.UnfinishedRuns(ctx, cutoff, 100)
+	n := 0
+	for after := (coderunner.RunCursor{}); ; {
+		page, err := s.Store.UnfinishedRuns(ctx, cutoff, after, reapPage)
+		if err != nil {
+			return n, err
+		}
+		finished, err := s.reapPage(ctx, page, cutoff, maxAge)
+		n += finished
+		if err != nil || len(page) < reapPage {
+			return n, err
+		}
+		after = page[len(page)-1].Cursor()
+	}
+}
+
+// reapPage gives up on the runs of page that are lost.
+func (s *Service) reapPage(ctx context.Context, page []coderunner.Run, cutoff time.Time, maxAge time.Duration) (int, error) {
+	var candidates []coderunner.Run
+	var ids []string
+	for _, run := range page {
+		if stale(run, cutoff) {
+			candidates = append(candidates, run)
+			ids = append(ids, run.ID)
+		}
+	}
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	// A job acknowledged after this read belongs to a run finished by
+	// now, which giveUp leaves alone.
+	queued, err := s.Broker.InQueue(ctx, ids)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("look for the jobs of stale runs: %w", err)
 	}
 	n := 0
-	for _, run := range unfinished {
-		if !lost(run, cutoff) {
-			continue // it waited long in the queue, but a worker has it now
+	for _, run := range candidates {
+		if queued[run.ID] {
+			continue // it waits in a long queue, or a worker holds it
 		}
 		finished, err := s.giveUp(ctx, run, maxAge)
 		if err != nil {
@@ -191,9 +274,9 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 	return n, nil
 }
 
-// lost reports whether an unfinished run has gone without progress since
+// stale reports whether an unfinished run has gone without progress since
 // before cutoff: created before it and, if running, started before it.
-func lost(run coderunner.Run, cutoff time.Time) bool {
+func stale(run coderunner.Run, cutoff time.Time) bool {
 	return run.CreatedAt.Before(cutoff) && !(run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff))
 }
 
@@ -219,12 +302,12 @@ const maxRequeue = 10_000
 // it queued and how many it gave up.
 func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
 	now := s.now()
-	unfinished, err := s.Store.UnfinishedRuns(ctx, now, maxRequeue)
+	unfinished, err := s.Store.UnfinishedRuns(ctx, now, coderunner.RunCursor{}, maxRequeue)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, run := range unfinished {
-		if lost(run, now.Add(-maxAge)) {
+		if stale(run, now.Add(-maxAge)) {
 			finished, err := s.giveUp(ctx, run, maxAge)
 			if err != nil {
 				return queued, gaveUp, err
@@ -334,7 +417,7 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 		if err != nil {
 			return nil, err
 		}
-		return s.follow(ctx, id, afterSeq, live), nil
+		return s.follow(ctx, run, afterSeq, live), nil
 	}
 	events, err := s.replay(ctx, run, afterSeq)
 	if err != nil {
@@ -342,7 +425,7 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 	}
 	out := make(chan coderunner.RunEvent, len(events))
 	for _, e := range events {
-		out <- e
+		out <- withInputs(e, run)
 	}
 	close(out)
 	return out, nil
@@ -384,7 +467,11 @@ func isFinished(e coderunner.RunEvent) bool { return e.Type == coderunner.EventF
 // subscription without FINISHED, and whenever no event came for
 // FinishCheck: a run found finished at two such checks in a row is ended
 // from the store. A chatty run costs no store read.
-func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
+//
+// run is the run as read when the subscription began: published FINISHED
+// events get its code and stdin back (see withoutInputs).
+func (s *Service) follow(ctx context.Context, run coderunner.Run, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
+	id := run.ID
 	every := s.FinishCheck
 	if every <= 0 {
 		every = 30 * time.Second
@@ -407,17 +494,17 @@ func (s *Service) follow(ctx context.Context, id string, afterSeq int64, live <-
 					}
 					return
 				}
-				send(ctx, out, e)
+				send(ctx, out, withInputs(e, run))
 				if last = e.Seq; e.Type == coderunner.EventFinished {
 					return
 				}
 				quiet.Reset(every)
 				finishedBefore = false
 			case <-quiet.C:
-				run, err := s.Store.Run(ctx, id)
-				finished := err == nil && run.Status.Finished()
+				stored, err := s.Store.Run(ctx, id)
+				finished := err == nil && stored.Status.Finished()
 				if finished && finishedBefore {
-					send(ctx, out, finishedEvent(run, last))
+					send(ctx, out, finishedEvent(stored, last))
 					return
 				}
 				finishedBefore = finished

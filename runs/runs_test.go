@@ -2,6 +2,7 @@ package runs_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -91,21 +92,6 @@ func TestStartValidates(t *testing.T) {
 	}
 	if n, _ := f.broker.Depth(t.Context()); n != 0 {
 		t.Errorf("%d jobs queued by rejected runs, want 0", n)
-	}
-}
-
-// TestQueueFullLeavesNoRunWaiting: a run refused with QUEUE_FULL is
-// recorded as finished, so nothing waits on it.
-func TestQueueFullLeavesNoRunWaiting(t *testing.T) {
-	f := newFixture(t, broker.Options{MaxWaiting: 1})
-	f.start(t)
-	_, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(2)"}, false)
-	if coderunner.ErrorCode(err) != coderunner.QueueFull {
-		t.Fatalf("second Start: %v, want QUEUE_FULL", err)
-	}
-	stale, err := f.svc.Store.UnfinishedRuns(t.Context(), f.now.Add(time.Hour), 10)
-	if err != nil || len(stale) != 1 {
-		t.Errorf("unfinished runs %d (%v), want only the queued one", len(stale), err)
 	}
 }
 
@@ -312,9 +298,23 @@ func TestCancelRacingAStart(t *testing.T) {
 	}
 }
 
+// loseJob takes the oldest job out of the queue for good, as a Redis
+// restart without persistence would.
+func (f *fixture) loseJob(t *testing.T, runID string) {
+	t.Helper()
+	c, err := f.broker.Claim(t.Context(), "lost")
+	if err != nil || c.Job().RunID != runID {
+		t.Fatalf("Claim = %v, %v; want the job of %s", c, err, runID)
+	}
+	if err := c.Ack(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestReap(t *testing.T) {
 	f := newFixture(t, broker.Options{})
 	lost := f.start(t)
+	f.loseJob(t, lost.ID)
 	f.now = f.now.Add(20 * time.Minute)
 	recent := f.start(t)
 	n, err := f.svc.Reap(t.Context(), 10*time.Minute)
@@ -332,5 +332,102 @@ func TestReap(t *testing.T) {
 	}
 	if n, _ := f.svc.Reap(t.Context(), 10*time.Minute); n != 0 {
 		t.Errorf("second Reap finished %d runs, want 0", n)
+	}
+}
+
+// TestFinishedCarriesNoInputs: the FINISHED event the broker buffers and
+// fans out holds the run's output and status but not its code and stdin
+// (up to 3 MiB a run); subscribers still get them, from the store.
+func TestFinishedCarriesNoInputs(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	run, err := f.svc.Start(t.Context(), guest, "python", coderunner.RunRequest{Code: "print(input())", Stdin: "hi\n"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	live, err := f.svc.Events(ctx, guest, run.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Status, run.Stdout = coderunner.StatusCompleted, "hi\n"
+	if ok, err := f.svc.Finish(t.Context(), run); !ok || err != nil {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+
+	buffered, err := f.broker.Replay(t.Context(), run.ID, 0)
+	if err != nil || len(buffered) != 2 {
+		t.Fatalf("Replay = %d events, %v; want QUEUED FINISHED", len(buffered), err)
+	}
+	if got := buffered[1].Run; got == nil || got.Code != "" || got.Stdin != "" || got.Stdout != "hi\n" || got.Status != coderunner.StatusCompleted {
+		t.Errorf("published FINISHED carries %+v; want the output and status without code and stdin", got)
+	}
+
+	var followed []coderunner.RunEvent
+	for e := range live {
+		followed = append(followed, e)
+	}
+	for name, events := range map[string][]coderunner.RunEvent{
+		"live":        followed,
+		"from buffer": f.events(t, run.ID, 0),
+	} {
+		end := events[len(events)-1]
+		if end.Type != coderunner.EventFinished || end.Run.Code != "print(input())" || end.Run.Stdin != "hi\n" || end.Run.Stdout != "hi\n" {
+			t.Errorf("%s: subscribers get %s %+v; want FINISHED with the run's code, stdin and output", name, end.Type, end.Run)
+		}
+	}
+	if again, _ := f.broker.Replay(t.Context(), run.ID, 1); len(again) != 1 || again[0].Run.Code != "" {
+		t.Error("after subscribers read it, the buffered FINISHED has code: withInputs must copy the run")
+	}
+}
+
+// TestReapLongQueue: after an outage, the queue is long and many runs are
+// older than the reaper's age. Those whose job still waits, or is held by
+// a worker, are left to run; every one whose job is gone is given up,
+// however many there are.
+func TestReapLongQueue(t *testing.T) {
+	f := newFixture(t, broker.Options{})
+	var waiting []string
+	for range 5 {
+		waiting = append(waiting, f.start(t).ID)
+	}
+	running, err := f.broker.Claim(t.Context(), "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := f.svc.Get(t.Context(), guest, running.Job().RunID)
+	run.Status, run.StartedAt = coderunner.StatusRunning, f.now
+	if _, err := f.svc.Store.UpdateRun(t.Context(), run); err != nil {
+		t.Fatal(err)
+	}
+	// Stored by an api process that died before it queued them; several in
+	// one instant, as a page boundary may fall among them.
+	var lost []string
+	for i := range 230 {
+		r := coderunner.Run{ID: fmt.Sprintf("lost-%03d", i), Owner: guest.Owner(), Language: "python", Code: "print(1)",
+			CreatedAt: f.now.Add(time.Duration(i/3) * time.Millisecond)}
+		r.Status = coderunner.StatusQueued
+		if err := f.svc.Store.CreateRun(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		lost = append(lost, r.ID)
+	}
+
+	f.now = f.now.Add(20 * time.Minute)
+	n, err := f.svc.Reap(t.Context(), 10*time.Minute)
+	if err != nil || n != len(lost) {
+		t.Errorf("Reap = %d, %v; want all %d runs whose job is gone", n, err, len(lost))
+	}
+	want := map[string]coderunner.RunStatus{run.ID: coderunner.StatusRunning}
+	for _, id := range waiting[1:] {
+		want[id] = coderunner.StatusQueued
+	}
+	for _, id := range lost {
+		want[id] = coderunner.StatusInternalError
+	}
+	for id, status := range want {
+		if got, err := f.svc.Get(t.Context(), guest, id); err != nil || got.Status != status {
+			t.Errorf("run %s: %s (%v); want %s", id, got.Status, err, status)
+		}
 	}
 }

@@ -229,7 +229,7 @@ func TestRunOverQuotaIsRefusedAndNotStored(t *testing.T) {
 	if _, out := ts.postAs(t, bearerHeader(ts.signUp(t, "Bob")), runQ); len(out.Errors) > 0 {
 		t.Fatalf("another user: %+v", out.Errors)
 	}
-	unfinished, err := ts.runs.Store.UnfinishedRuns(t.Context(), time.Now().Add(time.Hour), 100)
+	unfinished, err := ts.runs.Store.UnfinishedRuns(t.Context(), time.Now().Add(time.Hour), coderunner.RunCursor{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,11 @@ func testQueue(t *testing.T, open Open) {
 		{"ClaimsInOrder", testClaimsInOrder},
 		{"DepthCountsWaitingJobsOnly", testDepth},
 		{"QueueFull", testQueueFull},
+		{"ReserveHoldsRoom", testReserveHoldsRoom},
+		{"Unreserve", testUnreserve},
+		{"ReservationExpires", testReservationExpires},
+		{"InQueue", testInQueue},
+		{"InQueueReadsTheWholeQueue", testInQueueWhole},
 		{"RedeliveredAfterClaimTimeout", testRedelivered},
 		{"KeptAliveClaimIsNotRedelivered", testKeepAlive},
 		{"RedeliveryBeforeNewJobs", testRedeliveryFirst},
@@ -164,6 +170,126 @@ func testQueueFull(t *testing.T, open Open) {
 	ack(t, c)
 	expectFull()
 	expectDepth(t, b, 2)
+}
+
+func expectFull(t *testing.T, what string, err error) {
+	t.Helper()
+	if code := coderunner.ErrorCode(err); code != coderunner.QueueFull {
+		t.Fatalf("%s: %v (code %s); want QUEUE_FULL", what, err, code)
+	}
+}
+
+func reserve(t *testing.T, q coderunner.Queue, runIDs ...string) {
+	t.Helper()
+	for _, id := range runIDs {
+		if err := q.Reserve(t.Context(), id); err != nil {
+			t.Fatalf("Reserve(%s): %v", id, err)
+		}
+	}
+}
+
+// testReserveHoldsRoom: a reserved room counts as a waiting job for
+// everyone else, and is its own run's job's.
+func testReserveHoldsRoom(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 2
+	b := open(t, opts)
+	reserve(t, b, "run-1", "run-1") // reserving again renews, it takes no second room
+	enqueue(t, b, job("run-2"))
+	expectFull(t, "Reserve with the last room reserved", b.Reserve(t.Context(), "run-3"))
+	expectFull(t, "Enqueue with the last room reserved", b.Enqueue(t.Context(), job("run-3")))
+	expectDepth(t, b, 1) // a room is not a waiting job
+
+	enqueue(t, b, job("run-1")) // into its room
+	expectDepth(t, b, 2)
+	expectFull(t, "Reserve with the queue full", b.Reserve(t.Context(), "run-3"))
+	// The room was taken: a claim makes room for exactly one more.
+	ack(t, claim(t, b, "worker-a", timeout, "run-2", 1))
+	reserve(t, b, "run-3")
+	expectFull(t, "Enqueue after the room freed by a claim was reserved", b.Enqueue(t.Context(), job("run-4")))
+}
+
+func testUnreserve(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1
+	b := open(t, opts)
+	reserve(t, b, "run-1")
+	expectFull(t, "Enqueue with the room reserved", b.Enqueue(t.Context(), job("run-2")))
+	if err := b.Unreserve(t.Context(), "run-1"); err != nil {
+		t.Fatalf("Unreserve: %v", err)
+	}
+	if err := b.Unreserve(t.Context(), "run-never-reserved"); err != nil {
+		t.Fatalf("Unreserve of a run without a room: %v", err)
+	}
+	enqueue(t, b, job("run-2"))
+}
+
+// testReservationExpires: the room of a reserver that never came back
+// frees itself; its run's job then needs room like any other.
+func testReservationExpires(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1
+	opts.ReserveTTL = 300 * time.Millisecond
+	b := open(t, opts)
+	reserve(t, b, "run-1")
+	expectFull(t, "Reserve with the room reserved", b.Reserve(t.Context(), "run-2"))
+	time.Sleep(opts.ReserveTTL + 200*time.Millisecond)
+	reserve(t, b, "run-2")
+	expectFull(t, "Enqueue after its room expired and was taken", b.Enqueue(t.Context(), job("run-1")))
+	enqueue(t, b, job("run-2"))
+}
+
+func expectInQueue(t *testing.T, q coderunner.Queue, runIDs []string, want ...string) {
+	t.Helper()
+	got, err := q.InQueue(t.Context(), runIDs)
+	if err != nil {
+		t.Fatalf("InQueue: %v", err)
+	}
+	wantSet := make(map[string]bool)
+	for _, id := range want {
+		wantSet[id] = true
+	}
+	if !maps.Equal(got, wantSet) {
+		t.Fatalf("InQueue(%v) = %v; want %v", runIDs, got, wantSet)
+	}
+}
+
+// testInQueue: a job is in the queue while it waits and while it is
+// claimed, until it is acknowledged or dead-lettered.
+func testInQueue(t *testing.T, open Open) {
+	b := open(t, options())
+	ids := []string{"run-1", "run-2", "run-3", "run-never-queued"}
+	expectInQueue(t, b, ids)
+	enqueue(t, b, job("run-1"), job("run-2"), job("run-3"))
+	reserve(t, b, "run-never-queued") // a room is no job
+	expectInQueue(t, b, ids, "run-1", "run-2", "run-3")
+	c1 := claim(t, b, "worker-a", timeout, "run-1", 1)
+	c2 := claim(t, b, "worker-a", timeout, "run-2", 1)
+	expectInQueue(t, b, ids, "run-1", "run-2", "run-3")
+	ack(t, c1)
+	if err := c2.DeadLetter(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	expectInQueue(t, b, ids, "run-3")
+	expectInQueue(t, b, nil)
+}
+
+// testInQueueWhole: runs at the back of a long queue are found too.
+func testInQueueWhole(t *testing.T, open Open) {
+	opts := options()
+	opts.MaxWaiting = 1200
+	b := open(t, opts)
+	var ids []string
+	for i := range 1200 {
+		id := fmt.Sprint("run-", i)
+		enqueue(t, b, job(id))
+		ids = append(ids, id)
+	}
+	expectInQueue(t, b, []string{"run-0", "run-1199", "run-1200"}, "run-0", "run-1199")
+	got, err := b.InQueue(t.Context(), ids)
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("InQueue of all %d queued runs found %d, %v", len(ids), len(got), err)
+	}
 }
 
 func testRedelivered(t *testing.T, open Open) {

@@ -15,11 +15,15 @@ import (
 type queue struct {
 	timeout    time.Duration
 	maxWaiting int64
+	reserveTTL time.Duration
 
 	mu      sync.Mutex
 	waiting []*entry
-	claimed map[*entry]struct{}
-	dead    []broker.DeadLetter
+	// reserved holds the rooms taken by Reserve: run ID → when the room
+	// frees itself. It counts towards maxWaiting with waiting.
+	reserved map[string]time.Time
+	claimed  map[*entry]struct{}
+	dead     []broker.DeadLetter
 	// wake is closed (and replaced) when a job is enqueued, so that
 	// blocked Claims look again.
 	wake chan struct{}
@@ -37,9 +41,48 @@ func newQueue(opts broker.Options) queue {
 	return queue{
 		timeout:    opts.ClaimTimeout,
 		maxWaiting: opts.MaxWaiting,
+		reserveTTL: opts.ReserveTTL,
+		reserved:   make(map[string]time.Time),
 		claimed:    make(map[*entry]struct{}),
 		wake:       make(chan struct{}),
 	}
+}
+
+// Reserve implements coderunner.Queue.
+func (b *Broker) Reserve(_ context.Context, runID string) error {
+	q := &b.queue
+	now := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.dropExpiredLocked(now)
+	if _, ok := q.reserved[runID]; !ok && q.fullLocked() {
+		return broker.ErrQueueFull(q.maxWaiting)
+	}
+	q.reserved[runID] = now.Add(q.reserveTTL)
+	return nil
+}
+
+// Unreserve implements coderunner.Queue.
+func (b *Broker) Unreserve(_ context.Context, runID string) error {
+	b.queue.mu.Lock()
+	defer b.queue.mu.Unlock()
+	delete(b.queue.reserved, runID)
+	return nil
+}
+
+// dropExpiredLocked frees the rooms whose reservers never came back. The
+// map stays small without a sweeper: Reserve adds no room past maxWaiting.
+func (q *queue) dropExpiredLocked(now time.Time) {
+	for id, expires := range q.reserved {
+		if !now.Before(expires) {
+			delete(q.reserved, id)
+		}
+	}
+}
+
+// fullLocked reports whether waiting jobs and reserved rooms fill the queue.
+func (q *queue) fullLocked() bool {
+	return int64(len(q.waiting)+len(q.reserved)) >= q.maxWaiting
 }
 
 // Enqueue implements coderunner.Queue.
@@ -47,7 +90,10 @@ func (b *Broker) Enqueue(_ context.Context, job coderunner.Job) error {
 	q := &b.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if int64(len(q.waiting)) >= q.maxWaiting {
+	q.dropExpiredLocked(time.Now())
+	if _, ok := q.reserved[job.RunID]; ok {
+		delete(q.reserved, job.RunID) // its room becomes the job's
+	} else if q.fullLocked() {
 		return broker.ErrQueueFull(q.maxWaiting)
 	}
 	q.waiting = append(q.waiting, &entry{job: job})
@@ -61,6 +107,27 @@ func (b *Broker) Depth(context.Context) (int64, error) {
 	b.queue.mu.Lock()
 	defer b.queue.mu.Unlock()
 	return int64(len(b.queue.waiting)), nil
+}
+
+// InQueue implements coderunner.Queue.
+func (b *Broker) InQueue(_ context.Context, runIDs []string) (map[string]bool, error) {
+	q := &b.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	held := make(map[string]bool, len(q.waiting)+len(q.claimed))
+	for _, e := range q.waiting {
+		held[e.job.RunID] = true
+	}
+	for e := range q.claimed {
+		held[e.job.RunID] = true
+	}
+	found := make(map[string]bool)
+	for _, id := range runIDs {
+		if held[id] {
+			found[id] = true
+		}
+	}
+	return found, nil
 }
 
 // Claim implements coderunner.Queue. The consumer name does not matter in

@@ -4,7 +4,8 @@
 //   - Queue: a Stream with a consumer group. Claims are stream deliveries;
 //     a claim that is not kept alive is taken over by XAUTOCLAIM once it
 //     has been idle for the claim timeout. Acknowledged jobs are deleted
-//     from the stream, so its length is waiting + claimed jobs.
+//     from the stream, so its length is waiting + claimed jobs. Rooms
+//     reserved for jobs to come are a sorted set beside it.
 //   - Events: a per-run sequence counter and a capped list (the replay
 //     buffer), written together with the PUBLISH by one Lua script, so a
 //     reader of the list and a subscriber of the channel never disagree.
@@ -18,9 +19,10 @@
 //   - Revocations: one channel, on the same PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several
-// deployments or tests can share one Redis. Redis needs no persistence:
-// after a restart the Broker recreates what it needs and resubscribes, and
-// only what was in flight is lost.
+// deployments or tests can share one Redis. The Broker works on a Redis
+// without persistence: after a restart it recreates what it needs and
+// resubscribes, and loses what only Redis held (queued jobs among it).
+// Production runs Redis with AOF and noeviction: see docs/redis.md.
 package redis
 
 import (
@@ -144,6 +146,7 @@ type keys struct{ prefix string }
 
 func (k keys) jobs() string     { return k.prefix + "jobs" }
 func (k keys) deadJobs() string { return k.prefix + "jobs:dead" }
+func (k keys) reserved() string { return k.prefix + "jobs:reserved" }
 
 func (k keys) seq(runID string) string     { return k.prefix + "run:" + runID + ":seq" }
 func (k keys) events(runID string) string  { return k.prefix + "run:" + runID + ":events" }

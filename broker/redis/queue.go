@@ -15,6 +15,29 @@ import (
 	"coderunner/broker"
 )
 
+// Reserve implements coderunner.Queue.
+func (b *Broker) Reserve(ctx context.Context, runID string) error {
+	err := b.withGroup(ctx, func() error {
+		return reserveScript.Run(ctx, b.rdb, []string{b.keys.jobs(), b.keys.reserved()},
+			group, b.opts.MaxWaiting, runID, b.opts.ReserveTTL.Milliseconds()).Err()
+	})
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return broker.ErrQueueFull(b.opts.MaxWaiting)
+	case err != nil:
+		return fmt.Errorf("redis broker: reserve room for run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// Unreserve implements coderunner.Queue.
+func (b *Broker) Unreserve(ctx context.Context, runID string) error {
+	if err := b.rdb.ZRem(ctx, b.keys.reserved(), runID).Err(); err != nil {
+		return fmt.Errorf("redis broker: give back room of run %s: %w", runID, err)
+	}
+	return nil
+}
+
 // Enqueue implements coderunner.Queue.
 func (b *Broker) Enqueue(ctx context.Context, job coderunner.Job) error {
 	payload, err := json.Marshal(job)
@@ -22,8 +45,8 @@ func (b *Broker) Enqueue(ctx context.Context, job coderunner.Job) error {
 		return fmt.Errorf("redis broker: encode job: %w", err)
 	}
 	err = b.withGroup(ctx, func() error {
-		return enqueueScript.Run(ctx, b.rdb, []string{b.keys.jobs()},
-			group, b.opts.MaxWaiting, payload).Err()
+		return enqueueScript.Run(ctx, b.rdb, []string{b.keys.jobs(), b.keys.reserved()},
+			group, b.opts.MaxWaiting, payload, job.RunID).Err()
 	})
 	switch {
 	case errors.Is(err, goredis.Nil):
@@ -45,6 +68,39 @@ func (b *Broker) Depth(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("redis broker: queue depth: %w", err)
 	}
 	return n, nil
+}
+
+// inQueuePage is how many stream entries one read of InQueue returns.
+const inQueuePage = 500
+
+// InQueue implements coderunner.Queue. The stream holds exactly the jobs
+// waiting or claimed (Ack and DeadLetter delete entries), so it is read
+// whole, a page at a time; it is bounded by MaxWaiting and the claims.
+// An index by run ID would save the reads but must be kept in step with
+// every script that adds or deletes an entry.
+func (b *Broker) InQueue(ctx context.Context, runIDs []string) (map[string]bool, error) {
+	wanted := make(map[string]bool, len(runIDs))
+	for _, id := range runIDs {
+		wanted[id] = true
+	}
+	found := make(map[string]bool)
+	for start := "-"; ; {
+		entries, err := b.rdb.XRangeN(ctx, b.keys.jobs(), start, "+", inQueuePage).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis broker: read the queue: %w", err)
+		}
+		for _, e := range entries {
+			var job coderunner.Job
+			payload, _ := e.Values["job"].(string)
+			if json.Unmarshal([]byte(payload), &job) == nil && wanted[job.RunID] {
+				found[job.RunID] = true
+			}
+		}
+		if len(entries) < inQueuePage {
+			return found, nil
+		}
+		start = "(" + entries[len(entries)-1].ID
+	}
 }
 
 // Claim implements coderunner.Queue: timed-out claims first, then new jobs.

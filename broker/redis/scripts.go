@@ -6,15 +6,48 @@ import goredis "github.com/redis/go-redis/v9"
 // by EVALSHA and falls back to EVAL when Redis does not know them (after a
 // restart).
 
-// enqueueScript adds a job unless MaxWaiting jobs wait already. Waiting =
-// stream length - pending (claimed) entries, since acknowledged entries
-// are deleted from the stream.
+// redisNowLua sets now to the Redis server's clock in ms, so that the
+// rooms reserved by replicas whose clocks differ expire alike. (Redis 7
+// replicates a script's effects, not the script: TIME is allowed.)
+const redisNowLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// roomLua defines full(jobs, group, reserved, max), which reports
+// whether waiting jobs and reserved rooms fill the queue, having dropped
+// the rooms that expired. Waiting = stream length - pending (claimed)
+// entries, since acknowledged entries are deleted from the stream.
+const roomLua = redisNowLua + `
+local function full(jobs, group, reserved, max)
+	redis.call('ZREMRANGEBYSCORE', reserved, '-inf', now)
+	local pending = redis.call('XPENDING', jobs, group)[1]
+	return redis.call('XLEN', jobs) - pending + redis.call('ZCARD', reserved) >= tonumber(max)
+end
+`
+
+// reserveScript holds room for a run's job, unless the queue is full: a
+// sorted set of run IDs scored by when their room frees itself.
 //
-// KEYS[1] jobs stream; ARGV[1] group, ARGV[2] max waiting, ARGV[3] job JSON.
-// Returns the new entry's id, or false when the queue is full.
-var enqueueScript = goredis.NewScript(`
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1])[1]
-if redis.call('XLEN', KEYS[1]) - pending >= tonumber(ARGV[2]) then
+// KEYS[1] jobs stream, KEYS[2] reserved rooms; ARGV[1] group, ARGV[2] max
+// waiting, ARGV[3] run ID, ARGV[4] TTL ms. Returns 1, or false when full.
+var reserveScript = goredis.NewScript(roomLua + `
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) and full(KEYS[1], ARGV[1], KEYS[2], ARGV[2]) then
+	return false
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`)
+
+// enqueueScript adds a job, in the room reserved for its run, or else
+// unless the queue is full.
+//
+// KEYS[1] jobs stream, KEYS[2] reserved rooms; ARGV[1] group, ARGV[2] max
+// waiting, ARGV[3] job JSON, ARGV[4] run ID. Returns the new entry's id,
+// or false when the queue is full.
+var enqueueScript = goredis.NewScript(roomLua + `
+if redis.call('ZREM', KEYS[2], ARGV[4]) == 0 and full(KEYS[1], ARGV[1], KEYS[2], ARGV[2]) then
 	return false
 end
 return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])

@@ -97,13 +97,22 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 	return d.domain(), nil
 }
 
-// UnfinishedRuns returns runs still QUEUED or RUNNING created before t.
-func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]coderunner.Run, error) {
+// UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
+// after the cursor: a keyset page, so that a page costs the same wherever
+// it starts (status_createdAt indexes it).
+func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunner.RunCursor, limit int) ([]coderunner.Run, error) {
 	filter := bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
 		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
 	}
-	docs, err := findAll[runDoc](ctx, s.runs, filter, options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)))
+	if after != (coderunner.RunCursor{}) {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},
+			bson.D{{Key: "createdAt", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: after.ID}}}},
+		}})
+	}
+	sort := bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}
+	docs, err := findAll[runDoc](ctx, s.runs, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err
 	}

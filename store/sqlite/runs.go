@@ -36,10 +36,18 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 	return r, nil
 }
 
-// UnfinishedRuns returns runs still QUEUED or RUNNING created before t.
-func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, limit int) ([]coderunner.Run, error) {
+// UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
+// after the cursor: a keyset page, so that a page costs the same wherever
+// it starts (runs_unfinished indexes status, created_at).
+func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunner.RunCursor, limit int) ([]coderunner.Run, error) {
+	afterNanos := toNanos(after.CreatedAt)
+	if after == (coderunner.RunCursor{}) {
+		afterNanos = -1 // before every run, the ones without a creation time too
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) AND created_at < ?
-		ORDER BY created_at LIMIT ?`, coderunner.StatusQueued, coderunner.StatusRunning, toNanos(t), limit)
+		AND (created_at > ? OR (created_at = ? AND id > ?))
+		ORDER BY created_at, id LIMIT ?`, coderunner.StatusQueued, coderunner.StatusRunning, toNanos(t),
+		afterNanos, afterNanos, after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query unfinished runs: %w", err)
 	}

@@ -135,27 +135,60 @@ func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
 	create("old-finished", 5, coderunner.StatusCompleted)
 	create("old-cancelled", 6, coderunner.StatusCancelled)
 	create("new-queued", 100, coderunner.StatusQueued)
-	tests := []struct {
-		before int64
-		limit  int
-		want   []string
-	}{
-		{50, 10, []string{"old-queued", "old-running"}},
-		{50, 1, []string{"old-queued"}},
-		{200, 10, []string{"old-queued", "old-running", "new-queued"}},
-		{10, 10, nil},
-	}
-	for _, tt := range tests {
-		runs, err := s.UnfinishedRuns(ctx, at(tt.before), tt.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
+	// Made in the same millisecond: ordered by id, and a cursor between
+	// them skips neither.
+	create("tie-b", 30, coderunner.StatusQueued)
+	create("tie-a", 30, coderunner.StatusRunning)
+	create("tie-c", 30, coderunner.StatusQueued)
+	ids := func(runs []coderunner.Run) []string {
 		var got []string
 		for _, r := range runs {
 			got = append(got, r.ID)
 		}
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("UnfinishedRuns(before %d, limit %d) = %v, want %v", tt.before, tt.limit, got, tt.want)
+		return got
+	}
+	tests := []struct {
+		before int64
+		after  coderunner.RunCursor
+		limit  int
+		want   []string
+	}{
+		{50, coderunner.RunCursor{}, 10, []string{"old-queued", "old-running", "tie-a", "tie-b", "tie-c"}},
+		{50, coderunner.RunCursor{}, 1, []string{"old-queued"}},
+		{200, coderunner.RunCursor{}, 10, []string{"old-queued", "old-running", "tie-a", "tie-b", "tie-c", "new-queued"}},
+		{10, coderunner.RunCursor{}, 10, nil},
+		{200, coderunner.RunCursor{CreatedAt: at(10), ID: "old-queued"}, 2, []string{"old-running", "tie-a"}},
+		{200, coderunner.RunCursor{CreatedAt: at(30), ID: "tie-a"}, 10, []string{"tie-b", "tie-c", "new-queued"}},
+		{200, coderunner.RunCursor{CreatedAt: at(30), ID: "tie-c"}, 10, []string{"new-queued"}},
+		{50, coderunner.RunCursor{CreatedAt: at(30), ID: "tie-c"}, 10, nil},
+	}
+	for _, tt := range tests {
+		runs, err := s.UnfinishedRuns(ctx, at(tt.before), tt.after, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(runs); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("UnfinishedRuns(before %d, after %+v, limit %d) = %v, want %v", tt.before, tt.after, tt.limit, got, tt.want)
+		}
+	}
+
+	// Paging with each page's last run as the cursor reads every run once.
+	for _, limit := range []int{1, 2, 4} {
+		var got []string
+		for after := (coderunner.RunCursor{}); ; {
+			page, err := s.UnfinishedRuns(ctx, at(200), after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(page)...)
+			if len(page) < limit {
+				break
+			}
+			after = page[len(page)-1].Cursor()
+		}
+		want := []string{"old-queued", "old-running", "tie-a", "tie-b", "tie-c", "new-queued"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("pages of %d = %v, want %v", limit, got, want)
 		}
 	}
 }
