@@ -204,7 +204,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.LoaderWait)))
+		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.Runs, cfg.LoaderWait)))
 	})
 	return srv
 }
