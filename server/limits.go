@@ -15,26 +15,32 @@ import (
 // Limits bound what one request may ask of the server. gqlgen enforces
 // complexity and parser tokens itself; selectionCap bounds the fields as
 // written before validation, and shapeLimit depth, aliases and the number
-// of fields once fragments are expanded.
+// of fields once fragments are expanded. MaxResponseBytes bounds the text
+// of each response while it is built (budget.go).
 type Limits struct {
-	MaxBodyBytes  int64
-	MaxDepth      int
-	MaxAliases    int
-	MaxFields     int
-	MaxComplexity int
-	MaxTokens     int
+	MaxBodyBytes     int64
+	MaxDepth         int
+	MaxAliases       int
+	MaxFields        int
+	MaxComplexity    int
+	MaxTokens        int
+	MaxResponseBytes int64
 }
 
 // DefaultLimits are generous for the curriculum (the whole of it, down to
 // every problem's sample tests, has depth 5 and costs about 2,100) and
 // tight enough that no single request can make the server do much work.
+// A response may hold 4 MiB of text: a whole run (code and stdin within
+// the 1 MiB body, stdout and stderr within the 1 MiB output limit) twice
+// over, and the shipped curriculum many times over.
 var DefaultLimits = Limits{
-	MaxBodyBytes:  1 << 20,
-	MaxDepth:      8,
-	MaxAliases:    30,
-	MaxFields:     500,
-	MaxComplexity: 3000,
-	MaxTokens:     15_000,
+	MaxBodyBytes:     1 << 20,
+	MaxDepth:         8,
+	MaxAliases:       30,
+	MaxFields:        500,
+	MaxComplexity:    3000,
+	MaxTokens:        15_000,
+	MaxResponseBytes: 4 << 20,
 }
 
 // selectionCap rejects a query holding more than max selections (fields,

@@ -200,6 +200,10 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.AroundResponses(decidePolicy)
+	// A budget per response, charged by every string field as it
+	// resolves: the complexity limit counts fields, not their size.
+	srv.AroundResponses(budgetResponses(cfg.Limits.MaxResponseBytes))
+	srv.AroundFields(chargeText)
 	// Fresh loaders for every operation, not every HTTP request: a
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.
