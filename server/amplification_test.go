@@ -139,10 +139,11 @@ func TestResponseSizeIsBounded(t *testing.T) {
 			if body > tt.maxBytes {
 				t.Errorf("the response is %d bytes, want at most %d", body, tt.maxBytes)
 			}
-			// The body and its decoding are allocated here too: the bound
-			// is loose, and the unbounded server allocated over 100 MiB.
-			if allocated > 48<<20 {
-				t.Errorf("the request allocated %d MiB, want at most 48", allocated>>20)
+			// Loose: the test's reading and decoding of the body count too,
+			// and the race detector doubles it. Without a budget, 30
+			// aliases allocated about 300 MiB.
+			if allocated > 100<<20 {
+				t.Errorf("the request allocated %d MiB, want at most 100", allocated>>20)
 			}
 		})
 	}
