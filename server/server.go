@@ -167,7 +167,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
 		Directives: graph.DirectiveRoot{Auth: authDirective},
-		Complexity: listComplexity(),
+		Complexity: fieldComplexity(),
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
