@@ -53,23 +53,25 @@ func budgetResponses(max int64) graphql.ResponseMiddleware {
 // returning a string that would take the response over.
 func chargeText(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
+	var text string
+	switch v := res.(type) {
+	case string:
+		text = v
+	case *string:
+		if v == nil {
+			return res, err
+		}
+		text = *v
+	default:
+		return res, err
+	}
+	// Looked up only for strings: the context of a field deep in a
+	// response is a long chain.
 	budget, _ := ctx.Value(budgetKey{}).(*responseBudget)
 	if err != nil || budget == nil {
 		return res, err
 	}
-	var n int
-	switch v := res.(type) {
-	case string:
-		n = jsonLen(v)
-	case *string:
-		if v == nil {
-			return res, nil
-		}
-		n = jsonLen(*v)
-	default:
-		return res, nil
-	}
-	if err := budget.charge(n); err != nil {
+	if err := budget.charge(jsonLen(text)); err != nil {
 		return nil, err
 	}
 	return res, nil
