@@ -1,6 +1,7 @@
 // Package loaders batches the curriculum reads of one GraphQL operation with
 // dataloaders, so that a query costs one store call per kind of thing per
-// level of nesting, however many items it touches.
+// level of nesting, however many items it touches; and reads each run an
+// operation asks for once, however many aliases ask for it.
 package loaders
 
 import (
@@ -29,10 +30,20 @@ type Loaders struct {
 	Level            *dataloadgen.Loader[string, coderunner.Level]
 	ProblemsInLevel  *dataloadgen.Loader[string, []coderunner.Problem]
 	Problem          *dataloadgen.Loader[string, coderunner.Problem]
+	// Run holds runs as the operation's caller may see them: a run may
+	// hold megabytes, and 30 aliases of it must not read it 30 times.
+	Run *dataloadgen.Loader[string, coderunner.Run]
 }
 
-// New returns loaders reading from r that collect keys for wait.
-func New(r coderunner.CurriculumReader, wait time.Duration) *Loaders {
+// RunReader reads one run as a caller may see it, answering a run the
+// caller may not see exactly like a missing one (runs.Service is one).
+type RunReader interface {
+	Get(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Run, error)
+}
+
+// New returns loaders reading the curriculum from r and runs from runs,
+// that collect keys for wait.
+func New(r coderunner.CurriculumReader, runs RunReader, wait time.Duration) *Loaders {
 	l := &Loaders{curriculum: r}
 	opt := dataloadgen.WithWait(wait)
 	l.AgeGroup = dataloadgen.NewLoader(items(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
@@ -48,7 +59,23 @@ func New(r coderunner.CurriculumReader, wait time.Duration) *Loaders {
 	l.Level = dataloadgen.NewLoader(items(r.Levels, "level"), opt)
 	l.ProblemsInLevel = dataloadgen.NewLoader(lists(r.ProblemsInLevels, func(p coderunner.Problem) { l.Problem.Prime(p.ID, p) }), opt)
 	l.Problem = dataloadgen.NewLoader(items(r.Problems, "problem"), opt)
+	l.Run = dataloadgen.NewLoader(eachRun(runs), opt)
 	return l
+}
+
+// eachRun reads the runs of a batch one by one: runs are read by id, few
+// to an operation, and what the loader saves is reading one twice. The
+// cache is keyed by id alone, which is right because every load of one
+// operation's loaders carries the operation's caller in its context.
+func eachRun(runs RunReader) func(context.Context, []string) ([]coderunner.Run, []error) {
+	return func(ctx context.Context, ids []string) ([]coderunner.Run, []error) {
+		caller := coderunner.CallerFrom(ctx)
+		values, errs := make([]coderunner.Run, len(ids)), make([]error, len(ids))
+		for i, id := range ids {
+			values[i], errs[i] = runs.Get(ctx, caller, id)
+		}
+		return values, errs
+	}
 }
 
 // AgeGroups reads every age group and primes the AgeGroup loader with them.

@@ -12,9 +12,10 @@ import (
 	"coderunner/runs"
 )
 
-// Resolver is the root resolver. Curriculum reads go through the
-// operation's loaders (loaders.For); runs through the run service;
-// accounts through the accounts service. Who the caller is comes from the
+// Resolver is the root resolver. Curriculum reads and run(id) go through
+// the operation's loaders (loaders.For; the run loader asks the run
+// service); the rest of runs through the run service; accounts through
+// the accounts service. Who the caller is comes from the
 // context (coderunner.CallerFrom), put there by the server.
 type Resolver struct {
 	Runs     *runs.Service

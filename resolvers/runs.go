@@ -7,6 +7,7 @@ import (
 
 	"coderunner"
 	"coderunner/graph"
+	"coderunner/loaders"
 )
 
 func (r *Resolver) Mutation() graph.MutationResolver         { return mutationResolver{r} }
@@ -35,8 +36,10 @@ func (r mutationResolver) CancelRun(ctx context.Context, id string) (coderunner.
 	return r.Runs.Cancel(ctx, coderunner.CallerFrom(ctx), id)
 }
 
+// Run reads through the operation's loader, which asks the run service:
+// aliases of one run share one read.
 func (r queryResolver) Run(ctx context.Context, id string) (*coderunner.Run, error) {
-	return pointer(r.Runs.Get(ctx, coderunner.CallerFrom(ctx), id))
+	return pointer(loaders.For(ctx).Run.Load(ctx, id))
 }
 
 type subscriptionResolver struct{ *Resolver }

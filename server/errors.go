@@ -84,6 +84,14 @@ func limitError(format string, args ...any) *gqlerror.Error {
 	return err
 }
 
+// responseTooLarge fails a field that would take its response past the
+// budget of max bytes (see budget.go). It is raised during execution, so
+// the fields resolved before it stay in the response, with HTTP 200.
+func responseTooLarge(max int64) error {
+	return coderunner.Errorf(coderunner.BadUserInput,
+		"the response would exceed %d bytes: ask for fewer fields or aliases at once (a run's code, stdin, stdout and stderr may each hold a megabyte)", max)
+}
+
 func setCode(e *gqlerror.Error, code coderunner.Code) {
 	if e.Extensions == nil {
 		e.Extensions = map[string]any{}

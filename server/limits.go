@@ -15,26 +15,32 @@ import (
 // Limits bound what one request may ask of the server. gqlgen enforces
 // complexity and parser tokens itself; selectionCap bounds the fields as
 // written before validation, and shapeLimit depth, aliases and the number
-// of fields once fragments are expanded.
+// of fields once fragments are expanded. MaxResponseBytes bounds the text
+// of each response while it is built (budget.go).
 type Limits struct {
-	MaxBodyBytes  int64
-	MaxDepth      int
-	MaxAliases    int
-	MaxFields     int
-	MaxComplexity int
-	MaxTokens     int
+	MaxBodyBytes     int64
+	MaxDepth         int
+	MaxAliases       int
+	MaxFields        int
+	MaxComplexity    int
+	MaxTokens        int
+	MaxResponseBytes int64
 }
 
 // DefaultLimits are generous for the curriculum (the whole of it, down to
 // every problem's sample tests, has depth 5 and costs about 2,100) and
 // tight enough that no single request can make the server do much work.
+// A response may hold 4 MiB of text: a whole run (code and stdin within
+// the 1 MiB body, stdout and stderr within the 1 MiB output limit) twice
+// over, and the shipped curriculum many times over.
 var DefaultLimits = Limits{
-	MaxBodyBytes:  1 << 20,
-	MaxDepth:      8,
-	MaxAliases:    30,
-	MaxFields:     500,
-	MaxComplexity: 3000,
-	MaxTokens:     15_000,
+	MaxBodyBytes:     1 << 20,
+	MaxDepth:         8,
+	MaxAliases:       30,
+	MaxFields:        500,
+	MaxComplexity:    3000,
+	MaxTokens:        15_000,
+	MaxResponseBytes: 4 << 20,
 }
 
 // selectionCap rejects a query holding more than max selections (fields,
@@ -107,10 +113,23 @@ func countSelections(set ast.SelectionSet) int {
 // problems …) returns megabytes.
 const listFactor = 5
 
-// listComplexity gives every list field of the schema a complexity of
-// listFactor times its selections'. A test checks that no list field is
-// left out.
-func listComplexity() graph.ComplexityRoot {
+// largeFieldCost is the complexity of a field that may hold a megabyte: a
+// run's code and stdin (within the 1 MiB body that sent them) and its
+// stdout and stderr (within the 1 MiB output limit). A query may then
+// select at most five of them: one whole run, every field, costs about
+// 2,020 of the 3,000 allowed, and two whole runs, or six aliases of
+// stdout, are refused before anything is read — where, counted as one
+// each, a query could ask for 30 megabytes. The response budget
+// (budget.go) bounds what the fields allowed hold. The curriculum's text
+// fields are bounded by content validation (20,000 bytes of statement,
+// 64 KiB of starter code) and keep the default cost of 1, so that the
+// whole curriculum stays one query.
+const largeFieldCost = 500
+
+// fieldComplexity gives every list field of the schema a complexity of
+// listFactor times its selections', and every field that may hold a
+// megabyte largeFieldCost. A test checks that no list field is left out.
+func fieldComplexity() graph.ComplexityRoot {
 	var c graph.ComplexityRoot
 	c.Query.AgeGroups = timesListFactor
 	c.Query.Levels = func(child int, _ string) int { return timesListFactor(child) }
@@ -118,8 +137,14 @@ func listComplexity() graph.ComplexityRoot {
 	c.Level.Problems = timesListFactor
 	c.Problem.SampleTests = timesListFactor
 	c.Query.AuditLog = func(child, _ int, _ *string) int { return timesListFactor(child) }
+	c.Run.Code = largeField
+	c.Run.Stdin = largeField
+	c.Run.Stdout = largeField
+	c.Run.Stderr = largeField
 	return c
 }
+
+func largeField(int) int { return largeFieldCost }
 
 func timesListFactor(child int) int {
 	if child > math.MaxInt/listFactor {

@@ -180,7 +180,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
 		Directives: graph.DirectiveRoot{Auth: authDirective},
-		Complexity: listComplexity(),
+		Complexity: fieldComplexity(),
 	}))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
@@ -214,11 +214,15 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.AroundResponses(decidePolicy)
+	// A budget per response, charged by every string field as it
+	// resolves: the complexity limit counts fields, not their size.
+	srv.AroundResponses(budgetResponses(cfg.Limits.MaxResponseBytes))
+	srv.AroundFields(chargeText)
 	// Fresh loaders for every operation, not every HTTP request: a
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.LoaderWait)))
+		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.Runs, cfg.LoaderWait)))
 	})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if ctx.Value(webSocketKey{}) == nil {

@@ -73,7 +73,7 @@ func newServer(t testing.TB, opt options) *testServer {
 	ts.accounts = &accounts.Service{Store: db, Broker: ts.broker, Config: accounts.Config{
 		Guests: true, Quotas: accounts.DefaultQuotas, GuestQuota: accounts.DefaultGuestQuota,
 	}}
-	ts.runs = &runs.Service{Store: db, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
+	ts.runs = &runs.Service{Store: ts.inner, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
 	if opt.quotas {
 		ts.runs.Quotas = ts.accounts
 	}
@@ -114,6 +114,12 @@ func newServer(t testing.TB, opt options) *testServer {
 type countingStore struct {
 	coderunner.Store
 	ageGroups, levelsIn, levels, problemsIn, problems atomic.Int64
+	runs                                              atomic.Int64
+}
+
+func (s *countingStore) Run(ctx context.Context, id string) (coderunner.Run, error) {
+	s.runs.Add(1)
+	return s.Store.Run(ctx, id)
 }
 
 func (s *countingStore) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
