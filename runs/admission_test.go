@@ -95,8 +95,8 @@ func TestQueueFullStoresAndPublishesNothing(t *testing.T) {
 				t.Errorf("Depth = %d, %v; want 1", n, err)
 			}
 			usage, err := b.Usage(t.Context(), guest.Owner(), now)
-			if err != nil || usage.ActiveRuns != 1 {
-				t.Errorf("active runs of the owner %d (%v); want 1: the refused run's place given back", usage.ActiveRuns, err)
+			if err != nil || usage.ActiveRuns != 1 || usage.RunsToday != 1 {
+				t.Errorf("the owner has %d active runs, %d today (%v); want 1 and 1: a run refused QUEUE_FULL spends no budget", usage.ActiveRuns, usage.RunsToday, err)
 			}
 		})
 	}

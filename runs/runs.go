@@ -86,21 +86,20 @@ func (s *Service) Start(ctx context.Context, caller coderunner.Caller, language 
 		CreatedAt: s.now(),
 	}
 	run.Status = coderunner.StatusQueued
-	if s.Quotas != nil {
-		q, err := s.Quotas.QuotaFor(ctx, caller)
-		if err != nil {
-			return coderunner.Run{}, err
-		}
-		if err := s.Broker.AdmitRun(ctx, run.Owner, run.ID, q, run.CreatedAt); err != nil {
-			return coderunner.Run{}, err
-		}
-	}
+	// Room in the queue first: a run refused QUEUE_FULL (an overload,
+	// nobody's fault) must not spend its owner's budget.
 	if err := s.Broker.Reserve(ctx, run.ID); err != nil {
-		s.release(run)
 		if coderunner.ErrorCode(err) == coderunner.QueueFull {
 			return coderunner.Run{}, err
 		}
 		return coderunner.Run{}, fmt.Errorf("reserve room for run %s: %w", run.ID, err)
+	}
+	if s.Quotas != nil {
+		err := s.admit(ctx, caller, run)
+		if err != nil {
+			s.Broker.Unreserve(context.WithoutCancel(ctx), run.ID)
+			return coderunner.Run{}, err
+		}
 	}
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		s.release(run)
@@ -140,6 +139,15 @@ func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why s
 // attempts) and its room in the queue, if it had one. Errors are ignored:
 // the caller is already failing, the place frees itself after
 // coderunner.MaxActiveRunLife and the room after the broker's ReserveTTL.
+// admit counts the run against its caller's budget, or refuses it.
+func (s *Service) admit(ctx context.Context, caller coderunner.Caller, run coderunner.Run) error {
+	q, err := s.Quotas.QuotaFor(ctx, caller)
+	if err != nil {
+		return err
+	}
+	return s.Broker.AdmitRun(ctx, run.Owner, run.ID, q, run.CreatedAt)
+}
+
 func (s *Service) release(run coderunner.Run) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
