@@ -111,7 +111,11 @@ func TestQuotaAcrossAPIs(t *testing.T) {
 		}
 		return nil
 	})
-	var me struct{ Me struct{ Quota struct{ ExecSecondsToday float64 } } }
+	var me struct {
+		Me struct {
+			Quota struct{ ExecSecondsToday float64 }
+		}
+	}
 	graphqlAs(t, b, bob, `{ me { quota { execSecondsToday } } }`, nil, &me)
 	used := me.Me.Quota.ExecSecondsToday
 	if used < 0.3 {
