@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,8 +39,8 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	if !(withAPI && withWorker) && cfg.RedisURL == "" {
-		return errors.New("configuration: `" + name + "` shares its queue with other processes through Redis: set REDIS_URL (or run `serve`, which needs none)")
+	if err := cfg.checkProcess(name); err != nil {
+		return err
 	}
 	a, err := newApp(ctx, cfg)
 	if err != nil {
