@@ -62,6 +62,13 @@ type Config struct {
 	TrackSubscription func() (ended func())
 	// CountError, if not nil, is told the code of every GraphQL error answered.
 	CountError func(coderunner.Code)
+	// Connections bound streams and subscriptions.
+	Connections ConnectionLimits
+	// CountRefused, if not nil, is told the cap (Refused*) that refused a
+	// stream or a subscription; CountDropped why (Dropped*) the server
+	// closed a stream.
+	CountRefused func(limit string)
+	CountDropped func(reason string)
 	// Introspection enables __schema and __type queries.
 	Introspection bool
 	// AllowedOrigins are the host patterns (as in path.Match) of web pages
@@ -82,6 +89,7 @@ type Server struct {
 
 	accounts       *accounts.Service
 	sessions       *sessionWatch
+	streams        *streams
 	trustedProxies []netip.Prefix
 	allowedOrigins []string
 	log            *slog.Logger
@@ -96,6 +104,7 @@ func New(cfg Config) *Server {
 		mux:            http.NewServeMux(),
 		accounts:       cfg.Accounts,
 		sessions:       newSessionWatch(),
+		streams:        newStreams(cfg),
 		trustedProxies: cfg.TrustedProxies,
 		allowedOrigins: cfg.AllowedOrigins,
 		log:            cfg.Logger,
@@ -104,7 +113,7 @@ func New(cfg Config) *Server {
 	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
 	mux := s.mux
 	mux.Handle("/graphql", cors(cfg.AllowedOrigins, &httpFront{
-		next:         s.authenticate(s.endOnClose(s.graphQL(cfg))),
+		next:         s.streams.admit(s.authenticate(s.endOnClose(s.graphQL(cfg)))),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
@@ -169,19 +178,20 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: listComplexity(),
 	}))
+	keepAlive := s.streams.limits.KeepAlive
 	srv.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+		Implementation: websockets{streams: s.streams, options: websocket.AcceptOptions{
 			InsecureSkipVerify: len(cfg.AllowedOrigins) == 0,
 			OriginPatterns:     cfg.AllowedOrigins,
 		}},
 		// graphql-ws (legacy) clients expect keep-alive messages;
 		// graphql-transport-ws clients answer pings, and a client that
 		// stops answering is dropped after twice the interval.
-		KeepAlivePingInterval: 10 * time.Second,
-		PingPongInterval:      10 * time.Second,
+		KeepAlivePingInterval: keepAlive,
+		PingPongInterval:      keepAlive,
 		InitFunc:              s.wsInit,
 	})
-	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	queryCache := lru.New[*ast.QueryDocument](1000)
@@ -200,6 +210,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases, maxFields: cfg.Limits.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.AroundResponses(decidePolicy)
+	srv.AroundOperations(s.streams.capSubscriptions)
 	// Fresh loaders for every operation, not every HTTP request: a
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.
