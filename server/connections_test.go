@@ -2,13 +2,19 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,4 +425,64 @@ func TestDuplicateSubscriptionID(t *testing.T) {
 			waitFor(t, 5*time.Second, "the connection's subscriptions still run", func() bool { return ts.subscriptions.Load() == 0 })
 		})
 	}
+}
+
+// TestHealthHidesAndQuietsFailures: a failing dependency answers
+// "unavailable", never its error (which names internal addresses), and is
+// logged when it fails and when it recovers, not on every probe.
+func TestHealthHidesAndQuietsFailures(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	checks := map[string]server.Check{"redis": func(context.Context) error {
+		if failing.Load() {
+			return errors.New("dial tcp 10.0.0.5:6379: connect: connection refused")
+		}
+		return nil
+	}}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	server.HealthRoutes(mux, checks, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	probe := func(path string) (int, string) {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for range 5 {
+		for _, path := range []string{"/readyz", "/health/redis"} {
+			status, body := probe(path)
+			if status != http.StatusServiceUnavailable || strings.Contains(body, "10.0.0.5") || !strings.Contains(body, `"redis":"unavailable"`) {
+				t.Fatalf("%s: %d %s, want 503 with redis unavailable and no detail", path, status, body)
+			}
+		}
+	}
+	failing.Store(false)
+	for range 3 {
+		if status, body := probe("/readyz"); status != http.StatusOK {
+			t.Fatalf("/readyz after recovery: %d %s", status, body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "10.0.0.5") {
+		t.Errorf("logged %d lines, want 2 (the failure, with its detail, and the recovery):\n%s", len(lines), logs.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

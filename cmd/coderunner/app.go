@@ -135,6 +135,9 @@ func (a *app) apiServer() (*server.Server, error) {
 		Metrics:           a.metrics.Handler(),
 		TrackSubscription: a.metrics.SubscriptionStarted,
 		CountError:        a.metrics.ErrorAnswered,
+		Connections:       server.DefaultConnectionLimits,
+		CountRefused:      a.metrics.Refused,
+		CountDropped:      a.metrics.Dropped,
 		Introspection:     a.cfg.Introspection,
 		AllowedOrigins:    a.cfg.Origins,
 		Logger:            a.log,
@@ -242,11 +245,8 @@ func serveHTTP(ctx context.Context, addr string, handler http.Handler, log *slog
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := server.NewHTTPServer(handler, server.DefaultTimeouts)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	log.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
