@@ -132,7 +132,6 @@ func (a *app) apiServer() (*server.Server, error) {
 		Revocations:       a.broker,
 		TrustedProxies:    a.cfg.TrustedProxies,
 		Checks:            a.checks,
-		Metrics:           a.metrics.Handler(),
 		TrackSubscription: a.metrics.SubscriptionStarted,
 		CountError:        a.metrics.ErrorAnswered,
 		Connections:       server.DefaultConnectionLimits,
@@ -141,6 +140,9 @@ func (a *app) apiServer() (*server.Server, error) {
 		Introspection:     a.cfg.Introspection,
 		AllowedOrigins:    a.cfg.Origins,
 		Logger:            a.log,
+	}
+	if a.cfg.MetricsAddr == "" {
+		scfg.Metrics = a.metrics.Handler()
 	}
 	if a.cfg.CacheMB > 0 {
 		budget := int64(a.cfg.CacheMB) << 20

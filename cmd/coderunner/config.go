@@ -21,6 +21,7 @@ import (
 type config struct {
 	Addr          string   // CODERUNNER_ADDR
 	WorkerAddr    string   // CODERUNNER_WORKER_ADDR: health and metrics of `worker`
+	MetricsAddr   string   // CODERUNNER_METRICS_ADDR: if set, /metrics is served there only
 	DataDir       string   // CODERUNNER_DATA
 	MongoURI      string   // MONGODB_URI: empty means the embedded SQLite store
 	RedisURL      string   // REDIS_URL: empty means the in-process broker
@@ -62,12 +63,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	var problems []string
 	cfg := config{
-		Addr:       env("CODERUNNER_ADDR", ":8080"),
-		WorkerAddr: env("CODERUNNER_WORKER_ADDR", ":9090"),
-		DataDir:    env("CODERUNNER_DATA", "./data"),
-		MongoURI:   env("MONGODB_URI", ""),
-		RedisURL:   env("REDIS_URL", ""),
-		LogFormat:  env("CODERUNNER_LOG_FORMAT", "text"),
+		Addr:        env("CODERUNNER_ADDR", ":8080"),
+		WorkerAddr:  env("CODERUNNER_WORKER_ADDR", ":9090"),
+		MetricsAddr: env("CODERUNNER_METRICS_ADDR", ""),
+		DataDir:     env("CODERUNNER_DATA", "./data"),
+		MongoURI:    env("MONGODB_URI", ""),
+		RedisURL:    env("REDIS_URL", ""),
+		LogFormat:   env("CODERUNNER_LOG_FORMAT", "text"),
 	}
 	switch environment := env("CODERUNNER_ENV", "development"); environment {
 	case "production":

@@ -208,6 +208,31 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// TestMetricsAddr: with CODERUNNER_METRICS_ADDR, /metrics is served there
+// and no longer on the public address.
+func TestMetricsAddr(t *testing.T) {
+	env := map[string]string{
+		"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_METRICS_ADDR": freeAddr(t),
+		"CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "warn", "CODERUNNER_WORKERS": "1",
+	}
+	defer startServe(t, env)()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, _ := get("http://" + env["CODERUNNER_ADDR"] + "/metrics"); status != http.StatusNotFound {
+		t.Errorf("public /metrics: status %d, want 404", status)
+	}
+	if status, body := get("http://" + env["CODERUNNER_METRICS_ADDR"] + "/metrics"); status != http.StatusOK || !strings.Contains(body, "coderunner_queue_depth") {
+		t.Errorf("internal /metrics: status %d, body %.200s", status, body)
+	}
+}
+
 // TestServeRestartRunsUnfinishedRuns: `serve` keeps its queue in memory,
 // so a run cut short by a shutdown is carried out again when serve starts
 // again on the same data, instead of waiting for the reaper.
