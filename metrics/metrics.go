@@ -25,6 +25,8 @@ type Metrics struct {
 	deadLettered        prometheus.Counter
 	activeSubscriptions prometheus.Gauge
 	errors              *prometheus.CounterVec
+	refused             *prometheus.CounterVec
+	dropped             *prometheus.CounterVec
 }
 
 // New returns metrics with the Go runtime's and the process's collectors.
@@ -57,8 +59,16 @@ func New() *Metrics {
 			Name: "coderunner_errors_total",
 			Help: "GraphQL errors answered, by extensions.code: RATE_LIMITED and QUOTA_EXCEEDED count refused runs and sign-ins, UNAUTHENTICATED bad tokens and passwords.",
 		}, []string{"code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_refused_total",
+			Help: "WebSockets, SSE streams and subscriptions refused, by the cap that refused them: streams_per_address, subscriptions_per_connection, subscriptions_per_caller, duplicate_id.",
+		}, []string{"limit"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_streams_dropped_total",
+			Help: "WebSockets and SSE streams the server closed, by reason: init_timeout (no connection_init), ping_timeout (no answer to a keep-alive), write_timeout (the client stopped reading).",
+		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions, m.errors,
+	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -79,6 +89,12 @@ func (m *Metrics) RunFinished(status coderunner.RunStatus, d time.Duration) {
 
 // ErrorAnswered records a GraphQL error answered with code.
 func (m *Metrics) ErrorAnswered(code coderunner.Code) { m.errors.WithLabelValues(string(code)).Inc() }
+
+// Refused records a stream or subscription refused by limit.
+func (m *Metrics) Refused(limit string) { m.refused.WithLabelValues(limit).Inc() }
+
+// Dropped records a stream the server closed, and why.
+func (m *Metrics) Dropped(reason string) { m.dropped.WithLabelValues(reason).Inc() }
 
 // DeadLettered records a dead-lettered job.
 func (m *Metrics) DeadLettered() { m.deadLettered.Inc() }

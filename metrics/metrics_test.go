@@ -36,6 +36,8 @@ func TestExposition(t *testing.T) {
 	ended := m.SubscriptionStarted()
 	m.SubscriptionStarted()
 	ended()
+	m.Refused("streams_per_address")
+	m.Dropped("write_timeout")
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -50,6 +52,8 @@ func TestExposition(t *testing.T) {
 		"coderunner_active_subscriptions 1",
 		`coderunner_cache_hits_total{cache="apq"} 5`,
 		`coderunner_cache_misses_total{cache="curriculum"} 2`,
+		`coderunner_refused_total{limit="streams_per_address"} 1`,
+		`coderunner_streams_dropped_total{reason="write_timeout"} 1`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -14,7 +15,14 @@ type Check func(ctx context.Context) error
 // HealthRoutes adds the health endpoints to mux: /healthz (the process
 // is up), /readyz (every check passes) and /health/NAME (one check).
 // Workers, which serve no GraphQL, use it for their own port.
+//
+// A failing check answers "unavailable": its error may name internal
+// hosts and addresses, and the endpoints are public. The error is logged
+// instead, when the check starts failing (or fails differently), and its
+// recovery too: not on every probe, which a load balancer sends every few
+// seconds.
 func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger) {
+	h := &health{checks: checks, log: log, failing: map[string]string{}}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -24,7 +32,7 @@ func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger)
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		serveChecks(w, r, names, checks, log)
+		h.serve(w, r, names)
 	})
 	mux.HandleFunc("GET /health/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -32,13 +40,23 @@ func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger)
 			writeJSON(w, http.StatusNotFound, map[string]string{"status": "unknown", name: "not used by this process"})
 			return
 		}
-		serveChecks(w, r, []string{name}, checks, log)
+		h.serve(w, r, []string{name})
 	})
 }
 
-// serveChecks runs the named checks concurrently and answers 200 if all
-// pass, 503 if any fails, with each one's result.
-func serveChecks(w http.ResponseWriter, r *http.Request, names []string, checks map[string]Check, log *slog.Logger) {
+// health answers the health endpoints of one process.
+type health struct {
+	checks map[string]Check
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	failing map[string]string // the last error of each failing check
+}
+
+// serve runs the named checks concurrently and answers 200 if all pass,
+// 503 if any fails, with each one's result.
+func (h *health) serve(w http.ResponseWriter, r *http.Request, names []string) {
+	checks := h.checks
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	errs := make([]error, len(names))
@@ -57,11 +75,26 @@ func serveChecks(w http.ResponseWriter, r *http.Request, names []string, checks 
 	for i, name := range names {
 		body[name] = "ok"
 		if errs[i] != nil {
-			body[name] = errs[i].Error()
+			body[name] = "unavailable"
 			body["status"] = "unavailable"
 			status = http.StatusServiceUnavailable
-			log.WarnContext(ctx, "not ready", name, errs[i])
 		}
+		h.record(ctx, name, errs[i])
 	}
 	writeJSON(w, status, body)
+}
+
+// record logs a check's result if it differs from the last one's.
+func (h *health) record(ctx context.Context, name string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last, wasFailing := h.failing[name]
+	switch {
+	case err == nil && wasFailing:
+		delete(h.failing, name)
+		h.log.InfoContext(ctx, "ready again", "check", name)
+	case err != nil && (!wasFailing || last != err.Error()):
+		h.failing[name] = err.Error()
+		h.log.WarnContext(ctx, "not ready", "check", name, "err", err)
+	}
 }

@@ -63,6 +63,13 @@ type Config struct {
 	TrackSubscription func() (ended func())
 	// CountError, if not nil, is told the code of every GraphQL error answered.
 	CountError func(coderunner.Code)
+	// Connections bound streams and subscriptions.
+	Connections ConnectionLimits
+	// CountRefused, if not nil, is told the cap (Refused*) that refused a
+	// stream or a subscription; CountDropped why (Dropped*) the server
+	// closed a stream.
+	CountRefused func(limit string)
+	CountDropped func(reason string)
 	// Introspection enables __schema and __type queries.
 	Introspection bool
 	// AllowedOrigins are the host patterns (as in path.Match) of web pages
@@ -85,6 +92,7 @@ type Server struct {
 	countErr       func(coderunner.Code)
 	present        graphql.ErrorPresenterFunc
 	sessions       *sessionWatch
+	streams        *streams
 	trustedProxies []netip.Prefix
 	allowedOrigins []string
 	log            *slog.Logger
@@ -100,6 +108,7 @@ func New(cfg Config) *Server {
 		accounts:       cfg.Accounts,
 		countErr:       cfg.CountError,
 		sessions:       newSessionWatch(),
+		streams:        newStreams(cfg),
 		trustedProxies: cfg.TrustedProxies,
 		allowedOrigins: cfg.AllowedOrigins,
 		log:            cfg.Logger,
@@ -107,14 +116,15 @@ func New(cfg Config) *Server {
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
 	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
 	mux := s.mux
-	// Authentication comes before the response cache, so that a bad
-	// token is refused even for a response the cache holds.
-	mux.Handle("/graphql", cors(cfg.AllowedOrigins, s.authenticate(&httpFront{
+	// Streams are admitted first (the cheapest refusal), and
+	// authentication comes before the response cache, so that a bad token
+	// is refused even for a response the cache holds.
+	mux.Handle("/graphql", cors(cfg.AllowedOrigins, s.streams.admit(s.authenticate(&httpFront{
 		next:         s.endOnClose(s.graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
 		generation:   cfg.Generation,
-	})))
+	}))))
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
 		checks[name] = check
@@ -182,19 +192,20 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: fieldComplexity(),
 	}))
+	keepAlive := s.streams.limits.KeepAlive
 	srv.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+		Implementation: websockets{streams: s.streams, options: websocket.AcceptOptions{
 			InsecureSkipVerify: len(cfg.AllowedOrigins) == 0,
 			OriginPatterns:     cfg.AllowedOrigins,
 		}},
 		// graphql-ws (legacy) clients expect keep-alive messages;
 		// graphql-transport-ws clients answer pings, and a client that
 		// stops answering is dropped after twice the interval.
-		KeepAlivePingInterval: 10 * time.Second,
-		PingPongInterval:      10 * time.Second,
+		KeepAlivePingInterval: keepAlive,
+		PingPongInterval:      keepAlive,
 		InitFunc:              s.wsInit,
 	})
-	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	queryCache := lru.New[*ast.QueryDocument](1000)
@@ -218,6 +229,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	// resolves: the complexity limit counts fields, not their size.
 	srv.AroundResponses(budgetResponses(cfg.Limits.MaxResponseBytes))
 	srv.AroundFields(chargeText)
+	srv.AroundOperations(s.streams.capSubscriptions)
 	// Fresh loaders for every operation, not every HTTP request: a
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.

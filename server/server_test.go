@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +44,30 @@ type testServer struct {
 	broker    *memory.Broker   // the run queue and events; tests play the worker
 	runs      *runs.Service
 	accounts  *accounts.Service
+
+	subscriptions    atomic.Int64 // running, as Config.TrackSubscription counts them
+	refused, dropped counts       // as Config.CountRefused and CountDropped are told
+}
+
+// counts is a concurrent tally by name.
+type counts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counts) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[name]++
+}
+
+func (c *counts) get(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
 }
 
 type options struct {
@@ -51,6 +77,9 @@ type options struct {
 	introspection bool
 	quotas        bool // budget runs (off: tests may run as much as they like)
 	origins       []string
+	connections   server.ConnectionLimits
+	timeouts      *server.Timeouts // nil: none, as httptest's server has
+	trusted       []netip.Prefix
 }
 
 func newServer(t testing.TB, opt options) *testServer {
@@ -91,7 +120,15 @@ func newServer(t testing.TB, opt options) *testServer {
 		Accounts:       ts.accounts,
 		Revocations:    ts.broker,
 		AllowedOrigins: opt.origins,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TrustedProxies: opt.trusted,
+		Connections:    opt.connections,
+		TrackSubscription: func() func() {
+			ts.subscriptions.Add(1)
+			return func() { ts.subscriptions.Add(-1) }
+		},
+		CountRefused: ts.refused.add,
+		CountDropped: ts.dropped.add,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if !opt.noCache {
 		ts.store, err = cache.NewStore(ts.inner, 16<<20, time.Minute)
@@ -105,7 +142,11 @@ func newServer(t testing.TB, opt options) *testServer {
 		cfg.Store, cfg.Responses, cfg.Generation = ts.store, ts.responses, ts.store.Generation
 	}
 	ts.api = server.New(cfg)
-	ts.Server = httptest.NewServer(ts.api)
+	ts.Server = httptest.NewUnstartedServer(ts.api)
+	if opt.timeouts != nil {
+		ts.Server.Config = server.NewHTTPServer(ts.api, *opt.timeouts)
+	}
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return ts
 }

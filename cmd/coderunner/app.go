@@ -132,12 +132,17 @@ func (a *app) apiServer() (*server.Server, error) {
 		Revocations:       a.broker,
 		TrustedProxies:    a.cfg.TrustedProxies,
 		Checks:            a.checks,
-		Metrics:           a.metrics.Handler(),
 		TrackSubscription: a.metrics.SubscriptionStarted,
 		CountError:        a.metrics.ErrorAnswered,
+		Connections:       server.DefaultConnectionLimits,
+		CountRefused:      a.metrics.Refused,
+		CountDropped:      a.metrics.Dropped,
 		Introspection:     a.cfg.Introspection,
 		AllowedOrigins:    a.cfg.Origins,
 		Logger:            a.log,
+	}
+	if a.cfg.MetricsAddr == "" {
+		scfg.Metrics = a.metrics.Handler()
 	}
 	if a.cfg.CacheMB > 0 {
 		budget := int64(a.cfg.CacheMB) << 20
@@ -242,11 +247,8 @@ func serveHTTP(ctx context.Context, addr string, handler http.Handler, log *slog
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := server.NewHTTPServer(handler, server.DefaultTimeouts)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	log.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -20,10 +21,11 @@ import (
 type config struct {
 	Addr          string   // CODERUNNER_ADDR
 	WorkerAddr    string   // CODERUNNER_WORKER_ADDR: health and metrics of `worker`
+	MetricsAddr   string   // CODERUNNER_METRICS_ADDR: if set, /metrics is served there only
 	DataDir       string   // CODERUNNER_DATA
 	MongoURI      string   // MONGODB_URI: empty means the embedded SQLite store
 	RedisURL      string   // REDIS_URL: empty means the in-process broker
-	Production    bool     // CODERUNNER_ENV=production
+	Production    bool     // CODERUNNER_ENV: development (the default) or production
 	Introspection bool     // CODERUNNER_INTROSPECTION, default on except in production
 	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to call with credentials and open WebSockets
 	CacheMB       int      // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
@@ -61,13 +63,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	var problems []string
 	cfg := config{
-		Addr:       env("CODERUNNER_ADDR", ":8080"),
-		WorkerAddr: env("CODERUNNER_WORKER_ADDR", ":9090"),
-		DataDir:    env("CODERUNNER_DATA", "./data"),
-		MongoURI:   env("MONGODB_URI", ""),
-		RedisURL:   env("REDIS_URL", ""),
-		Production: env("CODERUNNER_ENV", "development") == "production",
-		LogFormat:  env("CODERUNNER_LOG_FORMAT", "text"),
+		Addr:        env("CODERUNNER_ADDR", ":8080"),
+		WorkerAddr:  env("CODERUNNER_WORKER_ADDR", ":9090"),
+		MetricsAddr: env("CODERUNNER_METRICS_ADDR", ""),
+		DataDir:     env("CODERUNNER_DATA", "./data"),
+		MongoURI:    env("MONGODB_URI", ""),
+		RedisURL:    env("REDIS_URL", ""),
+		LogFormat:   env("CODERUNNER_LOG_FORMAT", "text"),
+	}
+	switch environment := env("CODERUNNER_ENV", "development"); environment {
+	case "production":
+		cfg.Production = true
+	case "development":
+	default:
+		// A typo such as "prod" would otherwise run production with
+		// development's defaults.
+		problems = append(problems, fmt.Sprintf("CODERUNNER_ENV must be development or production, not %q", environment))
 	}
 	if cfg.Production {
 		var missing []string
@@ -181,6 +192,29 @@ func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
 		*field = n
 	}
 	return q, nil
+}
+
+// checkProcess reports what keeps process from running on c. `api` and
+// `worker` run beside other processes and must share their state with
+// them: the queue through Redis and the store through MongoDB, since an
+// embedded SQLite file would be each process's own, and runs an api
+// stores there would never be seen by a worker. `serve` needs neither.
+func (c config) checkProcess(process string) error {
+	if process == "serve" {
+		return nil
+	}
+	var missing []string
+	if c.RedisURL == "" {
+		missing = append(missing, "REDIS_URL (the queue)")
+	}
+	if c.MongoURI == "" {
+		missing = append(missing, "MONGODB_URI (the store)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errors.New("configuration: `" + process + "` shares its queue and store with other processes: set " +
+		strings.Join(missing, " and ") + ", or run `serve`, which needs neither")
 }
 
 func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "coderunner.db") }

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +48,8 @@ func TestProductionConfigCheck(t *testing.T) {
 				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST"}},
 		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0", "CODERUNNER_ORIGINS": "app.example.com"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
+		{"unknown environment", map[string]string{"CODERUNNER_ENV": "prod"}, []string{"CODERUNNER_ENV", "prod"}},
+		{"development by name", map[string]string{"CODERUNNER_ENV": "development"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +65,51 @@ func TestProductionConfigCheck(t *testing.T) {
 			}
 			if err == nil {
 				t.Fatal("loadConfig succeeded, want an error")
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %s", err, s)
+				}
+			}
+		})
+	}
+}
+
+// TestProcessNeedsSharedServices: `api` and `worker` run beside other
+// processes, so each must reach the same queue (Redis) and the same store
+// (MongoDB); an embedded SQLite file of their own would keep runs the
+// others never see. `serve` is one process and needs neither.
+func TestProcessNeedsSharedServices(t *testing.T) {
+	const redisURL, mongoURI = "redis://cache:6379/0", "mongodb://db/coderunner"
+	tests := []struct {
+		process string
+		env     map[string]string
+		wantErr []string // every string must appear in the error; none: no error
+	}{
+		{"serve", map[string]string{}, nil},
+		{"serve", map[string]string{"REDIS_URL": redisURL}, nil},
+		{"api", map[string]string{}, []string{"REDIS_URL", "MONGODB_URI"}},
+		{"api", map[string]string{"REDIS_URL": redisURL}, []string{"MONGODB_URI"}},
+		{"worker", map[string]string{"REDIS_URL": redisURL}, []string{"MONGODB_URI"}},
+		{"worker", map[string]string{"MONGODB_URI": mongoURI}, []string{"REDIS_URL"}},
+		{"api", map[string]string{"REDIS_URL": redisURL, "MONGODB_URI": mongoURI}, nil},
+		{"worker", map[string]string{"REDIS_URL": redisURL, "MONGODB_URI": mongoURI}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.process+" "+strings.Join(slices.Sorted(maps.Keys(tt.env)), "+"), func(t *testing.T) {
+			cfg, err := loadConfig(envOf(tt.env))
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			err = cfg.checkProcess(tt.process)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Errorf("checkProcess: %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("checkProcess succeeded, want an error")
 			}
 			for _, s := range tt.wantErr {
 				if !strings.Contains(err.Error(), s) {
@@ -156,6 +205,31 @@ func TestServe(t *testing.T) {
 
 			stop()
 		})
+	}
+}
+
+// TestMetricsAddr: with CODERUNNER_METRICS_ADDR, /metrics is served there
+// and no longer on the public address.
+func TestMetricsAddr(t *testing.T) {
+	env := map[string]string{
+		"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_METRICS_ADDR": freeAddr(t),
+		"CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "warn", "CODERUNNER_WORKERS": "1",
+	}
+	defer startServe(t, env)()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, _ := get("http://" + env["CODERUNNER_ADDR"] + "/metrics"); status != http.StatusNotFound {
+		t.Errorf("public /metrics: status %d, want 404", status)
+	}
+	if status, body := get("http://" + env["CODERUNNER_METRICS_ADDR"] + "/metrics"); status != http.StatusOK || !strings.Contains(body, "coderunner_queue_depth") {
+		t.Errorf("internal /metrics: status %d, body %.200s", status, body)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,8 +39,8 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	if !(withAPI && withWorker) && cfg.RedisURL == "" {
-		return errors.New("configuration: `" + name + "` shares its queue with other processes through Redis: set REDIS_URL (or run `serve`, which needs none)")
+	if err := cfg.checkProcess(name); err != nil {
+		return err
 	}
 	a, err := newApp(ctx, cfg)
 	if err != nil {
@@ -96,8 +95,21 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	} else {
 		mux := http.NewServeMux()
 		server.HealthRoutes(mux, a.checks, a.log)
-		mux.Handle("GET /metrics", a.metrics.Handler())
+		if cfg.MetricsAddr == "" {
+			mux.Handle("GET /metrics", a.metrics.Handler())
+		}
 		g.Go(func() error { return serveHTTP(drained, cfg.WorkerAddr, mux, a.log, nil) })
+	}
+	if cfg.MetricsAddr != "" {
+		// An internal address, out of the public's reach: metrics tell
+		// how busy the platform is and how to hurt it.
+		metricsCtx := ctx
+		if withWorker {
+			metricsCtx = drained
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		g.Go(func() error { return serveHTTP(metricsCtx, cfg.MetricsAddr, mux, a.log, nil) })
 	}
 	return g.Wait()
 }
