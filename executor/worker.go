@@ -116,7 +116,9 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		w.Metrics.QueueWait(time.Since(job.EnqueuedAt))
 	}
 
-	run.Status, run.StartedAt = coderunner.StatusRunning, time.Now().UTC()
+	// Milliseconds, as every store keeps them: the stored StartedAt tells
+	// this attempt from another delivery's (see superseded).
+	run.Status, run.StartedAt = coderunner.StatusRunning, time.Now().UTC().Truncate(time.Millisecond)
 	if ok, err := w.Runs.Store.UpdateRun(ctx, run); err != nil || !ok {
 		if err != nil {
 			log.Error("mark run RUNNING failed; leaving the job to be claimed again", "err", err)
@@ -147,9 +149,13 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	}
 	run.RunResult = result
 	run.FinishedAt = time.Now().UTC()
-	if _, err := w.Runs.Finish(ctx, run); err != nil {
-		log.Error("store result failed; leaving the job to be claimed again", "err", err)
-		return
+	if finished, err := w.Runs.Finish(ctx, run); err != nil {
+		if !finished {
+			log.Error("store result failed; leaving the job to be claimed again", "err", err)
+			return
+		}
+		// The result is stored: the job is done, whatever the broker said.
+		log.Warn("run finished, but telling the broker failed", "err", err)
 	}
 	if w.Metrics.RunFinished != nil {
 		w.Metrics.RunFinished(run.Status, run.FinishedAt.Sub(run.StartedAt))
@@ -168,7 +174,7 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 		return coderunner.RunResult{}, false, fmt.Errorf("%w: publish STARTED: %w", errNotStarted, err)
 	}
 	var claimLost atomic.Bool
-	go w.keepAlive(ctx, claim, log, func() { claimLost.Store(true); stop() })
+	go w.keepAlive(ctx, claim, run, log, func() { claimLost.Store(true); stop() })
 
 	// Control messages: input goes to the program, cancel stops it.
 	var cancelledByUser atomic.Bool
@@ -257,11 +263,15 @@ var errClaimLost = errors.New("claim lost")
 // errNotStarted: the broker failed before the program could run.
 var errNotStarted = errors.New("run not started")
 
-// keepAlive renews the claim until ctx ends; if the broker says the claim
-// is lost, it calls lost, which stops the run.
-func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slog.Logger, lost func()) {
+// keepAlive renews the claim until ctx ends. If the broker says the claim
+// is lost and the store confirms that another attempt has started or the
+// run has finished, it calls lost, which stops the run. Any other failure
+// leaves the program running: Redis may be restarting, and the result is
+// stored without it.
+func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger, lost func()) {
 	t := time.NewTicker(w.KeepAliveEvery)
 	defer t.Stop()
+	forgotten := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -270,13 +280,32 @@ func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slo
 			err := claim.KeepAlive(ctx)
 			switch {
 			case errors.Is(err, coderunner.ErrClaimLost):
-				lost()
-				return
+				if w.superseded(ctx, run) {
+					lost()
+					return
+				}
+				if !forgotten {
+					forgotten = true
+					log.Warn("the broker no longer holds the job (did Redis restart?): the run goes on, and its result is stored")
+				}
 			case err != nil && ctx.Err() == nil:
 				log.Warn("keep claim alive failed", "err", err)
 			}
 		}
 	}
+}
+
+// superseded reports whether the store shows that run, started by this
+// attempt, has since finished or been started by another delivery. A lost
+// claim alone does not tell: a Redis that restarted without persistence
+// forgets every job, and then nobody else will run this one. A store that
+// cannot be read answers false: the program goes on, and Finish decides.
+func (w *Worker) superseded(ctx context.Context, run coderunner.Run) bool {
+	stored, err := w.Runs.Store.Run(ctx, run.ID)
+	if err != nil {
+		return false
+	}
+	return stored.Status.Finished() || !stored.StartedAt.Equal(run.StartedAt)
 }
 
 func (w *Worker) ack(ctx context.Context, claim coderunner.Claim, log *slog.Logger) {
