@@ -33,9 +33,12 @@ type Worker struct {
 	KeepAliveEvery time.Duration
 	// Grace bounds how long runs in flight may go on once Run's context
 	// ends; runs cut short then are left to be claimed again elsewhere.
-	Grace   time.Duration
-	Log     *slog.Logger
-	Metrics Metrics
+	Grace time.Duration
+	// StoreRetry bounds how long a finished run's result write is retried
+	// before the job is left to be claimed again; 0 means 30 s.
+	StoreRetry time.Duration
+	Log        *slog.Logger
+	Metrics    Metrics
 }
 
 // Metrics receives what a worker measures; nil fields are not called.
@@ -127,8 +130,14 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		}
 		return
 	}
-	result, cancelled, err := w.execute(ctx, claim, run, log)
-	if errors.Is(err, errClaimLost) {
+	// The claim is kept alive from here until the result is stored, so
+	// that no other worker runs the program again meanwhile.
+	attemptCtx, stopAttempt := context.WithCancel(ctx)
+	defer stopAttempt()
+	var claimLost atomic.Bool
+	go w.keepAlive(attemptCtx, claim, run, log, func() { claimLost.Store(true); stopAttempt() })
+	result, cancelled, err := w.execute(attemptCtx, run, log)
+	if claimLost.Load() {
 		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
 		return
 	}
@@ -149,13 +158,8 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	}
 	run.RunResult = result
 	run.FinishedAt = time.Now().UTC()
-	if finished, err := w.Runs.Finish(ctx, run); err != nil {
-		if !finished {
-			log.Error("store result failed; leaving the job to be claimed again", "err", err)
-			return
-		}
-		// The result is stored: the job is done, whatever the broker said.
-		log.Warn("run finished, but telling the broker failed", "err", err)
+	if !w.storeResult(attemptCtx, run, log) {
+		return
 	}
 	if w.Metrics.RunFinished != nil {
 		w.Metrics.RunFinished(run.Status, run.FinishedAt.Sub(run.StartedAt))
@@ -163,9 +167,38 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	w.ack(ctx, claim, log)
 }
 
-// execute runs the program, keeping the claim alive, streaming its output
-// and passing control messages to it. cancelled reports a cancelRun.
-func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
+// storeResult records a finished run, retrying a failed write for up to
+// StoreRetry: the program has run, and running it again (what leaving the
+// job to be claimed again does) costs more than waiting for a busy or
+// briefly unreachable store. It reports whether the run is finished in the
+// store, by this call or another.
+func (w *Worker) storeResult(ctx context.Context, run coderunner.Run, log *slog.Logger) bool {
+	bound := w.StoreRetry
+	if bound <= 0 {
+		bound = 30 * time.Second
+	}
+	deadline := time.Now().Add(bound)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		finished, err := w.Runs.Finish(ctx, run)
+		switch {
+		case err == nil:
+			return true
+		case finished:
+			// Stored: the job is done, whatever the broker said.
+			log.Warn("run finished, but telling the broker failed", "err", err)
+			return true
+		case ctx.Err() != nil || time.Now().Add(wait).After(deadline):
+			log.Error("store result failed; leaving the job to be claimed again", "err", err, "tried", bound)
+			return false
+		}
+		log.Warn("store result failed; retrying", "err", err, "in", wait)
+		sleep(ctx, wait)
+	}
+}
+
+// execute runs the program, streaming its output and passing control
+// messages to it. cancelled reports a cancelRun.
+func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	runID := run.ID
@@ -173,9 +206,6 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	if _, err := w.Runs.Broker.Publish(ctx, coderunner.RunEvent{RunID: runID, Type: coderunner.EventStarted}); err != nil {
 		return coderunner.RunResult{}, false, fmt.Errorf("%w: publish STARTED: %w", errNotStarted, err)
 	}
-	var claimLost atomic.Bool
-	go w.keepAlive(ctx, claim, run, log, func() { claimLost.Store(true); stop() })
-
 	// Control messages: input goes to the program, cancel stops it.
 	var cancelledByUser atomic.Bool
 	input := make(chan string, 16)
@@ -241,10 +271,7 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	co.close()
 	close(events)
 	<-published
-	stop() // ends the control listener and keep-alive
-	if claimLost.Load() {
-		return result, false, errClaimLost
-	}
+	stop() // ends the control listener
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
 	// A cancel that came after the program had ended changes nothing.
 	if cancelledByUser.Load() && result.Status == coderunner.StatusCancelled {
@@ -255,10 +282,6 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	}
 	return result, false, err
 }
-
-// errClaimLost: the job was delivered to another worker while this one ran
-// it (this one stalled past the claim timeout); the other's attempt counts.
-var errClaimLost = errors.New("claim lost")
 
 // errNotStarted: the broker failed before the program could run.
 var errNotStarted = errors.New("run not started")
