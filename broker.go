@@ -123,7 +123,14 @@ type ControlMessage struct {
 // Messages sent before the run starts wait for it (until they expire), so
 // input typed early is not lost.
 type Control interface {
+	// SendControl sends m; a message with Cancel is sent as CancelRun
+	// sends it: once per run.
 	SendControl(ctx context.Context, runID string, m ControlMessage) error
+	// CancelRun sends runID a Cancel message, past the limit on unread
+	// input, unless one was sent already: a cancel is sent once per run
+	// (remembered as long as unread messages are kept), so that repeating
+	// it cannot pile up messages. sent reports whether this call sent it.
+	CancelRun(ctx context.Context, runID string) (sent bool, err error)
 	// ControlMessages delivers runID's messages, in order, until ctx ends.
 	ControlMessages(ctx context.Context, runID string) (<-chan ControlMessage, error)
 }

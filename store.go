@@ -2,6 +2,13 @@ package coderunner
 
 import "context"
 
+// ErrBusy is a store's error for a write that could not take its turn
+// within the store's bound, under a flood of writes: nothing was written,
+// and the same write may well succeed in a moment. It is INTERNAL (the
+// server's limit, not the caller's fault) with a message that says so;
+// stores wrap it, so errors.Is tells it apart.
+var ErrBusy = &Error{Code: Internal, Message: "the server is too busy to save this right now: try again in a moment"}
+
 // Store keeps the curriculum, the runs and the accounts. store/sqlite (the embedded
 // default) and store/mongo implement it and pass one conformance suite
 // (storetest); cache.Store decorates any Store with an in-process cache of

@@ -33,9 +33,12 @@ type Worker struct {
 	KeepAliveEvery time.Duration
 	// Grace bounds how long runs in flight may go on once Run's context
 	// ends; runs cut short then are left to be claimed again elsewhere.
-	Grace   time.Duration
-	Log     *slog.Logger
-	Metrics Metrics
+	Grace time.Duration
+	// StoreRetry bounds how long a finished run's result write is retried
+	// before the job is left to be claimed again; 0 means 30 s.
+	StoreRetry time.Duration
+	Log        *slog.Logger
+	Metrics    Metrics
 }
 
 // Metrics receives what a worker measures; nil fields are not called.
@@ -116,7 +119,9 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		w.Metrics.QueueWait(time.Since(job.EnqueuedAt))
 	}
 
-	run.Status, run.StartedAt = coderunner.StatusRunning, time.Now().UTC()
+	// Milliseconds, as every store keeps them: the stored StartedAt tells
+	// this attempt from another delivery's (see superseded).
+	run.Status, run.StartedAt = coderunner.StatusRunning, time.Now().UTC().Truncate(time.Millisecond)
 	if ok, err := w.Runs.Store.UpdateRun(ctx, run); err != nil || !ok {
 		if err != nil {
 			log.Error("mark run RUNNING failed; leaving the job to be claimed again", "err", err)
@@ -125,8 +130,14 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 		}
 		return
 	}
-	result, cancelled, err := w.execute(ctx, claim, run, log)
-	if errors.Is(err, errClaimLost) {
+	// The claim is kept alive from here until the result is stored, so
+	// that no other worker runs the program again meanwhile.
+	attemptCtx, stopAttempt := context.WithCancel(ctx)
+	defer stopAttempt()
+	var claimLost atomic.Bool
+	go w.keepAlive(attemptCtx, claim, run, log, func() { claimLost.Store(true); stopAttempt() })
+	result, cancelled, err := w.execute(attemptCtx, run, log)
+	if claimLost.Load() {
 		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
 		return
 	}
@@ -147,8 +158,7 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	}
 	run.RunResult = result
 	run.FinishedAt = time.Now().UTC()
-	if _, err := w.Runs.Finish(ctx, run); err != nil {
-		log.Error("store result failed; leaving the job to be claimed again", "err", err)
+	if !w.storeResult(attemptCtx, run, log) {
 		return
 	}
 	if w.Metrics.RunFinished != nil {
@@ -157,9 +167,38 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	w.ack(ctx, claim, log)
 }
 
-// execute runs the program, keeping the claim alive, streaming its output
-// and passing control messages to it. cancelled reports a cancelRun.
-func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
+// storeResult records a finished run, retrying a failed write for up to
+// StoreRetry: the program has run, and running it again (what leaving the
+// job to be claimed again does) costs more than waiting for a busy or
+// briefly unreachable store. It reports whether the run is finished in the
+// store, by this call or another.
+func (w *Worker) storeResult(ctx context.Context, run coderunner.Run, log *slog.Logger) bool {
+	bound := w.StoreRetry
+	if bound <= 0 {
+		bound = 30 * time.Second
+	}
+	deadline := time.Now().Add(bound)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		finished, err := w.Runs.Finish(ctx, run)
+		switch {
+		case err == nil:
+			return true
+		case finished:
+			// Stored: the job is done, whatever the broker said.
+			log.Warn("run finished, but telling the broker failed", "err", err)
+			return true
+		case ctx.Err() != nil || time.Now().Add(wait).After(deadline):
+			log.Error("store result failed; leaving the job to be claimed again", "err", err, "tried", bound)
+			return false
+		}
+		log.Warn("store result failed; retrying", "err", err, "in", wait)
+		sleep(ctx, wait)
+	}
+}
+
+// execute runs the program, streaming its output and passing control
+// messages to it. cancelled reports a cancelRun.
+func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	runID := run.ID
@@ -167,9 +206,6 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	if _, err := w.Runs.Broker.Publish(ctx, coderunner.RunEvent{RunID: runID, Type: coderunner.EventStarted}); err != nil {
 		return coderunner.RunResult{}, false, fmt.Errorf("%w: publish STARTED: %w", errNotStarted, err)
 	}
-	var claimLost atomic.Bool
-	go w.keepAlive(ctx, claim, log, func() { claimLost.Store(true); stop() })
-
 	// Control messages: input goes to the program, cancel stops it.
 	var cancelledByUser atomic.Bool
 	input := make(chan string, 16)
@@ -235,10 +271,7 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	co.close()
 	close(events)
 	<-published
-	stop() // ends the control listener and keep-alive
-	if claimLost.Load() {
-		return result, false, errClaimLost
-	}
+	stop() // ends the control listener
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
 	// A cancel that came after the program had ended changes nothing.
 	if cancelledByUser.Load() && result.Status == coderunner.StatusCancelled {
@@ -250,18 +283,18 @@ func (w *Worker) execute(ctx context.Context, claim coderunner.Claim, run coderu
 	return result, false, err
 }
 
-// errClaimLost: the job was delivered to another worker while this one ran
-// it (this one stalled past the claim timeout); the other's attempt counts.
-var errClaimLost = errors.New("claim lost")
-
 // errNotStarted: the broker failed before the program could run.
 var errNotStarted = errors.New("run not started")
 
-// keepAlive renews the claim until ctx ends; if the broker says the claim
-// is lost, it calls lost, which stops the run.
-func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slog.Logger, lost func()) {
+// keepAlive renews the claim until ctx ends. If the broker says the claim
+// is lost and the store confirms that another attempt has started or the
+// run has finished, it calls lost, which stops the run. Any other failure
+// leaves the program running: Redis may be restarting, and the result is
+// stored without it.
+func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger, lost func()) {
 	t := time.NewTicker(w.KeepAliveEvery)
 	defer t.Stop()
+	forgotten := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -270,13 +303,32 @@ func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, log *slo
 			err := claim.KeepAlive(ctx)
 			switch {
 			case errors.Is(err, coderunner.ErrClaimLost):
-				lost()
-				return
+				if w.superseded(ctx, run) {
+					lost()
+					return
+				}
+				if !forgotten {
+					forgotten = true
+					log.Warn("the broker no longer holds the job (did Redis restart?): the run goes on, and its result is stored")
+				}
 			case err != nil && ctx.Err() == nil:
 				log.Warn("keep claim alive failed", "err", err)
 			}
 		}
 	}
+}
+
+// superseded reports whether the store shows that run, started by this
+// attempt, has since finished or been started by another delivery. A lost
+// claim alone does not tell: a Redis that restarted without persistence
+// forgets every job, and then nobody else will run this one. A store that
+// cannot be read answers false: the program goes on, and Finish decides.
+func (w *Worker) superseded(ctx context.Context, run coderunner.Run) bool {
+	stored, err := w.Runs.Store.Run(ctx, run.ID)
+	if err != nil {
+		return false
+	}
+	return stored.Status.Finished() || !stored.StartedAt.Equal(run.StartedAt)
 }
 
 func (w *Worker) ack(ctx context.Context, claim coderunner.Claim, log *slog.Logger) {

@@ -369,16 +369,17 @@ func (s *Service) SendInput(ctx context.Context, caller coderunner.Caller, id st
 }
 
 // Cancel stops a run. A queued run is cancelled at once; a running one is
-// asked to stop, and Cancel waits a little for it to do so. A finished run
-// is returned as it is.
+// asked to stop, and the first Cancel waits a little for it to do so. A
+// finished run, or one already asked to stop, is returned as it is.
 func (s *Service) Cancel(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Run, error) {
 	run, err := s.Get(ctx, caller, id)
 	if err != nil || run.Status.Finished() {
 		return run, err
 	}
 	// Tell whichever worker holds it, or will: a worker that claims a
-	// cancelled run's job skips it.
-	if err := s.Broker.SendControl(ctx, id, coderunner.ControlMessage{Cancel: true}); err != nil {
+	// cancelled run's job skips it. The broker sends this once per run.
+	sent, err := s.Broker.CancelRun(ctx, id)
+	if err != nil {
 		return coderunner.Run{}, err
 	}
 	if run.Status == coderunner.StatusQueued {
@@ -389,6 +390,11 @@ func (s *Service) Cancel(ctx context.Context, caller coderunner.Caller, id strin
 		if _, err := s.Finish(ctx, cancelled, coderunner.StatusQueued); err != nil {
 			return coderunner.Run{}, err
 		}
+	}
+	if !sent {
+		// An earlier Cancel asked already, and waits (or waited) for the
+		// run to stop: repeating it holds no request.
+		return s.Store.Run(ctx, id)
 	}
 	wait := s.CancelWait
 	if wait == 0 {

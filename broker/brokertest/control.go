@@ -3,6 +3,8 @@ package brokertest
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ func testControl(t *testing.T, open Open) {
 		{"UnreadMessagesExpire", testControlExpire},
 		{"ListenerEndsWithContext", testControlEndsWithContext},
 		{"UnreadInputIsBounded", testControlBacklog},
+		{"CancelIsSentOnce", testControlCancelOnce},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,4 +157,41 @@ func testControlBacklog(t *testing.T, open Open) {
 	expectMessages(t, ch, cancelRun)
 	send(t, b, "run-1", input("read: room again"))
 	expectMessages(t, ch, input("read: room again"))
+}
+
+// testControlCancelOnce: however often a run is cancelled, concurrently or
+// one after another, through CancelRun or SendControl, one cancel message
+// waits for it, and exactly one CancelRun reports that it sent it. Other
+// runs are not affected.
+func testControlCancelOnce(t *testing.T, open Open) {
+	b := open(t, options())
+	var sent atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			ok, err := b.CancelRun(t.Context(), "run-1")
+			if err != nil {
+				t.Errorf("CancelRun: %v", err)
+			}
+			if ok {
+				sent.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := sent.Load(); n != 1 {
+		t.Fatalf("%d of 50 CancelRun calls sent the cancel; want 1", n)
+	}
+	send(t, b, "run-1", cancelRun, cancelRun, input("after"))
+	if ok, err := b.CancelRun(t.Context(), "run-1"); ok || err != nil {
+		t.Fatalf("CancelRun after the cancel was sent = %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := b.CancelRun(t.Context(), "run-2"); !ok || err != nil {
+		t.Fatalf("CancelRun of another run = %v, %v; want true, nil", ok, err)
+	}
+
+	one := listen(t, t.Context(), b, "run-1")
+	expectMessages(t, one, cancelRun, input("after"))
+	expectNothing(t, one, 200*time.Millisecond)
+	expectMessages(t, listen(t, t.Context(), b, "run-2"), cancelRun)
 }

@@ -22,6 +22,8 @@ type controlQueue struct {
 	messages  []coderunner.ControlMessage
 	expires   time.Time
 	listeners int
+	// cancelledUntil: a cancel was sent, and another is not until then.
+	cancelledUntil time.Time
 	// wake is closed (and replaced) when a message arrives.
 	wake chan struct{}
 }
@@ -46,24 +48,39 @@ func (c *controlQueues) queueLocked(runID string, now time.Time) *controlQueue {
 
 // SendControl implements coderunner.Control.
 func (b *Broker) SendControl(_ context.Context, runID string, m coderunner.ControlMessage) error {
-	c := &b.control
+	_, err := b.control.send(runID, m)
+	return err
+}
+
+// CancelRun implements coderunner.Control.
+func (b *Broker) CancelRun(_ context.Context, runID string) (bool, error) {
+	return b.control.send(runID, coderunner.ControlMessage{Cancel: true})
+}
+
+// send queues m for runID, and reports false for a cancel already sent.
+func (c *controlQueues) send(runID string, m coderunner.ControlMessage) (bool, error) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.queueLocked(runID, now)
-	if !m.Cancel {
+	if m.Cancel {
+		if now.Before(q.cancelledUntil) {
+			return false, nil
+		}
+		q.cancelledUntil = now.Add(c.ttl)
+	} else {
 		bytes := len(m.Input)
 		for _, p := range q.messages {
 			bytes += len(p.Input)
 		}
 		if len(q.messages) >= broker.MaxPendingControl || bytes > broker.MaxPendingControlBytes {
-			return broker.ErrControlBacklog(runID)
+			return false, broker.ErrControlBacklog(runID)
 		}
 	}
 	q.messages = append(q.messages, m)
 	q.expires = now.Add(c.ttl)
 	q.wakeListenersLocked()
-	return nil
+	return true, nil
 }
 
 // ControlMessages implements coderunner.Control.
@@ -138,12 +155,12 @@ func (c *controlQueues) leave(runID string) {
 }
 
 // sweep frees the queues that nobody listens to and that hold no message
-// still to deliver.
+// still to deliver nor a recent cancel.
 func (c *controlQueues) sweep(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, q := range c.runs {
-		if q.listeners == 0 && (len(q.messages) == 0 || !now.Before(q.expires)) {
+		if q.listeners == 0 && (len(q.messages) == 0 || !now.Before(q.expires)) && !now.Before(q.cancelledUntil) {
 			delete(c.runs, id)
 		}
 	}

@@ -152,6 +152,9 @@ func (k keys) seq(runID string) string     { return k.prefix + "run:" + runID + 
 func (k keys) events(runID string) string  { return k.prefix + "run:" + runID + ":events" }
 func (k keys) channel(runID string) string { return k.prefix + "run:" + runID + ":live" }
 func (k keys) control(runID string) string { return k.prefix + "run:" + runID + ":control" }
+func (k keys) cancelled(runID string) string {
+	return k.prefix + "run:" + runID + ":cancelled"
+}
 
 func (k keys) query(hash string) string { return k.prefix + "apq:" + hash }
 

@@ -21,23 +21,34 @@ const controlPoll = time.Second
 // SendControl implements coderunner.Control: the message waits in the
 // run's list, for ReplayTTL after the last one, until a worker pops it.
 func (b *Broker) SendControl(ctx context.Context, runID string, m coderunner.ControlMessage) error {
+	_, err := b.sendControl(ctx, runID, m)
+	return err
+}
+
+// CancelRun implements coderunner.Control: a key beside the run's list
+// remembers the cancel for ReplayTTL.
+func (b *Broker) CancelRun(ctx context.Context, runID string) (bool, error) {
+	return b.sendControl(ctx, runID, coderunner.ControlMessage{Cancel: true})
+}
+
+func (b *Broker) sendControl(ctx context.Context, runID string, m coderunner.ControlMessage) (bool, error) {
 	payload, err := json.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("redis broker: encode control message: %w", err)
+		return false, fmt.Errorf("redis broker: encode control message: %w", err)
 	}
 	maxMessages, maxBytes := broker.MaxPendingControl, broker.MaxPendingControlBytes
 	if m.Cancel {
 		maxMessages, maxBytes = math.MaxInt32, math.MaxInt32
 	}
-	err = sendControlScript.Run(ctx, b.rdb, []string{b.keys.control(runID)},
-		payload, b.opts.ReplayTTL.Milliseconds(), maxMessages, maxBytes).Err()
+	sent, err := sendControlScript.Run(ctx, b.rdb, []string{b.keys.control(runID), b.keys.cancelled(runID)},
+		payload, b.opts.ReplayTTL.Milliseconds(), maxMessages, maxBytes, m.Cancel).Int()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return broker.ErrControlBacklog(runID)
+		return false, broker.ErrControlBacklog(runID)
 	case err != nil:
-		return fmt.Errorf("redis broker: send control message to run %s: %w", runID, err)
+		return false, fmt.Errorf("redis broker: send control message to run %s: %w", runID, err)
 	}
-	return nil
+	return sent == 1, nil
 }
 
 // ControlMessages implements coderunner.Control. The listener pops on a

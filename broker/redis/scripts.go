@@ -181,11 +181,17 @@ return redis.call('LRANGE', KEYS[2], -n, -1)
 
 // sendControlScript appends a control message to a run's list unless the
 // list already holds maxMessages messages or would exceed maxBytes (of
-// encoded messages), and keeps the list a TTL after the last message.
+// encoded messages), and keeps the list a TTL after the last message. A
+// cancel is appended only if the run's cancelled key, which it sets for
+// the TTL, was not set.
 //
-// KEYS[1] control list; ARGV[1] message JSON, ARGV[2] TTL ms,
-// ARGV[3] max messages, ARGV[4] max bytes. Returns 1, or false when full.
+// KEYS[1] control list, KEYS[2] cancelled flag; ARGV[1] message JSON,
+// ARGV[2] TTL ms, ARGV[3] max messages, ARGV[4] max bytes, ARGV[5] "1"
+// for a cancel. Returns 1, 0 for a cancel already sent, or false when full.
 var sendControlScript = goredis.NewScript(`
+if ARGV[5] == '1' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+	return 0
+end
 local waiting = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]))
 if #waiting >= tonumber(ARGV[3]) then
 	return false

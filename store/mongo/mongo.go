@@ -15,8 +15,11 @@
 //
 // It uses only what FerretDB v1 (the test peer) supports: no transactions,
 // $lookup, TTL indexes, change streams or multi-accumulator $group. A level's
-// problemCount is recomputed with CountDocuments and $set after every write
-// that can change it, so a lost race heals on the next write to that level.
+// problemCount is recounted after every write that can change it, until the
+// count read back matches the problems there (see recount): FerretDB v1
+// does not make even one document's update atomic ($inc loses increments,
+// a conditional update can match twice), so conditional updates cannot
+// settle a race on it.
 // A unique index on users.nameKey decides which of two users racing for a
 // name gets it; expired sessions are removed by DeleteExpiredSessions, not
 // by a TTL index.
@@ -26,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -517,15 +521,61 @@ func (s *Store) DeleteLevel(ctx context.Context, id string) error {
 
 // recount sets a level's problemCount to the number of its problems. A level
 // that no longer exists is left alone.
+//
+// Without transactions, a count can be out of date by the time it is
+// written: another writer may have moved a problem in between, and its
+// newer count be overwritten by this older one. So recount reads back
+// what is stored and counts again, and writes again until the two agree.
+// That settles every race: the last write to a level is some recount's,
+// the problems cannot have changed after it (a change is followed by its
+// writer's recount), and that recount ends only once it has seen the
+// stored count match them.
 func (s *Store) recount(ctx context.Context, levelID string) error {
+	for try := range recountTries {
+		if try > 0 {
+			// Let the writers racing this one finish.
+			time.Sleep(time.Duration(rand.IntN(5*try)+1) * time.Millisecond)
+		}
+		n, err := s.countProblems(ctx, levelID)
+		if err != nil {
+			return err
+		}
+		res, err := s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: levelID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "problemCount", Value: n}}}})
+		if err != nil {
+			return fmt.Errorf("mongo store: update problem count of level %q: %w", levelID, err)
+		}
+		if res.MatchedCount == 0 {
+			return nil
+		}
+		var stored struct {
+			ProblemCount int64 `bson:"problemCount"`
+		}
+		err = s.levels.FindOne(ctx, bson.D{{Key: "_id", Value: levelID}}).Decode(&stored)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mongo store: read problem count of level %q: %w", levelID, err)
+		}
+		if n, err = s.countProblems(ctx, levelID); err != nil {
+			return err
+		}
+		if stored.ProblemCount == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("mongo store: problem count of level %q still changing after %d recounts", levelID, recountTries)
+}
+
+// recountTries bounds recount's writes under a flood of writers to one
+// level; past it the write fails, and the next write to the level recounts.
+const recountTries = 50
+
+func (s *Store) countProblems(ctx context.Context, levelID string) (int64, error) {
 	n, err := s.problems.CountDocuments(ctx, bson.D{{Key: "levelId", Value: levelID}})
 	if err != nil {
-		return fmt.Errorf("mongo store: count problems of level %q: %w", levelID, err)
+		return 0, fmt.Errorf("mongo store: count problems of level %q: %w", levelID, err)
 	}
-	_, err = s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: levelID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "problemCount", Value: n}}}})
-	if err != nil {
-		return fmt.Errorf("mongo store: update problem count of level %q: %w", levelID, err)
-	}
-	return nil
+	return n, nil
 }

@@ -16,7 +16,7 @@ const runColumns = `id, owner, language, code, stdin, interactive, time_limit_ms
 
 // CreateRun stores a new run.
 func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		runValues(r)...)
 	if err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, err)
@@ -82,7 +82,7 @@ func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderun
 	for _, status := range from {
 		args = append(args, status)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET (`+runColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := s.exec(ctx, `UPDATE runs SET (`+runColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
 	if err != nil {
 		return false, fmt.Errorf("update run %s: %w", r.ID, err)

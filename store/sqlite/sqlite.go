@@ -12,11 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlitedriver "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"coderunner"
 )
+
+// busyTimeout bounds how long a write waits for the write lock before it
+// fails with coderunner.ErrBusy: under a flood of writes a caller is told
+// to try again soon rather than held, and a worker retries its own write.
+const busyTimeout = time.Second
 
 // Store is a coderunner.Store backed by one SQLite file.
 type Store struct {
@@ -32,11 +39,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	// busy_timeout lets concurrent writers wait for each other instead of
-	// failing with SQLITE_BUSY, and _txlock=immediate takes the write lock
-	// when a transaction begins: a transaction that reads first and then
-	// writes would otherwise fail at once, busy_timeout or not, when
-	// another writer got in between. WAL lets readers proceed during a write.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// failing with SQLITE_BUSY at once, and _txlock=immediate takes the
+	// write lock when a transaction begins: a transaction that reads first
+	// and then writes would otherwise fail at once, busy_timeout or not,
+	// when another writer got in between. WAL lets readers proceed during
+	// a write.
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate",
+		path, busyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -165,16 +174,33 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// inTx runs fn in a transaction that holds the write lock from its start.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return busy(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return busy(err)
 	}
-	return tx.Commit()
+	return busy(tx.Commit())
+}
+
+// exec runs one write outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	return res, busy(err)
+}
+
+// busy marks err, if the write lock could not be had within busyTimeout,
+// as coderunner.ErrBusy.
+func busy(err error) error {
+	var e *sqlitedriver.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY && !errors.Is(err, coderunner.ErrBusy) {
+		return fmt.Errorf("%w: %w", coderunner.ErrBusy, err)
+	}
+	return err
 }
 
 // inClause returns "(?,?,…)" for n values and the values as []any.
@@ -331,7 +357,7 @@ func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO age_groups (slug, title, description, position) VALUES (?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO age_groups (slug, title, description, position) VALUES (?, ?, ?, ?)
 		ON CONFLICT (slug) DO UPDATE SET title = excluded.title, description = excluded.description, position = excluded.position`,
 		g.Slug, g.Title, g.Description, g.Position)
 	if err != nil {

@@ -24,7 +24,7 @@ func (s *Store) CreateUser(ctx context.Context, u coderunner.User, passwordHash 
 	if err != nil {
 		return fmt.Errorf("create user %s: %w", u.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`, name_key, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.exec(ctx, `INSERT INTO users (`+userColumns+`, name_key, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Name, u.Role, toNanos(u.CreatedAt), quota, coderunner.NameKey(u.Name), passwordHash)
 	switch uniqueViolation(err) {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE: // name_key is the table's one UNIQUE column
@@ -109,7 +109,7 @@ func (s *Store) SetUserQuota(ctx context.Context, id string, q coderunner.QuotaO
 // updateUser sets one column of a user; column is a constant of this
 // package, never user input.
 func (s *Store) updateUser(ctx context.Context, id, column string, value any) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET `+column+` = ? WHERE id = ?`, value, id)
+	res, err := s.exec(ctx, `UPDATE users SET `+column+` = ? WHERE id = ?`, value, id)
 	if err != nil {
 		return fmt.Errorf("set %s of user %s: %w", column, id, err)
 	}
@@ -152,7 +152,7 @@ func (s *Store) SetRoleQuota(ctx context.Context, role coderunner.Role, q coderu
 	if err != nil {
 		return fmt.Errorf("set quota of role %s: %w", role, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO role_quotas (role, quota) VALUES (?, ?)
+	_, err = s.exec(ctx, `INSERT INTO role_quotas (role, quota) VALUES (?, ?)
 		ON CONFLICT (role) DO UPDATE SET quota = excluded.quota`, role, quota)
 	if err != nil {
 		return fmt.Errorf("set quota of role %s: %w", role, err)
@@ -182,7 +182,7 @@ func decodeQuota(s string) (coderunner.QuotaOverride, error) {
 // CreateSession stores a session. Token hashes stay out of error messages,
 // which are logged: a hash names a live session.
 func (s *Store) CreateSession(ctx context.Context, sess coderunner.Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 		sess.TokenHash, sess.UserID, toNanos(sess.CreatedAt), toNanos(sess.ExpiresAt))
 	if uniqueViolation(err) != 0 {
 		return coderunner.Errorf(coderunner.Conflict, "a session with this token exists already: sign in again")
@@ -211,7 +211,7 @@ func (s *Store) Session(ctx context.Context, tokenHash string) (coderunner.Sessi
 
 // DeleteSession removes a session, if there is one.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -219,7 +219,7 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 
 // DeleteExpiredSessions removes the sessions that expired before t.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, toNanos(t))
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at < ?`, toNanos(t))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}
@@ -232,7 +232,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, er
 
 // AddAuditEntry appends an entry to the audit log.
 func (s *Store) AddAuditEntry(ctx context.Context, e coderunner.AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log (id, actor_id, action, target, before_json, after_json, at)
+	_, err := s.exec(ctx, `INSERT INTO audit_log (id, actor_id, action, target, before_json, after_json, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.ID, e.ActorID, e.Action, e.Target, e.Before, e.After, toNanos(e.At))
 	if err != nil {
 		return fmt.Errorf("add audit entry %s (%s on %s): %w", e.ID, e.Action, e.Target, err)

@@ -28,9 +28,12 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"CreateRunTwice", testCreateRunTwice},
 		{"UnfinishedRuns", testUnfinishedRuns},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"ConcurrentMovesKeepCounts", testConcurrentMovesKeepCounts},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserByName", testUserByName},
 		{"UserTaken", testUserTaken},
@@ -1063,5 +1067,60 @@ func testConcurrentPuts(t *testing.T, s coderunner.Store) {
 	}
 	if l, ok := getLevel(t, s, "l"); !ok || l.ProblemCount != 1 {
 		t.Errorf("level after concurrent puts: %+v (found %v), want problemCount 1", l, ok)
+	}
+}
+
+// testConcurrentMovesKeepCounts: in rounds, writers at once move
+// problems between levels, delete them and put them back, and put the
+// levels again; after every round, every level's problemCount is the
+// number of its problems. A write may fail with coderunner.ErrBusy under
+// the flood (nothing written).
+func testConcurrentMovesKeepCounts(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	const levels, writers, rounds = 3, 12, 15
+	mustPutAgeGroup(t, s, ageGroup("g", 1))
+	ids := make([]string, levels)
+	for l := range ids {
+		ids[l] = fmt.Sprintf("l%d", l)
+		mustPutLevel(t, s, level(ids[l], "g", l))
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for round := range rounds {
+		var wg sync.WaitGroup
+		for w := range writers {
+			// Each writer its own problem: whether it exists is known.
+			p, l, op := fmt.Sprintf("p%d", w), ids[rnd.IntN(levels)], rnd.IntN(5)
+			wg.Go(func() {
+				var err error
+				switch op {
+				case 0:
+					err = s.DeleteProblem(ctx, p)
+					if coderunner.ErrorCode(err) == coderunner.NotFound {
+						err = nil
+					}
+				case 1:
+					err = s.PutLevel(ctx, level(l, "g", 0))
+				default:
+					err = s.PutProblem(ctx, problem(p, l, 0))
+				}
+				if err != nil && !errors.Is(err, coderunner.ErrBusy) {
+					t.Errorf("concurrent write: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		inLevels, err := s.ProblemsInLevels(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Levels(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if got[id].ProblemCount != len(inLevels[id]) {
+				t.Fatalf("after round %d, level %s has problemCount %d and %d problems", round+1, id, got[id].ProblemCount, len(inLevels[id]))
+			}
+		}
 	}
 }
