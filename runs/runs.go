@@ -134,11 +134,6 @@ func (s *Service) abandon(run coderunner.Run, status coderunner.RunStatus, why s
 	s.Finish(ctx, run)
 }
 
-// release gives back the place a run that was never stored took in its
-// owner's budget (the day's and the minute's counts keep it: they count
-// attempts) and its room in the queue, if it had one. Errors are ignored:
-// the caller is already failing, the place frees itself after
-// coderunner.MaxActiveRunLife and the room after the broker's ReserveTTL.
 // admit counts the run against its caller's budget, or refuses it.
 func (s *Service) admit(ctx context.Context, caller coderunner.Caller, run coderunner.Run) error {
 	q, err := s.Quotas.QuotaFor(ctx, caller)
@@ -148,6 +143,11 @@ func (s *Service) admit(ctx context.Context, caller coderunner.Caller, run coder
 	return s.Broker.AdmitRun(ctx, run.Owner, run.ID, q, run.CreatedAt)
 }
 
+// release gives back the place a run that was never stored took in its
+// owner's budget (the day's and the minute's counts keep it: they count
+// attempts) and its room in the queue, if it had one. Errors are ignored:
+// the caller is already failing, the place frees itself after
+// coderunner.MaxActiveRunLife and the room after the broker's ReserveTTL.
 func (s *Service) release(run coderunner.Run) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

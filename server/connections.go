@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -62,6 +61,11 @@ type ConnectionLimits struct {
 	MaxStreamsPerAddr         int // open WebSockets and SSE requests from one client address
 	MaxSubscriptionsPerConn   int // subscriptions running on one WebSocket
 	MaxSubscriptionsPerCaller int // subscriptions of one user (or guest address) on this replica
+	// MaxOperationsPerConn bounds the operations of any kind (queries and
+	// mutations too) in flight on one WebSocket: gqlgen runs each in a
+	// goroutine of its own, holding its response until the client reads
+	// it. Past it the connection is closed with 4429.
+	MaxOperationsPerConn int
 }
 
 // DefaultConnectionLimits leave room for a classroom behind one address
@@ -74,6 +78,7 @@ var DefaultConnectionLimits = ConnectionLimits{
 	MaxStreamsPerAddr:         100,
 	MaxSubscriptionsPerConn:   10,
 	MaxSubscriptionsPerCaller: 20,
+	MaxOperationsPerConn:      16,
 }
 
 func (l ConnectionLimits) withDefaults() ConnectionLimits {
@@ -97,6 +102,7 @@ const (
 	RefusedSubscriptionsPerConn   = "subscriptions_per_connection"
 	RefusedSubscriptionsPerCaller = "subscriptions_per_caller"
 	RefusedDuplicateID            = "duplicate_id"
+	RefusedOperationsPerConn      = "operations_per_connection"
 )
 
 // Why the server closed a stream, as Config.CountDropped is told it.
@@ -119,7 +125,6 @@ type streams struct {
 	present        graphql.ErrorPresenterFunc
 	refused        func(limit string)
 	dropped        func(reason string)
-	log            *slog.Logger
 
 	mu       sync.Mutex
 	byAddr   map[string]int // open streams
@@ -133,7 +138,6 @@ func newStreams(cfg Config) *streams {
 		present:        presentError(cfg.Logger, cfg.CountError),
 		refused:        cfg.CountRefused,
 		dropped:        cfg.CountDropped,
-		log:            cfg.Logger,
 		byAddr:         map[string]int{},
 		byCaller:       map[string]int{},
 	}

@@ -243,7 +243,7 @@ func (r *refusal) Error() string { return http.StatusText(r.status) + ": " + r.b
 func TestKeepAliveDropsSilentClients(t *testing.T) {
 	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
-			ts := newServer(t, options{connections: server.ConnectionLimits{KeepAlive: 300 * time.Millisecond}})
+			ts := newServer(t, options{connections: server.ConnectionLimits{KeepAlive: time.Second}})
 			id := ts.startRun(t, `{language: "python", code: "print('hi')"}`)
 			silent := dialWS(t, ts, protocol)
 			silent.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
@@ -423,6 +423,39 @@ func TestDuplicateSubscriptionID(t *testing.T) {
 				t.Errorf("%d duplicate ids counted, want 1", n)
 			}
 			waitFor(t, 5*time.Second, "the connection's subscriptions still run", func() bool { return ts.subscriptions.Load() == 0 })
+		})
+	}
+}
+
+// TestOperationsPerConnection: a WebSocket may not hold more operations of
+// any kind in flight than its cap (each is a goroutine and a response held
+// until the client reads it): past it the connection is closed with 4429.
+func TestOperationsPerConnection(t *testing.T) {
+	for _, protocol := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			ts := newServer(t, options{connections: server.ConnectionLimits{MaxOperationsPerConn: 3}})
+			id := ts.startRun(t, `{language: "python", code: "input()"}`)
+			c := dialWS(t, ts, protocol)
+			for _, opID := range []string{"1", "2", "3"} {
+				c.subscribe(opID, runEventsQuery, map[string]any{"id": id, "after": 0})
+				if m := c.read(); !m.IsData() || m.ID != opID {
+					t.Fatalf("operation %s: %+v, want its QUEUED event", opID, m)
+				}
+			}
+			c.subscribe("4", `{ ageGroups { slug } }`, nil)
+			for {
+				_, err := c.Next(time.Now().Add(5 * time.Second))
+				if err == nil {
+					continue
+				}
+				if !websocket.IsCloseError(err, 4429) {
+					t.Fatalf("a 4th operation in flight: %v, want a close with 4429", err)
+				}
+				break
+			}
+			if n := ts.refused.get(server.RefusedOperationsPerConn); n != 1 {
+				t.Errorf("%d refusals counted, want 1", n)
+			}
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -72,6 +73,10 @@ const graphqlTransportWS = "graphql-transport-ws"
 // operation's id.
 var errDuplicateID = errors.New("operation id already in use")
 
+// errTooManyOperations ends the reading of a connection that sent more
+// operations than MaxOperationsPerConn at once.
+var errTooManyOperations = errors.New("too many operations in flight")
+
 // wsConn is one WebSocket, as gqlgen's transport uses it.
 type wsConn struct {
 	conn    *websocket.Conn
@@ -122,14 +127,21 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	c.mu.Unlock()
 	if json.Unmarshal(data, &m) == nil && (m.Type == "subscribe" || m.Type == "start") {
 		c.mu.Lock()
-		running := c.active[m.ID]
-		c.active[m.ID] = true
+		running, inFlight := c.active[m.ID], len(c.active)
+		if !running && (c.limits.MaxOperationsPerConn <= 0 || inFlight < c.limits.MaxOperationsPerConn) {
+			c.active[m.ID] = true
+		}
 		c.mu.Unlock()
-		if running {
+		switch {
+		case running:
 			c.refused(RefusedDuplicateID)
 			// A close reason holds 123 bytes at most.
 			c.WriteClose(4409, "Subscriber for "+truncate(m.ID, 64)+" already exists")
 			return int(typ), nil, errDuplicateID
+		case c.limits.MaxOperationsPerConn > 0 && inFlight >= c.limits.MaxOperationsPerConn:
+			c.refused(RefusedOperationsPerConn)
+			c.WriteClose(4429, fmt.Sprintf("too many operations in flight on this connection (at most %d)", c.limits.MaxOperationsPerConn))
+			return int(typ), nil, errTooManyOperations
 		}
 	}
 	return int(typ), bytes.NewReader(data), nil

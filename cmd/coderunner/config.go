@@ -201,6 +201,11 @@ func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
 // stores there would never be seen by a worker. `serve` needs neither.
 func (c config) checkProcess(process string) error {
 	if process == "serve" {
+		if c.RedisURL != "" && c.MongoURI == "" {
+			// Two such processes would share a queue but not a store:
+			// each would claim the other's runs and find no such run.
+			return errors.New("configuration: `serve` with REDIS_URL shares its queue with other processes, so it needs their store too: set MONGODB_URI, or unset REDIS_URL")
+		}
 		return nil
 	}
 	var missing []string

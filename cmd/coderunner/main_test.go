@@ -87,7 +87,8 @@ func TestProcessNeedsSharedServices(t *testing.T) {
 		wantErr []string // every string must appear in the error; none: no error
 	}{
 		{"serve", map[string]string{}, nil},
-		{"serve", map[string]string{"REDIS_URL": redisURL}, nil},
+		{"serve", map[string]string{"REDIS_URL": redisURL}, []string{"MONGODB_URI"}},
+		{"serve", map[string]string{"REDIS_URL": redisURL, "MONGODB_URI": mongoURI}, nil},
 		{"api", map[string]string{}, []string{"REDIS_URL", "MONGODB_URI"}},
 		{"api", map[string]string{"REDIS_URL": redisURL}, []string{"MONGODB_URI"}},
 		{"worker", map[string]string{"REDIS_URL": redisURL}, []string{"MONGODB_URI"}},
