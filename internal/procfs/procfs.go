@@ -31,3 +31,28 @@ func OpenFiles(pid int) (int, error) {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	return len(entries), err
 }
+
+// Connections is the number of established TCP connections whose local
+// port is port, in this network namespace: the clients a server
+// listening on port holds open.
+func Connections(port int) (int, error) {
+	n := 0
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			return 0, err
+		}
+		for line := range strings.Lines(string(data)) {
+			// sl local_address rem_address st …, addresses as HEXIP:HEXPORT
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "01" { // 01: ESTABLISHED
+				continue
+			}
+			_, local, ok := strings.Cut(fields[1], ":")
+			if p, err := strconv.ParseUint(local, 16, 16); ok && err == nil && int(p) == port {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"net"
 	"os"
 	"testing"
 )
@@ -27,5 +28,30 @@ func TestSelf(t *testing.T) {
 	}
 	if _, err := RSS(-1); err == nil {
 		t.Error("RSS(-1) succeeded; want an error")
+	}
+}
+
+// TestConnections counts the connections a listener has accepted.
+func TestConnections(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for want := range 3 {
+		if got, err := Connections(port); err != nil || got != want {
+			t.Fatalf("Connections(%d) = %d, %v; want %d", port, got, err, want)
+		}
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 	}
 }
