@@ -21,6 +21,7 @@ import (
 	"coderunner/accounts"
 	"coderunner/broker/redis"
 	"coderunner/cache"
+	"coderunner/internal/procfs"
 	"coderunner/metrics"
 	"coderunner/runs"
 	"coderunner/server"
@@ -208,22 +209,8 @@ func (p *apiProcess) stop() {
 	}
 }
 
-// rssBytes is the child's resident set size, from /proc/PID/status.
-func (p *apiProcess) rssBytes() (uint64, error) { return rssOf(p.cmd.Process.Pid) }
-
-func rssOf(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
+// rssBytes is the child's resident set size.
+func (p *apiProcess) rssBytes() (uint64, error) { return procfs.RSS(p.cmd.Process.Pid) }
 
 // memory returns the child's runtime figures, after a collection.
 func (p *apiProcess) memory() (memStats, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -59,6 +60,23 @@ func (e gqlError) code() string { s, _ := e.Extensions["code"].(string); return 
 // post posts one operation to api and returns what came back; safe to
 // call from any goroutine.
 func post(api *proc, token, query string, vars map[string]any) (status int, data json.RawMessage, errs []gqlError, err error) {
+	return postWith(defaultHTTP, api, token, query, vars)
+}
+
+// defaultHTTP is the HTTP client of tests that do not mind where they
+// connect from.
+var defaultHTTP = &http.Client{Timeout: 15 * time.Second}
+
+// httpFrom returns an HTTP client whose connections come from the local
+// address ip (see gqlws.Options.From): a client of its own, as the api
+// tells clients apart.
+func httpFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// postWith is post through client.
+func postWith(client *http.Client, api *proc, token, query string, vars map[string]any) (status int, data json.RawMessage, errs []gqlError, err error) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, api.url("/graphql"), bytes.NewReader(body))
 	if err != nil {
@@ -68,7 +86,6 @@ func post(api *proc, token, query string, vars map[string]any) (status int, data
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	client := http.Client{Timeout: 15 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: POST /graphql: %w", api.name, err)

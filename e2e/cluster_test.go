@@ -71,10 +71,11 @@ type proc struct {
 }
 
 // startCluster starts Redis and apis + workers processes, and waits until
-// every process reports ready. Clean-up stops them all (SIGTERM, and checks
+// every process reports ready; env (NAME=value) adds to or overrides the
+// settings every process shares. Clean-up stops them all (SIGTERM, and checks
 // that each exits 0), and prints their logs if the test failed. Processes
 // started later with c.start are stopped too.
-func startCluster(t *testing.T, apis, workers int) *cluster {
+func startCluster(t *testing.T, apis, workers int, env ...string) *cluster {
 	t.Helper()
 	requireDocker(t)
 	begin := time.Now()
@@ -101,6 +102,7 @@ func startCluster(t *testing.T, apis, workers int) *cluster {
 		// one busy classroom, not one child.
 		"CODERUNNER_QUOTA_GUEST=runsPerMinute=1000,runsPerDay=100000,maxActiveRuns=100",
 	}
+	c.env = append(c.env, env...) // exec.Cmd keeps the last of a repeated name
 	// report runs last, once every process has exited and its log is
 	// complete.
 	t.Cleanup(c.report)
@@ -306,26 +308,36 @@ func (c *cluster) waitReady(p *proc, within time.Duration) {
 // (a counter never incremented) is 0.
 func (p *proc) metric(t *testing.T, sample string) float64 {
 	t.Helper()
+	v, err := p.scrape(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// scrape is metric for any goroutine: it returns what fails instead of
+// failing the test.
+func (p *proc) scrape(sample string) (float64, error) {
 	client := http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(p.url("/metrics"))
 	if err != nil {
-		t.Fatalf("%s /metrics: %v", p.name, err)
+		return 0, fmt.Errorf("%s /metrics: %w", p.name, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s /metrics: %d %v", p.name, resp.StatusCode, err)
+		return 0, fmt.Errorf("%s /metrics: %d %v", p.name, resp.StatusCode, err)
 	}
 	for line := range strings.Lines(string(body)) {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 			if err != nil {
-				t.Fatalf("%s /metrics: %q: %v", p.name, line, err)
+				return 0, fmt.Errorf("%s /metrics: %q: %w", p.name, line, err)
 			}
-			return v
+			return v, nil
 		}
 	}
-	return 0
+	return 0, nil
 }
 
 func completedRuns(t *testing.T, worker *proc) int {

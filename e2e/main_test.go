@@ -1,16 +1,18 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"coderunner/executor"
-	"coderunner/store/mongo/mongotest"
 )
 
 // What TestMain prepared for every test.
@@ -42,14 +44,61 @@ func testMain(m *testing.M) int {
 	// minutes, and miss every readiness deadline: build it here, once.
 	dockerErr = prepareDocker()
 
-	srv, err := mongotest.New(dir)
+	uri, stop, err := startFerretDB(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer srv.Stop()
-	mongoURI = srv.URI()
+	defer stop()
+	mongoURI = uri
 	return m.Run()
+}
+
+// startFerretDB builds and starts FerretDB in a process of its own,
+// without -race: in this one, under -race, it would answer many times
+// slower than a MongoDB server, and every client the tests run would take
+// from its share of the cores. stop ends it.
+func startFerretDB(dir string) (uri string, stop func(), err error) {
+	bin := filepath.Join(dir, "ferretdb")
+	cmd := exec.Command("go", "build", "-o", bin, "coderunner/store/mongo/mongotest/ferretdb")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("go build ferretdb: %w\n%s", err, output)
+	}
+	data := filepath.Join(dir, "ferretdb-data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return "", nil, err
+	}
+	srv := exec.Command(bin, data)
+	srv.Stderr = os.Stderr
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // should the tests die
+	stdin, err := srv.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			srv.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("ferretdb exited before it served: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
 }
 
 // build compiles cmd/coderunner into out, with -race when the tests have it.

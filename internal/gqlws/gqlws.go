@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -95,32 +96,67 @@ var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize
 // Dial connects to the GraphQL endpoint at url (http:// or ws://) with
 // protocol and waits for the server's connection_ack.
 func Dial(ctx context.Context, url, protocol string) (*Conn, error) {
-	return DialAs(ctx, url, protocol, "")
+	return DialWith(ctx, url, Options{Protocol: protocol})
 }
 
 // DialAs is Dial with a session token, sent as the connection_init
 // payload's authorization ("" for a guest). A refused token is an error
 // carrying the server's message.
 func DialAs(ctx context.Context, url, protocol, token string) (*Conn, error) {
+	return DialWith(ctx, url, Options{Protocol: protocol, Token: token})
+}
+
+// Options say how DialWith connects.
+type Options struct {
+	Protocol string // TransportWS or LegacyWS
+	Token    string // the session token connection_init carries; "" for a guest
+	// From is the local address to connect from, such as 127.0.0.2 (any
+	// of 127.0.0.0/8 reaches a loopback server): the server tells clients
+	// apart by address, for guests' budgets and the cap on streams per
+	// address. "" lets the system choose.
+	From string
+	// NoInit opens the WebSocket and sends nothing, as a client that never
+	// sends connection_init.
+	NoInit bool
+}
+
+// DialWith connects to the GraphQL endpoint at url (http:// or ws://) as o
+// says and, unless o.NoInit, sends connection_init and waits for the
+// server's connection_ack. The error of a refused upgrade carries the
+// HTTP status (a *DialError).
+func DialWith(ctx context.Context, url string, o Options) (*Conn, error) {
 	init := map[string]string{}
-	if token != "" {
-		init["authorization"] = "Bearer " + token
+	if o.Token != "" {
+		init["authorization"] = "Bearer " + o.Token
 	}
 	payload, err := json.Marshal(init)
 	if err != nil {
 		return nil, err
 	}
 	d := dialer
-	d.Subprotocols = []string{protocol}
+	d.Subprotocols = []string{o.Protocol}
+	if o.From != "" {
+		ip := net.ParseIP(o.From)
+		if ip == nil {
+			return nil, fmt.Errorf("local address %q is not an IP address", o.From)
+		}
+		d.NetDialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext
+	}
 	ws, resp, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http"), nil)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", protocol, err)
+		if resp != nil {
+			return nil, &DialError{Status: resp.StatusCode, Err: err}
+		}
+		return nil, fmt.Errorf("dial %s: %w", o.Protocol, err)
 	}
 	resp.Body.Close()
-	c := &Conn{WS: ws, Protocol: protocol}
-	if ws.Subprotocol() != protocol {
+	c := &Conn{WS: ws, Protocol: o.Protocol}
+	if ws.Subprotocol() != o.Protocol {
 		ws.Close()
-		return nil, fmt.Errorf("server chose subprotocol %q, want %q", ws.Subprotocol(), protocol)
+		return nil, fmt.Errorf("server chose subprotocol %q, want %q", ws.Subprotocol(), o.Protocol)
+	}
+	if o.NoInit {
+		return c, nil
 	}
 	if err := c.Send(Message{Type: "connection_init", Payload: payload}); err != nil {
 		ws.Close()
@@ -132,6 +168,19 @@ func DialAs(ctx context.Context, url, protocol, token string) (*Conn, error) {
 	}
 	return c, nil
 }
+
+// DialError is an upgrade the server refused with an HTTP status, such as
+// 429 past the cap on streams per address.
+type DialError struct {
+	Status int
+	Err    error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("websocket upgrade: HTTP %d: %v", e.Status, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
 
 // Close closes the connection abruptly, as a browser tab that goes away.
 func (c *Conn) Close() error { return c.WS.Close() }
