@@ -757,8 +757,15 @@ func TestSoak(t *testing.T) {
 	t.Logf("honest runs, idle: %d, p50 %v, p95 %v; under abuse: %d, p50 %v, p95 %v (allowed %v)",
 		len(idle), percentile(idle, 50).Round(time.Millisecond), idleP95.Round(time.Millisecond),
 		len(abused), percentile(abused, 50).Round(time.Millisecond), abusedP95.Round(time.Millisecond), allowed.Round(time.Millisecond))
+	// The target holds for the binaries as they ship. Built with -race
+	// (as CI builds them), every process runs several times slower and the
+	// two cores saturate, so there it is only reported.
 	if abusedP95 > allowed {
-		t.Logf("TARGET MISSED: honest p95 under abuse %v > max(2 × idle p95, idle p95 + %v) = %v", abusedP95.Round(time.Millisecond), latencyFloor, allowed.Round(time.Millisecond))
+		report := t.Errorf
+		if raceEnabled {
+			report = t.Logf
+		}
+		report("TARGET MISSED: honest p95 under abuse %v > max(2 × idle p95, idle p95 + %v) = %v", abusedP95.Round(time.Millisecond), latencyFloor, allowed.Round(time.Millisecond))
 	}
 	if abusedP95 > latencyCeiling {
 		t.Errorf("honest p95 under abuse %v > %v: honest students are starved", abusedP95, latencyCeiling)
