@@ -27,25 +27,15 @@ while True:
 // canaryEnv is set in the test process: no sandbox may see it.
 const canaryEnv = "CODERUNNER_TEST_CANARY"
 
-// TestAdversarial runs each hostile program in a fresh executor and checks
-// its exact outcome, that the executor still serves an honest run after it,
-// and (on cleanup) that nothing is left behind: no container, no process,
-// no container directory.
+// TestAdversarial runs each hostile program in a fresh executor, in each
+// sandbox mode, and checks its exact outcome, that the executor still
+// serves an honest run after it, and (on cleanup) that nothing is left
+// behind: no container, no process, no container directory.
 func TestAdversarial(t *testing.T) {
 	requireEngine(t)
 	t.Setenv(canaryEnv, "the worker's secret")
 	const outputLimit = 16 << 10
-	tests := []struct {
-		name  string
-		code  string
-		stdin string
-		// interactive runs keep the program's stdin open for input that
-		// never comes.
-		interactive bool
-		status      coderunner.RunStatus
-		// check looks at the details; nil when the status says it all.
-		check func(t *testing.T, res coderunner.RunResult)
-	}{
+	tests := []adversarialCase{
 		{name: "fork bomb", code: forkBomb, status: coderunner.StatusTimeLimitExceeded},
 		{name: "memory bomb", code: memoryBomb, status: coderunner.StatusMemoryLimitExceeded,
 			check: func(t *testing.T, res coderunner.RunResult) {
@@ -313,33 +303,55 @@ print(launcher_ms() - before)`, status: coderunner.StatusCompleted,
 				}
 			}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ex := newTestExecutor(t, 1)
-			req := coderunner.RunRequest{
-				Code: tt.code, Stdin: tt.stdin, TimeLimitMs: 1000, WallTimeLimitMs: 3000, OutputLimitBytes: outputLimit,
-			}
-			if tt.interactive {
-				req.Input = make(chan string)
-			}
-			began := time.Now()
-			res, err := ex.Run(context.Background(), req, nil)
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			t.Logf("%s in %s: exit %d signal %d, wall %d ms, cpu %d ms, memory %d KB, %d+%d bytes out",
-				res.Status, time.Since(began).Round(time.Millisecond), res.ExitCode, res.Signal, res.WallMs, res.CPUMs, res.MemoryKB, len(res.Stdout), len(res.Stderr))
-			if res.Status != tt.status {
-				t.Fatalf("status %s, want %s\nstdout %.300q\nstderr %.300q", res.Status, tt.status, res.Stdout, res.Stderr)
-			}
-			if tt.check != nil {
-				tt.check(t, res)
-			}
-			// The executor is still healthy: an honest run after the attack.
-			after, err := ex.Run(context.Background(), coderunner.RunRequest{Code: `print("fine")`}, nil)
-			if err != nil || after.Status != coderunner.StatusCompleted || after.Stdout != "fine\n" {
-				t.Errorf("honest run after the attack: %v, %+v", err, after)
+	for _, mode := range sandboxModes {
+		t.Run(string(mode), func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					testAdversarial(t, newTestExecutorIn(t, mode, 1), tt, outputLimit)
+				})
 			}
 		})
+	}
+}
+
+// adversarialCase is one hostile program of TestAdversarial.
+type adversarialCase struct {
+	name  string
+	code  string
+	stdin string
+	// interactive runs keep the program's stdin open for input that
+	// never comes.
+	interactive bool
+	status      coderunner.RunStatus
+	// check looks at the details; nil when the status says it all.
+	check func(t *testing.T, res coderunner.RunResult)
+}
+
+// testAdversarial runs tt's program in ex, checks its outcome, then checks
+// that ex still serves an honest run.
+func testAdversarial(t *testing.T, ex *Executor, tt adversarialCase, outputLimit int) {
+	req := coderunner.RunRequest{
+		Code: tt.code, Stdin: tt.stdin, TimeLimitMs: 1000, WallTimeLimitMs: 3000, OutputLimitBytes: outputLimit,
+	}
+	if tt.interactive {
+		req.Input = make(chan string)
+	}
+	began := time.Now()
+	res, err := ex.Run(context.Background(), req, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("%s in %s: exit %d signal %d, wall %d ms, cpu %d ms, memory %d KB, %d+%d bytes out",
+		res.Status, time.Since(began).Round(time.Millisecond), res.ExitCode, res.Signal, res.WallMs, res.CPUMs, res.MemoryKB, len(res.Stdout), len(res.Stderr))
+	if res.Status != tt.status {
+		t.Fatalf("status %s, want %s\nstdout %.300q\nstderr %.300q", res.Status, tt.status, res.Stdout, res.Stderr)
+	}
+	if tt.check != nil {
+		tt.check(t, res)
+	}
+	// The executor is still healthy: an honest run after the attack.
+	after, err := ex.Run(context.Background(), coderunner.RunRequest{Code: `print("fine")`}, nil)
+	if err != nil || after.Status != coderunner.StatusCompleted || after.Stdout != "fine\n" {
+		t.Errorf("honest run after the attack: %v, %+v", err, after)
 	}
 }

@@ -44,7 +44,7 @@ const (
 
 // sandboxConfig is the configuration of every sandbox container: nothing in
 // it comes from the worker's environment, and nothing from the host is
-// mounted.
+// mounted. Jail mode changes three things, and only these: see the end.
 func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.HostConfig) {
 	memory := int64(memoryMB) << 20
 	pids := int64(pidsLimit)
@@ -92,6 +92,25 @@ func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.Ho
 			},
 		},
 	}
+	if e.mode == ModeJail {
+		// The launcher serves runs one after another, each in a jail of
+		// its own (sandbox/launcher.py).
+		cfg.Env = append(cfg.Env, "CODERUNNER_LAUNCHER_MODE=jail")
+		// Docker's default profile plus unshare and mount, for the
+		// launcher alone (see jailProfileAdditions).
+		host.SecurityOpt = append(host.SecurityOpt, "seccomp="+e.jailProfile)
+		// What `--security-opt systempaths=unconfined` sets. Docker hides
+		// parts of /proc and /sys under extra mounts (and makes others
+		// read-only the same way), and the kernel refuses a new /proc in a
+		// user namespace while any part of the old one is covered so
+		// (mount_too_revealing). The jail's /proc shows only the jail's
+		// processes (subset=pid: no /proc/sys, kcore, keys, timer_list…)
+		// and the jail hides /sys/firmware again itself. The launcher
+		// sees the uncovered files, but as an unprivileged user without
+		// capabilities: the ones that matter are root's.
+		host.MaskedPaths = []string{}
+		host.ReadonlyPaths = []string{}
+	}
 	return cfg, host
 }
 
@@ -108,6 +127,11 @@ type warmContainer struct {
 	// launcherLog keeps the start of the launcher's own stderr, for the
 	// error when it fails.
 	launcherLog *limitedBuffer
+	// back, in jail mode, takes the container back to the pool slot that
+	// started it after each run: true to serve another run, false when it
+	// has been retired. Nil in container mode: one run, then removal.
+	back chan bool
+	runs int // runs served, in jail mode
 }
 
 // startContainer creates, attaches to and starts a sandbox container, and
@@ -124,6 +148,9 @@ func (e *Executor) startContainer(ctx context.Context) (c *warmContainer, err er
 		return nil, fmt.Errorf("create sandbox container: %w", err)
 	}
 	c = &warmContainer{id: created.ID, memoryMB: e.opts.MemoryMB, launcherLog: &limitedBuffer{max: 4 << 10}, streamEnded: make(chan struct{})}
+	if e.mode == ModeJail {
+		c.back = make(chan bool, 1)
+	}
 	defer func() {
 		if err != nil {
 			e.remove(c)

@@ -308,13 +308,13 @@ func TestClassify(t *testing.T) {
 }
 
 func TestParseStatusRejectsGarbage(t *testing.T) {
-	for _, payload := range []string{"", "0 0 exit 1 2 3", "0 0 bogus 1 2 3 4", "x 0 exit 1 2 3 4"} {
+	for _, payload := range []string{"", "0 0 exit 1 2 3 4", "0 0 bogus 1 2 3 4 0", "x 0 exit 1 2 3 4 0", "0 0 exit 1 2 3 4 2"} {
 		if _, err := parseStatus([]byte(payload)); err == nil {
 			t.Errorf("parseStatus(%q) accepted it", payload)
 		}
 	}
-	st, err := parseStatus([]byte("-1 9 wall 10 3000 9000 0"))
-	if err != nil || st != (launcherStatus{exitCode: -1, signal: 9, reason: reasonWall, cpuMs: 10, wallMs: 3000, maxRSSKB: 9000}) {
+	st, err := parseStatus([]byte("-1 9 wall 10 3000 9000 0 1"))
+	if err != nil || st != (launcherStatus{exitCode: -1, signal: 9, reason: reasonWall, cpuMs: 10, wallMs: 3000, maxRSSKB: 9000, dirty: true}) {
 		t.Errorf("parseStatus: %+v, %v", st, err)
 	}
 }
