@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"sync"
@@ -114,6 +115,27 @@ func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.Ho
 	return cfg, host
 }
 
+// Host uids of jail-mode slots: jailUIDBase + 1000 × (a hash of the pool's
+// name, below jailUIDPools) + the slot. Each slot's container runs as a host
+// uid of its own, so that per-user kernel limits (inotify instances, user
+// namespaces, …) are not shared between slots, nor (but for a hash
+// collision) between executors on one host. Inside each jail the program
+// is 65534 whatever the host uid (see enter_jail in sandbox/launcher.py).
+// Container mode keeps 65534: its containers live for one run.
+const (
+	jailUIDBase  = 2_000_000
+	jailUIDPools = 1000
+	jailUIDSlots = 1000 // pool sizes stay far below
+)
+
+// slotUser is the host "uid:gid" of jail-mode slot slot.
+func (e *Executor) slotUser(slot int) string {
+	h := fnv.New32a()
+	h.Write([]byte(e.opts.PoolName))
+	uid := jailUIDBase + int(h.Sum32()%jailUIDPools)*jailUIDSlots + slot%jailUIDSlots
+	return fmt.Sprintf("%d:%d", uid, uid)
+}
+
 // warmContainer is a started sandbox container whose launcher is waiting for
 // its one program, with the attach stream already open.
 type warmContainer struct {
@@ -136,13 +158,16 @@ type warmContainer struct {
 
 // startContainer creates, attaches to and starts a sandbox container, and
 // waits for its launcher to be ready. On error nothing is left running.
-func (e *Executor) startContainer(ctx context.Context) (c *warmContainer, err error) {
+func (e *Executor) startContainer(ctx context.Context, slot int) (c *warmContainer, err error) {
 	// Once the create is sent the container may exist, whatever ctx does:
 	// finish the sequence, within a bound, so that the container is either
 	// handed over or removed, never lost.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
 	defer cancel()
 	cfg, host := e.sandboxConfig(e.opts.MemoryMB)
+	if e.mode == ModeJail {
+		cfg.User = e.slotUser(slot)
+	}
 	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox container: %w", err)

@@ -202,7 +202,7 @@ func (e *Executor) probeJail(ctx context.Context) (err error) {
 		return err
 	}
 	e.mode = ModeJail
-	c, err := e.startContainer(ctx)
+	c, err := e.startContainer(ctx, 0)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"coderunner"
 )
@@ -287,5 +292,47 @@ func TestJailFallsBackToContainerMode(t *testing.T) {
 	}
 	if res := run(t, ex, coderunner.RunRequest{Code: `print("hi")`}); res.Status != coderunner.StatusCompleted || res.Stdout != "hi\n" {
 		t.Errorf("run in the fallback mode: %+v", res)
+	}
+}
+
+// TestJailSlotsRunAsTheirOwnHostUIDs: each slot's container runs as a host
+// uid of its own, while the program is 65534 inside its jail.
+func TestJailSlotsRunAsTheirOwnHostUIDs(t *testing.T) {
+	if !engineIsLocal() {
+		t.Skip("looks at the containers' processes in this host's /proc")
+	}
+	ex := newTestExecutorIn(t, ModeJail, 2)
+	for deadline := time.Now().Add(30 * time.Second); ex.WarmContainers() < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("pool not full after 30 s")
+		}
+	}
+	list, err := engine.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelPool+"="+ex.opts.PoolName))})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("containers of the pool: %d, %v", len(list), err)
+	}
+	ours := map[string]bool{list[0].ID: true, list[1].ID: true}
+	uids := map[string]int{} // container → its launcher's host uid
+	for pid, id := range containerProcesses(t) {
+		if !ours[id] {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "Uid:") {
+				uids[id], _ = strconv.Atoi(strings.Fields(line)[1])
+			}
+		}
+	}
+	t.Logf("host uids: %v", uids)
+	if len(uids) != 2 || uids[list[0].ID] == uids[list[1].ID] || min(uids[list[0].ID], uids[list[1].ID]) < jailUIDBase {
+		t.Errorf("host uids of the two slots %v: want two distinct uids from %d", uids, jailUIDBase)
+	}
+	res := run(t, ex, coderunner.RunRequest{Code: "import os\nprint(os.getuid(), os.getgid())"})
+	if res.Stdout != "65534 65534\n" {
+		t.Errorf("inside the jail: %q, want 65534 65534", res.Stdout)
 	}
 }

@@ -36,14 +36,16 @@ const (
 	maxFillBackoff = 5 * time.Second
 )
 
-func startPool(size int, start func(context.Context) (*warmContainer, error), discard func(*warmContainer), log *slog.Logger) *pool {
+// startPool starts size fillers; start is told which slot (0 to size-1) a
+// container is for.
+func startPool(size int, start func(ctx context.Context, slot int) (*warmContainer, error), discard func(*warmContainer), log *slog.Logger) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pool{ready: make(chan *warmContainer), failed: make(chan error), discard: discard, cancel: cancel}
-	for range size {
+	for slot := range size {
 		p.done.Add(1)
 		go func() {
 			defer p.done.Done()
-			p.fill(ctx, start, log)
+			p.fill(ctx, func(ctx context.Context) (*warmContainer, error) { return start(ctx, slot) }, log)
 		}()
 	}
 	return p
