@@ -45,7 +45,9 @@ const (
 
 // sandboxConfig is the configuration of every sandbox container: nothing in
 // it comes from the worker's environment, and nothing from the host is
-// mounted. Jail mode changes three things, and only these: see the end.
+// mounted. Jail mode changes the launcher's environment, the seccomp
+// profile and Docker's masked paths, and only these (see the end), and
+// startContainer gives each slot a host uid of its own.
 func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.HostConfig) {
 	memory := int64(memoryMB) << 20
 	pids := int64(pidsLimit)

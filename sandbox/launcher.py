@@ -410,14 +410,20 @@ def enter_jail():
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
 
 
+# What Docker hides under /sys (its masked paths), hidden again in each jail:
+# jail mode turns Docker's masks off, since the kernel refuses a new /proc
+# under them. (Newer Docker versions also mask powercap's energy counters.)
+SYS_MASKED = ("/sys/firmware", "/sys/devices/virtual/powercap")
+
+
 def init_jail():
     """In the jail's PID namespace, as its init: a /proc of this namespace
-    alone (subset=pid: no system-wide files at all), and the container's
-    firmware tables hidden as Docker hides them (jail mode turns Docker's
-    masks off, since the kernel refuses a new /proc under them)."""
+    alone (subset=pid: no system-wide files at all), and SYS_MASKED hidden
+    under empty read-only tmpfs mounts."""
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid")
-    if os.path.isdir("/sys/firmware"):
-        mount("tmpfs", "/sys/firmware", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+    for path in SYS_MASKED:
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
 
 
 def exec_program(stdin_fd, out_w, err_w, cpu_s, jailed):
