@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"coderunner/broker/memory"
 	"coderunner/cache"
 	"coderunner/executor"
+	"coderunner/internal/floor"
 	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/sqlite"
@@ -202,10 +204,19 @@ func dockerExecutor(tb testing.TB, poolSize int) (*executor.Executor, *quietWait
 		tb.Fatal(err)
 	}
 	name := fmt.Sprintf("bench-%d-%d", os.Getpid(), poolSeq.Add(1))
-	ex, err := executor.New(ctx, cli, executor.Options{PoolSize: poolSize, PoolName: name, Logger: logger()})
+	// CODERUNNER_SANDBOX=jail measures the stack in jail mode.
+	mode, err := executor.ParseMode(os.Getenv("CODERUNNER_SANDBOX"))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ex, err := executor.New(ctx, cli, executor.Options{PoolSize: poolSize, PoolName: name, Mode: mode, Logger: logger()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ex.Mode() != mode {
+		tb.Fatalf("executor in %s mode, want %s", ex.Mode(), mode)
+	}
+	tb.Logf("sandbox mode: %s", mode)
 	tb.Cleanup(func() { ex.Close() })
 	q := &quietWaiter{cli: cli, ex: ex, pool: name, size: poolSize}
 	if err := q.wait(); err != nil {
@@ -215,6 +226,19 @@ func dockerExecutor(tb testing.TB, poolSize int) (*executor.Executor, *quietWait
 }
 
 var poolSeq atomic.Int64
+
+// floorRoot unpacks the sandbox image for the floor; without root the
+// benchmark is skipped.
+func floorRoot(tb testing.TB, cli client.APIClient) string {
+	tb.Helper()
+	root := tb.TempDir()
+	if err := floor.Export(context.Background(), cli, executor.ImageRef(), root); errors.Is(err, floor.ErrNotRoot) {
+		tb.Skip(err)
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return root
+}
 
 // quietWaiter waits until an executor's pool is full and the containers of
 // its past runs are gone, so that a sample or phase starts on a quiet

@@ -27,25 +27,15 @@ while True:
 // canaryEnv is set in the test process: no sandbox may see it.
 const canaryEnv = "CODERUNNER_TEST_CANARY"
 
-// TestAdversarial runs each hostile program in a fresh executor and checks
-// its exact outcome, that the executor still serves an honest run after it,
-// and (on cleanup) that nothing is left behind: no container, no process,
-// no container directory.
+// TestAdversarial runs each hostile program in a fresh executor, in each
+// sandbox mode, and checks its exact outcome, that the executor still
+// serves an honest run after it, and (on cleanup) that nothing is left
+// behind: no container, no process, no container directory.
 func TestAdversarial(t *testing.T) {
 	requireEngine(t)
 	t.Setenv(canaryEnv, "the worker's secret")
 	const outputLimit = 16 << 10
-	tests := []struct {
-		name  string
-		code  string
-		stdin string
-		// interactive runs keep the program's stdin open for input that
-		// never comes.
-		interactive bool
-		status      coderunner.RunStatus
-		// check looks at the details; nil when the status says it all.
-		check func(t *testing.T, res coderunner.RunResult)
-	}{
+	tests := []adversarialCase{
 		{name: "fork bomb", code: forkBomb, status: coderunner.StatusTimeLimitExceeded},
 		{name: "memory bomb", code: memoryBomb, status: coderunner.StatusMemoryLimitExceeded,
 			check: func(t *testing.T, res coderunner.RunResult) {
@@ -157,6 +147,20 @@ print(os.getuid(), os.getgid(), status["CapEff"].strip(), status["CapBnd"].strip
 				// nobody, no capabilities at all, no-new-privileges, seccomp filtering
 				if res.Stdout != "65534 65534 0000000000000000 0000000000000000 1 2\n" {
 					t.Errorf("stdout %q: want an unprivileged, filtered process", res.Stdout)
+				}
+			}},
+		{name: "files Docker hides", code: `import os
+for path in ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/acpi", "/proc/scsi"]:
+    try:
+        seen = os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(4096)
+        print("SEEN" if seen else "hidden", path)
+    except OSError:
+        print("hidden", path)
+for path in ["/sys/firmware", "/sys/devices/virtual/powercap"]:
+    print("SEEN" if os.path.isdir(path) and os.listdir(path) else "hidden", path)`, status: coderunner.StatusCompleted,
+			check: func(t *testing.T, res coderunner.RunResult) {
+				if strings.Contains(res.Stdout, "SEEN") || strings.Count(res.Stdout, "hidden") != 9 {
+					t.Errorf("stdout %q: want every file Docker masks hidden or absent", res.Stdout)
 				}
 			}},
 		{name: "the Docker socket", code: `import os, socket
@@ -305,6 +309,9 @@ print(launcher_ms() - before)`, status: coderunner.StatusCompleted,
 			check: func(t *testing.T, res coderunner.RunResult) {
 				// Measured from the launcher's side: what it takes does not
 				// depend on how busy the machine is, what the program gets does.
+				// (In jail mode /proc/1 is the jail's init, which only waits;
+				// the launcher's loop is the same code in both modes, and
+				// container mode measures it.)
 				var launcherMs int
 				_, err := fmt.Sscan(res.Stdout, &launcherMs)
 				t.Logf("the launcher took %d ms of CPU while the program spun 700 ms", launcherMs)
@@ -313,33 +320,55 @@ print(launcher_ms() - before)`, status: coderunner.StatusCompleted,
 				}
 			}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ex := newTestExecutor(t, 1)
-			req := coderunner.RunRequest{
-				Code: tt.code, Stdin: tt.stdin, TimeLimitMs: 1000, WallTimeLimitMs: 3000, OutputLimitBytes: outputLimit,
-			}
-			if tt.interactive {
-				req.Input = make(chan string)
-			}
-			began := time.Now()
-			res, err := ex.Run(context.Background(), req, nil)
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			t.Logf("%s in %s: exit %d signal %d, wall %d ms, cpu %d ms, memory %d KB, %d+%d bytes out",
-				res.Status, time.Since(began).Round(time.Millisecond), res.ExitCode, res.Signal, res.WallMs, res.CPUMs, res.MemoryKB, len(res.Stdout), len(res.Stderr))
-			if res.Status != tt.status {
-				t.Fatalf("status %s, want %s\nstdout %.300q\nstderr %.300q", res.Status, tt.status, res.Stdout, res.Stderr)
-			}
-			if tt.check != nil {
-				tt.check(t, res)
-			}
-			// The executor is still healthy: an honest run after the attack.
-			after, err := ex.Run(context.Background(), coderunner.RunRequest{Code: `print("fine")`}, nil)
-			if err != nil || after.Status != coderunner.StatusCompleted || after.Stdout != "fine\n" {
-				t.Errorf("honest run after the attack: %v, %+v", err, after)
+	for _, mode := range sandboxModes {
+		t.Run(string(mode), func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					testAdversarial(t, newTestExecutorIn(t, mode, 1), tt, outputLimit)
+				})
 			}
 		})
+	}
+}
+
+// adversarialCase is one hostile program of TestAdversarial.
+type adversarialCase struct {
+	name  string
+	code  string
+	stdin string
+	// interactive runs keep the program's stdin open for input that
+	// never comes.
+	interactive bool
+	status      coderunner.RunStatus
+	// check looks at the details; nil when the status says it all.
+	check func(t *testing.T, res coderunner.RunResult)
+}
+
+// testAdversarial runs tt's program in ex, checks its outcome, then checks
+// that ex still serves an honest run.
+func testAdversarial(t *testing.T, ex *Executor, tt adversarialCase, outputLimit int) {
+	req := coderunner.RunRequest{
+		Code: tt.code, Stdin: tt.stdin, TimeLimitMs: 1000, WallTimeLimitMs: 3000, OutputLimitBytes: outputLimit,
+	}
+	if tt.interactive {
+		req.Input = make(chan string)
+	}
+	began := time.Now()
+	res, err := ex.Run(context.Background(), req, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("%s in %s: exit %d signal %d, wall %d ms, cpu %d ms, memory %d KB, %d+%d bytes out",
+		res.Status, time.Since(began).Round(time.Millisecond), res.ExitCode, res.Signal, res.WallMs, res.CPUMs, res.MemoryKB, len(res.Stdout), len(res.Stderr))
+	if res.Status != tt.status {
+		t.Fatalf("status %s, want %s\nstdout %.300q\nstderr %.300q", res.Status, tt.status, res.Stdout, res.Stderr)
+	}
+	if tt.check != nil {
+		tt.check(t, res)
+	}
+	// The executor is still healthy: an honest run after the attack.
+	after, err := ex.Run(context.Background(), coderunner.RunRequest{Code: `print("fine")`}, nil)
+	if err != nil || after.Status != coderunner.StatusCompleted || after.Stdout != "fine\n" {
+		t.Errorf("honest run after the attack: %v, %+v", err, after)
 	}
 }

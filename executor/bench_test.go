@@ -1,19 +1,15 @@
 package executor
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,11 +17,13 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"coderunner"
+	"coderunner/internal/floor"
 )
 
 // The benchmark compares, side by side in one run, for print("hi"):
 //
-//	(a) the executor with its warm pool;
+//	(a) the executor with its warm pool, in container mode;
+//	(j) the executor in jail mode: a fresh jail per run in reused containers;
 //	(b) a plain create-attach-start-wait-remove per run through the same
 //	    Engine API and the same container configuration — what
 //	    `docker run --rm` does;
@@ -35,18 +33,20 @@ import (
 //	go test ./executor -run '^$' -bench . -benchtime 40x
 const helloProgram = `print("hi")`
 
-// BenchmarkLatency reports p50/p95 latency of a, b and c and the ratios
-// a/b and a/c. Each iteration measures one run of each, in rotating order,
+// BenchmarkLatency reports p50/p95 latency of a, j, b and c and the ratios
+// a/b, a/c and j/c. Each iteration measures one run of each, in rotating order,
 // after a pause that lets the pool refill and removals finish, so that each
 // sample sees a quiet machine and a warm pool.
 func BenchmarkLatency(b *testing.B) {
 	ex := newTestExecutor(b, 2)
+	jail := newTestExecutorIn(b, ModeJail, 2)
 	floor := exportRootFS(b)
 	variants := []struct {
 		name string
 		run  func() error
 	}{
 		{"a warm pool", func() error { return runWarm(ex) }},
+		{"j jail", func() error { return runWarm(jail) }},
 		{"b create-start-remove", func() error { return runPlain(ex) }},
 		{"c chroot floor", func() error { return runChroot(floor) }},
 	}
@@ -66,61 +66,83 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		i++
 	}
-	var p50 [3]float64
+	var p50 [4]float64
 	var report strings.Builder
 	fmt.Fprintf(&report, "\n%-24s %8s %8s %8s\n", "print(\"hi\")", "p50 ms", "p95 ms", "runs")
 	for v, s := range samples {
 		p50[v] = ms(percentile(s, 50))
 		fmt.Fprintf(&report, "%-24s %8.1f %8.1f %8d\n", variants[v].name, p50[v], ms(percentile(s, 95)), len(s))
 	}
-	fmt.Fprintf(&report, "a/b at p50: %.3f (target <= 0.25)\na/c at p50: %.2f (target <= 4)\n", p50[0]/p50[1], p50[0]/p50[2])
+	fmt.Fprintf(&report, "a/b at p50: %.3f (target <= 0.25)\na/c at p50: %.2f (target <= 4)\nj/c at p50: %.2f (target <= 2)\n",
+		p50[0]/p50[2], p50[0]/p50[3], p50[1]/p50[3])
 	b.Log(report.String())
 	b.ReportMetric(p50[0], "a-p50-ms")
-	b.ReportMetric(p50[1], "b-p50-ms")
-	b.ReportMetric(p50[2], "c-p50-ms")
-	b.ReportMetric(p50[0]/p50[1], "a/b-p50")
-	b.ReportMetric(p50[0]/p50[2], "a/c-p50")
+	b.ReportMetric(p50[1], "j-p50-ms")
+	b.ReportMetric(p50[2], "b-p50-ms")
+	b.ReportMetric(p50[3], "c-p50-ms")
+	b.ReportMetric(p50[0]/p50[2], "a/b-p50")
+	b.ReportMetric(p50[0]/p50[3], "a/c-p50")
+	b.ReportMetric(p50[1]/p50[3], "j/c-p50")
 	b.ReportMetric(0, "ns/op") // the per-iteration time mixes all three; not meaningful
 }
 
 // BenchmarkThroughput reports trivial runs per second with 2 and 8
-// concurrent callers, for a and b, and their ratio. Each of b.N runs per
-// variant; a and b alternate in halves so that drift in the machine's load
-// falls on both.
+// concurrent callers, for a, j, b and the floor c at the same parallelism,
+// and the ratios a/b and j/c. Each of b.N runs per variant; the variants
+// alternate in halves so that drift in the machine's load falls on all.
 func BenchmarkThroughput(b *testing.B) {
+	floor := exportRootFS(b)
 	for _, callers := range []int{2, 8} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 			ex := newTestExecutor(b, callers)
+			jail := newTestExecutorIn(b, ModeJail, callers)
 			runs := b.N
-			var elapsed, busy [2]time.Duration
+			variants := []struct {
+				name string
+				ex   *Executor // whose background work counts too; nil for none
+				run  func() error
+			}{
+				{"a", ex, func() error { return runWarm(ex) }},
+				{"j", jail, func() error { return runWarm(jail) }},
+				{"b", nil, func() error { return runPlain(ex) }},
+				{"c", nil, func() error { return runChroot(floor) }},
+			}
+			elapsed := make([]time.Duration, len(variants))
+			busy := make([]time.Duration, len(variants))
 			for half := range 2 {
-				for v, run := range []func() error{func() error { return runWarm(ex) }, func() error { return runPlain(ex) }} {
+				for v, variant := range variants {
 					waitQuiet(ex, callers)
+					waitQuiet(jail, callers)
 					busyBefore := machineBusy(b)
 					began := time.Now()
-					if err := concurrently(callers, (runs+1-half)/2, run); err != nil {
+					if err := concurrently(callers, (runs+1-half)/2, variant.run); err != nil {
 						b.Fatal(err)
 					}
-					// a's work does not end with its runs: its containers
-					// are removed and replaced in the background. Count
-					// that too, so a is not credited with a pool it used up.
-					waitQuiet(ex, callers)
+					// An executor's work does not end with its runs: its
+					// containers are removed and replaced in the
+					// background. Count that too, so it is not credited
+					// with a pool it used up.
+					if variant.ex != nil {
+						waitQuiet(variant.ex, callers)
+					}
 					elapsed[v] += time.Since(began)
 					busy[v] += machineBusy(b) - busyBefore
 				}
 			}
-			rateA := float64(runs) / elapsed[0].Seconds()
-			rateB := float64(runs) / elapsed[1].Seconds()
-			// The whole machine's CPU per run (engine, runtime, kernel,
-			// Python, this process): what bounds throughput on 2 cores.
-			cpuA, cpuB := ms(busy[0])/float64(runs), ms(busy[1])/float64(runs)
-			b.Logf("%d callers: a %.1f runs/s (%.0f ms CPU/run), b %.1f runs/s (%.0f ms CPU/run), a/b %.2f (target >= 3)",
-				callers, rateA, cpuA, rateB, cpuB, rateA/rateB)
-			b.ReportMetric(rateA, "a-runs/s")
-			b.ReportMetric(rateB, "b-runs/s")
-			b.ReportMetric(rateA/rateB, "a/b")
-			b.ReportMetric(cpuA, "a-cpu-ms/run")
-			b.ReportMetric(cpuB, "b-cpu-ms/run")
+			rate := make([]float64, len(variants))
+			var report strings.Builder
+			for v, variant := range variants {
+				rate[v] = float64(runs) / elapsed[v].Seconds()
+				// The whole machine's CPU per run (engine, runtime, kernel,
+				// Python, this process): what bounds throughput on 2 cores.
+				cpu := ms(busy[v]) / float64(runs)
+				fmt.Fprintf(&report, "%s %.1f runs/s (%.0f ms CPU/run); ", variant.name, rate[v], cpu)
+				b.ReportMetric(rate[v], variant.name+"-runs/s")
+				b.ReportMetric(cpu, variant.name+"-cpu-ms/run")
+			}
+			b.Logf("%d callers: %sa/b %.2f (target >= 3), j/c %.2f (target >= 0.5)", callers, report.String(), rate[0]/rate[2], rate[1]/rate[3])
+			b.ReportMetric(rate[0]/rate[2], "a/b")
+			b.ReportMetric(rate[1]/rate[3], "j/c")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -217,71 +239,18 @@ func runPlain(ex *Executor) error {
 }
 
 // runChroot is variant c.
-func runChroot(root string) error {
-	cmd := exec.Command("/usr/bin/python3", "-I", "-u", "-c", helloProgram)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/bin", "LANG=C.UTF-8"}
-	out, err := cmd.Output()
-	if err != nil || string(out) != "hi\n" {
-		return fmt.Errorf("chroot run: %q, %w", out, err)
-	}
-	return nil
-}
+func runChroot(root string) error { return floor.Run(root, helloProgram, "hi\n") }
 
-// exportRootFS unpacks the sandbox image's file system into a temporary
-// directory, through the engine's export of a container that never starts.
+// exportRootFS unpacks the sandbox image's file system for variant c.
 func exportRootFS(b *testing.B) string {
 	b.Helper()
-	if os.Geteuid() != 0 {
-		b.Skip("the chroot floor needs root")
-	}
-	ctx := context.Background()
-	created, err := engine.ContainerCreate(ctx, &container.Config{Image: ImageRef()}, nil, nil, nil, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer engine.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
-	export, err := engine.ContainerExport(ctx, created.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer export.Close()
 	root := b.TempDir()
-	if err := untar(export, root); err != nil {
+	if err := floor.Export(context.Background(), engine, ImageRef(), root); errors.Is(err, floor.ErrNotRoot) {
+		b.Skip(err)
+	} else if err != nil {
 		b.Fatal(err)
 	}
 	return root
-}
-
-func untar(r io.Reader, root string) error {
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		path := filepath.Join(root, filepath.Clean("/"+hdr.Name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(path, hdr.FileInfo().Mode().Perm())
-		case tar.TypeSymlink:
-			err = os.Symlink(hdr.Linkname, path)
-		case tar.TypeLink:
-			err = os.Link(filepath.Join(root, filepath.Clean("/"+hdr.Linkname)), path)
-		case tar.TypeReg:
-			var f *os.File
-			if f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, hdr.FileInfo().Mode().Perm()); err == nil {
-				_, err = io.Copy(f, tr)
-				err = cmpOr(err, f.Close())
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("untar %s: %w", hdr.Name, err)
-		}
-	}
 }
 
 // machineBusy is the CPU time all cores have spent busy since boot, from

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"sync"
@@ -44,7 +45,9 @@ const (
 
 // sandboxConfig is the configuration of every sandbox container: nothing in
 // it comes from the worker's environment, and nothing from the host is
-// mounted.
+// mounted. Jail mode changes the launcher's environment, the seccomp
+// profile and Docker's masked paths, and only these (see the end), and
+// startContainer gives each slot a host uid of its own.
 func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.HostConfig) {
 	memory := int64(memoryMB) << 20
 	pids := int64(pidsLimit)
@@ -92,7 +95,47 @@ func (e *Executor) sandboxConfig(memoryMB int) (*container.Config, *container.Ho
 			},
 		},
 	}
+	if e.mode == ModeJail {
+		// The launcher serves runs one after another, each in a jail of
+		// its own (sandbox/launcher.py).
+		cfg.Env = append(cfg.Env, "CODERUNNER_LAUNCHER_MODE=jail")
+		// Docker's default profile plus unshare and mount, for the
+		// launcher alone (see jailProfileAdditions).
+		host.SecurityOpt = append(host.SecurityOpt, "seccomp="+e.jailProfile)
+		// What `--security-opt systempaths=unconfined` sets. Docker hides
+		// parts of /proc and /sys under extra mounts (and makes others
+		// read-only the same way), and the kernel refuses a new /proc in a
+		// user namespace while any part of the old one is covered so
+		// (mount_too_revealing). The jail's /proc shows only the jail's
+		// processes (subset=pid: no /proc/sys, kcore, keys, timer_list…)
+		// and the jail hides /sys/firmware again itself. The launcher
+		// sees the uncovered files, but as an unprivileged user without
+		// capabilities: the ones that matter are root's.
+		host.MaskedPaths = []string{}
+		host.ReadonlyPaths = []string{}
+	}
 	return cfg, host
+}
+
+// Host uids of jail-mode slots: jailUIDBase + 1000 × (a hash of the pool's
+// name, below jailUIDPools) + the slot. Each slot's container runs as a host
+// uid of its own, so that per-user kernel limits (inotify instances, user
+// namespaces, …) are not shared between slots, nor (but for a hash
+// collision) between executors on one host. Inside each jail the program
+// is 65534 whatever the host uid (see enter_jail in sandbox/launcher.py).
+// Container mode keeps 65534: its containers live for one run.
+const (
+	jailUIDBase  = 2_000_000
+	jailUIDPools = 1000
+	jailUIDSlots = 1000 // pool sizes stay far below
+)
+
+// slotUser is the host "uid:gid" of jail-mode slot slot.
+func (e *Executor) slotUser(slot int) string {
+	h := fnv.New32a()
+	h.Write([]byte(e.opts.PoolName))
+	uid := jailUIDBase + int(h.Sum32()%jailUIDPools)*jailUIDSlots + slot%jailUIDSlots
+	return fmt.Sprintf("%d:%d", uid, uid)
 }
 
 // warmContainer is a started sandbox container whose launcher is waiting for
@@ -108,22 +151,33 @@ type warmContainer struct {
 	// launcherLog keeps the start of the launcher's own stderr, for the
 	// error when it fails.
 	launcherLog *limitedBuffer
+	// back, in jail mode, takes the container back to the pool slot that
+	// started it after each run: true to serve another run, false when it
+	// has been retired. Nil in container mode: one run, then removal.
+	back chan bool
+	runs int // runs served, in jail mode
 }
 
 // startContainer creates, attaches to and starts a sandbox container, and
 // waits for its launcher to be ready. On error nothing is left running.
-func (e *Executor) startContainer(ctx context.Context) (c *warmContainer, err error) {
+func (e *Executor) startContainer(ctx context.Context, slot int) (c *warmContainer, err error) {
 	// Once the create is sent the container may exist, whatever ctx does:
 	// finish the sequence, within a bound, so that the container is either
 	// handed over or removed, never lost.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
 	defer cancel()
 	cfg, host := e.sandboxConfig(e.opts.MemoryMB)
+	if e.mode == ModeJail {
+		cfg.User = e.slotUser(slot)
+	}
 	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox container: %w", err)
 	}
 	c = &warmContainer{id: created.ID, memoryMB: e.opts.MemoryMB, launcherLog: &limitedBuffer{max: 4 << 10}, streamEnded: make(chan struct{})}
+	if e.mode == ModeJail {
+		c.back = make(chan bool, 1)
+	}
 	defer func() {
 		if err != nil {
 			e.remove(c)

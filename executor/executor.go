@@ -1,10 +1,16 @@
-// Package executor runs untrusted Python programs in hardened, single-use
-// Docker containers, talking to the engine through its API only.
+// Package executor runs untrusted Python programs in hardened Docker
+// containers, talking to the engine through its API only.
 //
 // A warm pool keeps containers started ahead of demand, each with its
 // launcher (sandbox/launcher.py) running as PID 1 and waiting for a program
 // on the attach stream, so a run pays neither container creation nor start.
-// Each container serves exactly one run and is then removed.
+//
+// In container mode (the default) each container serves exactly one run and
+// is then removed. In jail mode a container serves up to Options.JailRuns
+// runs, one at a time, each in a fresh jail of Linux namespaces that the
+// launcher builds inside it, and is retired at once after any run that hit
+// a limit, was killed by a signal, left anything behind or broke the
+// protocol: a run costs a few forks instead of a container's life.
 package executor
 
 import (
@@ -53,8 +59,43 @@ type Options struct {
 	// that asks for another limit pays one update call. Default
 	// coderunner.DefaultMemoryMB.
 	MemoryMB int
+	// Mode is how runs are isolated from each other; default
+	// ModeContainer. ModeJail is used only where the start-up probe finds
+	// that it works (see Executor.Mode).
+	Mode Mode
+	// JailRuns is how many runs a jail-mode container serves at most;
+	// default DefaultJailRuns.
+	JailRuns int
 	Logger   *slog.Logger
 }
+
+// Mode is how an executor isolates runs from each other.
+type Mode string
+
+const (
+	// ModeContainer gives each run a fresh container.
+	ModeContainer Mode = "container"
+	// ModeJail gives each run a fresh jail of namespaces inside a reused
+	// container.
+	ModeJail Mode = "jail"
+)
+
+// ParseMode reads CODERUNNER_SANDBOX's value; empty is ModeContainer.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeContainer:
+		return ModeContainer, nil
+	case ModeJail:
+		return ModeJail, nil
+	}
+	return "", fmt.Errorf("sandbox mode %q: want %q or %q", s, ModeContainer, ModeJail)
+}
+
+// DefaultJailRuns bounds how long a jail-mode container lives: long enough
+// that its start is spread thin over its runs, short enough that nothing a
+// run could leave unnoticed (page cache, a kernel object the launcher does
+// not check) stays for long.
+const DefaultJailRuns = 50
 
 // Executor implements coderunner.Sandbox with the Docker engine.
 type Executor struct {
@@ -63,6 +104,12 @@ type Executor struct {
 	log      *slog.Logger
 	pool     *pool
 	removals sync.WaitGroup
+	// mode is the mode in effect: Options.Mode, unless jail mode failed
+	// its probe.
+	mode        Mode
+	jailProfile string // the seccomp profile of jail-mode containers, as JSON
+	// tookContainer, if set, is told which container each run got (tests).
+	tookContainer func(id string)
 }
 
 var _ coderunner.Sandbox = (*Executor)(nil)
@@ -104,15 +151,77 @@ func New(ctx context.Context, cli client.APIClient, opts Options) (*Executor, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	e := &Executor{cli: cli, opts: opts, log: opts.Logger.With("pool", opts.PoolName)}
+	if opts.Mode == "" {
+		opts.Mode = ModeContainer
+	}
+	if opts.JailRuns <= 0 {
+		opts.JailRuns = DefaultJailRuns
+	}
+	e := &Executor{cli: cli, opts: opts, log: opts.Logger.With("pool", opts.PoolName), mode: ModeContainer}
 	if _, err := cli.ImageInspect(ctx, opts.Image); err != nil {
 		return nil, fmt.Errorf("sandbox image %s (build it with `coderunner image build`): %w", opts.Image, err)
 	}
 	if err := e.removeLeaked(ctx); err != nil {
 		return nil, err
 	}
+	if opts.Mode == ModeJail {
+		if err := e.probeJail(ctx); err != nil {
+			e.mode = ModeContainer
+			e.log.Warn("sandbox: jail mode does not work on this host; falling back to container mode (a fresh container per run)", "err", err)
+		} else {
+			e.log.Info("sandbox: jail mode", "runsPerContainer", opts.JailRuns)
+		}
+		e.removals.Wait()
+	}
 	e.pool = startPool(opts.PoolSize, e.startContainer, e.remove, e.log)
 	return e, nil
+}
+
+// Mode is the mode in effect: ModeJail only if it was asked for and its
+// probe passed at start-up.
+func (e *Executor) Mode() Mode { return e.mode }
+
+// jailProfile is jailSeccompProfile; tests replace it to see the probe fail.
+var jailProfile = jailSeccompProfile
+
+// jailProbe is what the start-up probe runs, twice in one container: its
+// PID and uid inside the jail, the processes its /proc shows, and that the
+// first run's file is gone.
+const jailProbe = `import os
+print(os.getpid(), os.getuid(), sorted(os.listdir("/proc")), sorted(os.listdir("/tmp")))
+open("/tmp/left", "w").close()`
+
+// probeJail starts one jail-mode container and runs jailProbe in it twice:
+// jail mode works here only if both runs complete as they should and the
+// container stays reusable. A host whose kernel, seccomp or security
+// module refuses the jail (no unprivileged user namespaces, Ubuntu's
+// kernel.apparmor_restrict_unprivileged_userns=1, no subset=pid /proc
+// before Linux 5.8) fails it.
+func (e *Executor) probeJail(ctx context.Context) (err error) {
+	if e.jailProfile, err = jailProfile(); err != nil {
+		return err
+	}
+	e.mode = ModeJail
+	c, err := e.startContainer(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer e.remove(c)
+	req, err := coderunner.RunRequest{Code: jailProbe}.Normalize()
+	if err != nil {
+		return err
+	}
+	const want = "2 65534 ['1', '2', 'self', 'thread-self'] ['main.py']\n"
+	for i := range 2 {
+		res, reusable, err := e.runIn(ctx, c, req, nil)
+		if err != nil {
+			return fmt.Errorf("probe run %d: %w", i+1, err)
+		}
+		if res.Status != coderunner.StatusCompleted || res.Stdout != want || !reusable {
+			return fmt.Errorf("probe run %d: %s, reusable %v, stdout %q (want %q), stderr %.300q", i+1, res.Status, reusable, res.Stdout, want, res.Stderr)
+		}
+	}
+	return nil
 }
 
 // removeLeaked removes this pool's containers, running or not, which only a
@@ -206,8 +315,8 @@ func (e *Executor) Close() error {
 	return nil
 }
 
-// Run runs one program in a fresh container from the pool. See
-// coderunner.Sandbox.
+// Run runs one program in a fresh container from the pool, or in jail mode
+// in a fresh jail in a container from the pool. See coderunner.Sandbox.
 func (e *Executor) Run(ctx context.Context, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (coderunner.RunResult, error) {
 	req, err := req.Normalize()
 	if err != nil {
@@ -217,15 +326,28 @@ func (e *Executor) Run(ctx context.Context, req coderunner.RunRequest, onOutput 
 	if err != nil {
 		return notCarriedOut(ctx, fmt.Errorf("waiting for a sandbox: %w", err))
 	}
-	defer e.remove(c)
+	if e.tookContainer != nil {
+		e.tookContainer(c.id)
+	}
+	reuse := false
+	defer func() {
+		if !reuse {
+			e.remove(c)
+		}
+		e.pool.release(c, reuse)
+	}()
 	if req.MemoryMB != c.memoryMB {
 		memory := int64(req.MemoryMB) << 20
 		_, err := e.cli.ContainerUpdate(ctx, c.id, container.UpdateConfig{Resources: container.Resources{Memory: memory, MemorySwap: memory}})
 		if err != nil {
 			return notCarriedOut(ctx, fmt.Errorf("set sandbox memory to %d MB: %w", req.MemoryMB, err))
 		}
+		c.memoryMB = req.MemoryMB
 	}
-	return e.runIn(ctx, c, req, onOutput)
+	res, reusable, err := e.runIn(ctx, c, req, onOutput)
+	c.runs++
+	reuse = reusable && e.mode == ModeJail && c.runs < e.opts.JailRuns
+	return res, err
 }
 
 // Why the executor itself killed a container.
@@ -239,8 +361,21 @@ const (
 	runOver
 )
 
-// runIn delivers req to c's launcher and follows the run to its end.
-func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (coderunner.RunResult, error) {
+// runIn delivers req to c's launcher and follows the run to its end. In
+// jail mode, reusable says whether c may serve another run: the run ended
+// by itself, normally (an exit code, no signal, no limit), left nothing
+// behind, and the launcher is waiting for the next request.
+func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (res coderunner.RunResult, reusable bool, err error) {
+	res, st, err := e.follow(ctx, c, req, onOutput)
+	reusable = err == nil && st != nil && !st.dirty && st.reason == reasonExit && st.signal == 0 && st.oomKills == 0 &&
+		(res.Status == coderunner.StatusCompleted || res.Status == coderunner.StatusRuntimeError) && c.waiting()
+	return res, reusable, err
+}
+
+// follow delivers req to c's launcher and follows the run to its end. The
+// launcher's status is nil when the run ended without one or the executor
+// killed the container.
+func (e *Executor) follow(ctx context.Context, c *warmContainer, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (_ coderunner.RunResult, reported *launcherStatus, _ error) {
 	started := time.Now()
 	var (
 		mu     sync.Mutex
@@ -268,16 +403,38 @@ func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.R
 	defer stopCancel()
 
 	if err := writeRequest(c.conn.Conn, req); err != nil {
-		return notCarriedOut(ctx, fmt.Errorf("sandbox %s: %w", shortID(c.id), err))
+		res, err := notCarriedOut(ctx, fmt.Errorf("sandbox %s: %w", shortID(c.id), err))
+		return res, nil, err
 	}
-	if req.Input == nil {
-		if err := c.conn.CloseWrite(); err != nil {
-			return notCarriedOut(ctx, fmt.Errorf("sandbox %s: close stdin: %w", shortID(c.id), err))
-		}
-	} else {
+	jail := c.back != nil
+	// inputDone is closed once nothing more will be written to c's stdin
+	// for this run: a reused launcher reads its next request there.
+	inputDone := make(chan struct{})
+	switch {
+	case req.Input != nil:
 		runOver := make(chan struct{})
-		defer close(runOver)
-		go e.forwardInput(c, req.Input, runOver)
+		go func() {
+			defer close(inputDone)
+			e.forwardInput(c, req.Input, runOver, !jail)
+		}()
+		defer func() {
+			close(runOver)
+			if !jail {
+				return
+			}
+			select {
+			case <-inputDone:
+			case <-time.After(killGrace):
+				// Stuck writing to a launcher that does not read: not
+				// reusable (see runIn).
+				reported = nil
+			}
+		}()
+	case !jail:
+		if err := c.conn.CloseWrite(); err != nil {
+			res, err := notCarriedOut(ctx, fmt.Errorf("sandbox %s: close stdin: %w", shortID(c.id), err))
+			return res, nil, err
+		}
 	}
 
 	out := &outputCollector{limit: req.OutputLimitBytes, onOutput: onOutput}
@@ -332,45 +489,46 @@ func (e *Executor) runIn(ctx context.Context, c *warmContainer, req coderunner.R
 	switch {
 	case reason == killedCancelled:
 		res.Status = coderunner.StatusCancelled
-		return res, fmt.Errorf("run cancelled: %w", context.Cause(ctx))
+		return res, nil, fmt.Errorf("run cancelled: %w", context.Cause(ctx))
 	case !gotStatus && errors.Is(streamErr, os.ErrDeadlineExceeded) && !e.stopped(c):
 		// killFor cut the stream and the kill did not stop the container,
 		// so nothing is known of how the run ended. (A container that did
 		// stop, with an engine merely slow to end the stream, ends by the
 		// kill's reason below.)
 		res.Status = coderunner.StatusInternalError
-		return res, fmt.Errorf("sandbox %s did not stop within %s of being killed: %w", shortID(c.id), killGrace, streamErr)
+		return res, nil, fmt.Errorf("sandbox %s did not stop within %s of being killed: %w", shortID(c.id), killGrace, streamErr)
 	case reason == killedWallTime:
 		res.Status = coderunner.StatusTimeLimitExceeded
-		return res, nil
+		return res, nil, nil
 	case reason == killedOutput:
 		res.Status = coderunner.StatusOutputLimitExceeded
-		return res, nil
+		return res, nil, nil
 	case !gotStatus:
 		// The launcher died without a word. The kernel's OOM killer is the
 		// one thing in the sandbox that may take it; anything else is ours.
 		if e.oomKilled(c) {
 			res.Status = coderunner.StatusMemoryLimitExceeded
-			return res, nil
+			return res, nil, nil
 		}
 		res.Status = coderunner.StatusInternalError
-		return res, fmt.Errorf("sandbox %s ended without a status (launcher said %q): %w", shortID(c.id), c.launcherLog, streamErr)
+		return res, nil, fmt.Errorf("sandbox %s ended without a status (launcher said %q): %w", shortID(c.id), c.launcherLog, streamErr)
 	}
 	res.Status = classify(status, req, func() bool { return e.oomKilled(c) })
-	return res, nil
+	return res, &status, nil
 }
 
 // forwardInput sends an interactive run's input to its launcher as it
-// arrives, and closes the program's stdin when input is closed. Errors end
+// arrives, and closes the program's stdin when input is closed (and c's
+// stdin too, if closeStdin: in container mode, nothing follows). Errors end
 // it quietly: they mean the run is over.
-func (e *Executor) forwardInput(c *warmContainer, input <-chan string, runOver <-chan struct{}) {
+func (e *Executor) forwardInput(c *warmContainer, input <-chan string, runOver <-chan struct{}, closeStdin bool) {
 	for {
 		select {
 		case <-runOver:
 			return
 		case text, ok := <-input:
 			if !ok {
-				if writeFrame(c.conn.Conn, frameCloseInput, "") == nil {
+				if writeFrame(c.conn.Conn, frameCloseInput, "") == nil && closeStdin {
 					c.conn.CloseWrite()
 				}
 				return

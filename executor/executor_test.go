@@ -32,53 +32,57 @@ func run(t *testing.T, ex *Executor, req coderunner.RunRequest) coderunner.RunRe
 }
 
 func TestRunOutcomes(t *testing.T) {
-	ex := newTestExecutor(t, 2)
-	tests := []struct {
-		name      string
-		req       coderunner.RunRequest
-		status    coderunner.RunStatus
-		exitCode  int
-		signal    int
-		stdout    string
-		stderrHas string
-		minMemKB  int64
-	}{
-		{name: "hello", req: coderunner.RunRequest{Code: `print("hi")`},
-			status: coderunner.StatusCompleted, stdout: "hi\n"},
-		{name: "stdin given up front", req: coderunner.RunRequest{Code: "import sys\nfor line in sys.stdin: print(line.strip().upper())", Stdin: "ab\ncd\n"},
-			status: coderunner.StatusCompleted, stdout: "AB\nCD\n"},
-		{name: "input prompts", req: coderunner.RunRequest{Code: "n = input('name? ')\nprint('hello', n)", Stdin: "Ada"},
-			status: coderunner.StatusCompleted, stdout: "name? hello Ada\n"},
-		{name: "exit code", req: coderunner.RunRequest{Code: "import sys\nprint('bye')\nsys.exit(3)"},
-			status: coderunner.StatusRuntimeError, exitCode: 3, stdout: "bye\n"},
-		{name: "exception", req: coderunner.RunRequest{Code: "print(1)\n1/0"},
-			status: coderunner.StatusRuntimeError, exitCode: 1, stdout: "1\n", stderrHas: "ZeroDivisionError"},
-		{name: "syntax error", req: coderunner.RunRequest{Code: "print('a'"},
-			status: coderunner.StatusRuntimeError, exitCode: 1, stderrHas: "SyntaxError"},
-		{name: "segfault", req: coderunner.RunRequest{Code: "import ctypes\nctypes.string_at(0)"},
-			status: coderunner.StatusRuntimeError, exitCode: -1, signal: int(syscall.SIGSEGV)},
-		{name: "memory within a raised limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)", MemoryMB: 160},
-			status: coderunner.StatusCompleted, stdout: "80\n", minMemKB: 80 << 10},
-		{name: "same program over the default limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)"},
-			status: coderunner.StatusMemoryLimitExceeded, exitCode: -1, signal: int(syscall.SIGKILL)},
-		{name: "output exactly at the limit", req: coderunner.RunRequest{Code: "import sys\nsys.stdout.write('x' * 1000)", OutputLimitBytes: 1000},
-			status: coderunner.StatusCompleted, stdout: strings.Repeat("x", 1000)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := run(t, ex, tt.req)
-			if res.Status != tt.status || res.ExitCode != tt.exitCode || res.Signal != tt.signal {
-				t.Fatalf("got %s exit %d signal %d, want %s exit %d signal %d\nstdout %q\nstderr %q",
-					res.Status, res.ExitCode, res.Signal, tt.status, tt.exitCode, tt.signal, res.Stdout, res.Stderr)
+	for _, mode := range sandboxModes {
+		t.Run(string(mode), func(t *testing.T) {
+			ex := newTestExecutorIn(t, mode, 2)
+			tests := []struct {
+				name      string
+				req       coderunner.RunRequest
+				status    coderunner.RunStatus
+				exitCode  int
+				signal    int
+				stdout    string
+				stderrHas string
+				minMemKB  int64
+			}{
+				{name: "hello", req: coderunner.RunRequest{Code: `print("hi")`},
+					status: coderunner.StatusCompleted, stdout: "hi\n"},
+				{name: "stdin given up front", req: coderunner.RunRequest{Code: "import sys\nfor line in sys.stdin: print(line.strip().upper())", Stdin: "ab\ncd\n"},
+					status: coderunner.StatusCompleted, stdout: "AB\nCD\n"},
+				{name: "input prompts", req: coderunner.RunRequest{Code: "n = input('name? ')\nprint('hello', n)", Stdin: "Ada"},
+					status: coderunner.StatusCompleted, stdout: "name? hello Ada\n"},
+				{name: "exit code", req: coderunner.RunRequest{Code: "import sys\nprint('bye')\nsys.exit(3)"},
+					status: coderunner.StatusRuntimeError, exitCode: 3, stdout: "bye\n"},
+				{name: "exception", req: coderunner.RunRequest{Code: "print(1)\n1/0"},
+					status: coderunner.StatusRuntimeError, exitCode: 1, stdout: "1\n", stderrHas: "ZeroDivisionError"},
+				{name: "syntax error", req: coderunner.RunRequest{Code: "print('a'"},
+					status: coderunner.StatusRuntimeError, exitCode: 1, stderrHas: "SyntaxError"},
+				{name: "segfault", req: coderunner.RunRequest{Code: "import ctypes\nctypes.string_at(0)"},
+					status: coderunner.StatusRuntimeError, exitCode: -1, signal: int(syscall.SIGSEGV)},
+				{name: "memory within a raised limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)", MemoryMB: 160},
+					status: coderunner.StatusCompleted, stdout: "80\n", minMemKB: 80 << 10},
+				{name: "same program over the default limit", req: coderunner.RunRequest{Code: "x = b'x' * (80 << 20)\nprint(len(x) >> 20)"},
+					status: coderunner.StatusMemoryLimitExceeded, exitCode: -1, signal: int(syscall.SIGKILL)},
+				{name: "output exactly at the limit", req: coderunner.RunRequest{Code: "import sys\nsys.stdout.write('x' * 1000)", OutputLimitBytes: 1000},
+					status: coderunner.StatusCompleted, stdout: strings.Repeat("x", 1000)},
 			}
-			if tt.stdout != "" && res.Stdout != tt.stdout {
-				t.Errorf("stdout %q, want %q", res.Stdout, tt.stdout)
-			}
-			if !strings.Contains(res.Stderr, tt.stderrHas) {
-				t.Errorf("stderr %q lacks %q", res.Stderr, tt.stderrHas)
-			}
-			if res.CPUMs <= 0 || res.MemoryKB < max(tt.minMemKB, 1000) || res.WallMs <= 0 {
-				t.Errorf("figures not measured: wall %d ms, cpu %d ms, memory %d KB", res.WallMs, res.CPUMs, res.MemoryKB)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					res := run(t, ex, tt.req)
+					if res.Status != tt.status || res.ExitCode != tt.exitCode || res.Signal != tt.signal {
+						t.Fatalf("got %s exit %d signal %d, want %s exit %d signal %d\nstdout %q\nstderr %q",
+							res.Status, res.ExitCode, res.Signal, tt.status, tt.exitCode, tt.signal, res.Stdout, res.Stderr)
+					}
+					if tt.stdout != "" && res.Stdout != tt.stdout {
+						t.Errorf("stdout %q, want %q", res.Stdout, tt.stdout)
+					}
+					if !strings.Contains(res.Stderr, tt.stderrHas) {
+						t.Errorf("stderr %q lacks %q", res.Stderr, tt.stderrHas)
+					}
+					if res.CPUMs <= 0 || res.MemoryKB < max(tt.minMemKB, 1000) || res.WallMs <= 0 {
+						t.Errorf("figures not measured: wall %d ms, cpu %d ms, memory %d KB", res.WallMs, res.CPUMs, res.MemoryKB)
+					}
+				})
 			}
 		})
 	}
@@ -308,13 +312,13 @@ func TestClassify(t *testing.T) {
 }
 
 func TestParseStatusRejectsGarbage(t *testing.T) {
-	for _, payload := range []string{"", "0 0 exit 1 2 3", "0 0 bogus 1 2 3 4", "x 0 exit 1 2 3 4"} {
+	for _, payload := range []string{"", "0 0 exit 1 2 3 4", "0 0 bogus 1 2 3 4 0", "x 0 exit 1 2 3 4 0", "0 0 exit 1 2 3 4 2"} {
 		if _, err := parseStatus([]byte(payload)); err == nil {
 			t.Errorf("parseStatus(%q) accepted it", payload)
 		}
 	}
-	st, err := parseStatus([]byte("-1 9 wall 10 3000 9000 0"))
-	if err != nil || st != (launcherStatus{exitCode: -1, signal: 9, reason: reasonWall, cpuMs: 10, wallMs: 3000, maxRSSKB: 9000}) {
+	st, err := parseStatus([]byte("-1 9 wall 10 3000 9000 0 1"))
+	if err != nil || st != (launcherStatus{exitCode: -1, signal: 9, reason: reasonWall, cpuMs: 10, wallMs: 3000, maxRSSKB: 9000, dirty: true}) {
 		t.Errorf("parseStatus: %+v, %v", st, err)
 	}
 }

@@ -80,13 +80,34 @@ func newTestExecutor(t testing.TB, poolSize int) *Executor {
 // newTestExecutorOn is newTestExecutor talking to the engine through cli.
 func newTestExecutorOn(t testing.TB, cli client.APIClient, poolSize int) *Executor {
 	t.Helper()
+	return newTestExecutorWith(t, cli, Options{PoolSize: poolSize})
+}
+
+// sandboxModes are the modes every mode-independent test runs in.
+var sandboxModes = []Mode{ModeContainer, ModeJail}
+
+// newTestExecutorIn is newTestExecutor in the given mode. A jail-mode
+// executor that fell back to container mode fails the test: jail mode
+// must work on the machines the tests run on.
+func newTestExecutorIn(t testing.TB, mode Mode, poolSize int) *Executor {
+	t.Helper()
+	requireEngine(t)
+	ex := newTestExecutorWith(t, engine, Options{PoolSize: poolSize, Mode: mode})
+	if ex.Mode() != mode {
+		t.Fatalf("executor in %s mode, want %s (see the log for why)", ex.Mode(), mode)
+	}
+	return ex
+}
+
+// newTestExecutorWith starts an executor with opts and a pool name of its
+// own, and on cleanup closes it and checks that it left nothing behind.
+func newTestExecutorWith(t testing.TB, cli client.APIClient, opts Options) *Executor {
+	t.Helper()
 	requireEngine(t)
 	name := fmt.Sprintf("test-%d-%d", os.Getpid(), poolSeq.Add(1))
-	ex, err := New(context.Background(), cli, Options{
-		PoolSize: poolSize,
-		PoolName: name,
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	opts.PoolName = name
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ex, err := New(context.Background(), cli, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -14,8 +14,10 @@ import (
 //
 // It has one filler goroutine per slot. A filler starts a container, then
 // blocks handing it over on an unbuffered channel; once a run takes it, the
-// filler starts the next. So exactly size containers are ever held ready or
-// in the making, with no bookkeeping.
+// filler starts the next — in jail mode, once the run has given it back
+// retired; a container given back for reuse is handed over again. So
+// exactly size containers are ever held ready, in use (jail mode) or in
+// the making, with no bookkeeping.
 type pool struct {
 	ready chan *warmContainer
 	// failed carries a filler's error to a run that is waiting, so that a
@@ -34,14 +36,16 @@ const (
 	maxFillBackoff = 5 * time.Second
 )
 
-func startPool(size int, start func(context.Context) (*warmContainer, error), discard func(*warmContainer), log *slog.Logger) *pool {
+// startPool starts size fillers; start is told which slot (0 to size-1) a
+// container is for.
+func startPool(size int, start func(ctx context.Context, slot int) (*warmContainer, error), discard func(*warmContainer), log *slog.Logger) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pool{ready: make(chan *warmContainer), failed: make(chan error), discard: discard, cancel: cancel}
-	for range size {
+	for slot := range size {
 		p.done.Add(1)
 		go func() {
 			defer p.done.Done()
-			p.fill(ctx, start, log)
+			p.fill(ctx, func(ctx context.Context) (*warmContainer, error) { return start(ctx, slot) }, log)
 		}()
 	}
 	return p
@@ -68,13 +72,45 @@ func (p *pool) fill(ctx context.Context, start func(context.Context) (*warmConta
 			continue
 		}
 		backoff = minFillBackoff
+		p.serve(ctx, c)
+	}
+}
+
+// serve hands c to runs until it is retired: once in container mode, in
+// jail mode again after each run that gives it back for reuse.
+func (p *pool) serve(ctx context.Context, c *warmContainer) {
+	for {
 		p.waiting.Add(1)
 		select {
 		case p.ready <- c:
 		case <-ctx.Done():
+			p.waiting.Add(-1)
 			p.discard(c)
+			return
 		}
 		p.waiting.Add(-1)
+		if c.back == nil {
+			return
+		}
+		// Wait for the run even when the pool is closing: a container
+		// given back is this slot's to remove, and a run ends within its
+		// wall-time limit.
+		if reusable := <-c.back; !reusable {
+			return
+		}
+		if ctx.Err() != nil {
+			p.discard(c)
+			return
+		}
+	}
+}
+
+// release ends a run's hold on c: in jail mode it goes back to its slot,
+// to serve again if reusable; a container not reusable must have been
+// discarded already.
+func (p *pool) release(c *warmContainer, reusable bool) {
+	if c.back != nil {
+		c.back <- reusable
 	}
 }
 
@@ -88,6 +124,7 @@ func (p *pool) get(ctx context.Context) (*warmContainer, error) {
 				return c, nil
 			}
 			p.discard(c)
+			p.release(c, false)
 		case err := <-p.failed:
 			return nil, fmt.Errorf("no sandbox container could be started: %w", err)
 		case <-ctx.Done():

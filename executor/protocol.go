@@ -12,8 +12,9 @@ import (
 )
 
 // The wire format between the executor and the launcher (sandbox/launcher.py),
-// which is PID 1 of every sandbox container. The executor writes one request
-// to the container's stdin; the launcher answers on its stdout in frames, so
+// which is PID 1 of every sandbox container. The executor writes a request
+// frame to the container's stdin (one per container in container mode, one
+// per run in jail mode); the launcher answers on its stdout in frames, so
 // that the program's output, which only ever reaches the launcher through
 // pipes, can never pass for a status.
 
@@ -30,26 +31,29 @@ const (
 // trusted to keep to that.
 const maxFramePayload = 1 << 20
 
-// Frame kinds sent to the launcher of an interactive run, after the request.
+// Frame kinds sent to the launcher.
 const (
-	frameInput      = 'I' // payload: text for the program's stdin
+	frameRequest    = 'Q' // payload: see writeRequest
+	frameInput      = 'I' // payload: text for the program's stdin (interactive runs)
 	frameCloseInput = 'C' // the program reads end-of-file after what came before
 )
 
 // writeRequest sends the program, its stdin and the limits the launcher
-// enforces itself. An interactive request (req.Input set) leaves the
-// program's stdin open for input frames.
+// enforces itself, as one request frame whose payload is
+// "v2 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs> <outputLimitBytes> <interactive 0|1>\n",
+// the source and the stdin. An interactive request (req.Input set) leaves
+// the program's stdin open for input frames. A frame, rather than bytes
+// the launcher counts, lets a reused launcher drop input frames that
+// arrived after its last run ended.
 func writeRequest(w io.Writer, req coderunner.RunRequest) error {
 	interactive := 0
 	if req.Input != nil {
 		interactive = 1
 	}
-	header := fmt.Sprintf("v1 %d %d %d %d %d %d\n", len(req.Code), len(req.Stdin),
+	header := fmt.Sprintf("v2 %d %d %d %d %d %d\n", len(req.Code), len(req.Stdin),
 		req.TimeLimitMs, req.WallTimeLimitMs, req.OutputLimitBytes, interactive)
-	for _, part := range []string{header, req.Code, req.Stdin} {
-		if _, err := io.WriteString(w, part); err != nil {
-			return fmt.Errorf("send request to launcher: %w", err)
-		}
+	if err := writeFrame(w, frameRequest, header+req.Code+req.Stdin); err != nil {
+		return fmt.Errorf("send request to launcher: %w", err)
 	}
 	return nil
 }
@@ -104,13 +108,17 @@ type launcherStatus struct {
 	wallMs   int64
 	maxRSSKB int64 // largest peak RSS among its processes, or the cgroup's growth if larger
 	oomKills int64 // OOM kills in the container's memory cgroup; -1 if unreadable
+	// dirty: something of the run survived it in the container (a process
+	// besides the launcher, a mount), or its jail's report was lost.
+	// Always false in container mode.
+	dirty bool
 }
 
-// parseStatus reads "<exitCode> <signal> <reason> <cpuMs> <wallMs> <maxRssKb> <oomKills>".
+// parseStatus reads "<exitCode> <signal> <reason> <cpuMs> <wallMs> <maxRssKb> <oomKills> <dirty 0|1>".
 func parseStatus(payload []byte) (launcherStatus, error) {
 	fields := strings.Fields(string(payload))
-	if len(fields) != 7 {
-		return launcherStatus{}, fmt.Errorf("launcher status %q: want 7 fields", payload)
+	if len(fields) != 8 || (fields[7] != "0" && fields[7] != "1") {
+		return launcherStatus{}, fmt.Errorf("launcher status %q: want 8 fields, the last 0 or 1", payload)
 	}
 	var nums [6]int64
 	for i, f := range []string{fields[0], fields[1], fields[3], fields[4], fields[5], fields[6]} {
@@ -133,5 +141,6 @@ func parseStatus(payload []byte) (launcherStatus, error) {
 		wallMs:   nums[3],
 		maxRSSKB: nums[4],
 		oomKills: nums[5],
+		dirty:    fields[7] == "1",
 	}, nil
 }

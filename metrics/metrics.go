@@ -122,6 +122,17 @@ func (m *Metrics) WatchQueueDepth(q coderunner.Queue) {
 	}))
 }
 
+// SandboxMode reports the worker's sandbox mode in effect ("container" or
+// "jail"), as a gauge set to 1 under its name.
+func (m *Metrics) SandboxMode(mode string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "coderunner_sandbox_mode",
+		Help: "The worker's sandbox mode in effect: 1 under its name (container: a fresh container per run; jail: a fresh namespace jail per run in a reused container).",
+	}, []string{"mode"})
+	g.WithLabelValues(mode).Set(1)
+	m.registry.MustRegister(g)
+}
+
 // WatchPoolSize reports the worker's warm-pool size, read at each scrape.
 func (m *Metrics) WatchPoolSize(size func() int) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

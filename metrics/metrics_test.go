@@ -27,6 +27,7 @@ func TestExposition(t *testing.T) {
 	}
 	m.WatchQueueDepth(q)
 	m.WatchPoolSize(func() int { return 2 })
+	m.SandboxMode("jail")
 	m.WatchCache("apq", func() (uint64, uint64) { return 5, 1 })
 	m.WatchCache("curriculum", func() (uint64, uint64) { return 7, 2 })
 	m.QueueWait(30 * time.Millisecond)
@@ -49,6 +50,7 @@ func TestExposition(t *testing.T) {
 		`coderunner_runs_total{status="TIME_LIMIT_EXCEEDED"} 1`,
 		"coderunner_dead_lettered_total 1",
 		"coderunner_warm_pool_size 2",
+		`coderunner_sandbox_mode{mode="jail"} 1`,
 		"coderunner_active_subscriptions 1",
 		`coderunner_cache_hits_total{cache="apq"} 5`,
 		`coderunner_cache_misses_total{cache="curriculum"} 2`,

@@ -5,7 +5,8 @@ it (the warm pool), so the run pays neither container start nor launcher
 start-up. The launcher then:
 
 1. tells the executor it is ready (a READY frame on stdout);
-2. reads one request on stdin: a header line, the program's source, its stdin;
+2. reads one request frame on stdin: a header line, the program's source,
+   its stdin;
 3. runs `python3 -I -u main.py` as its child in a new session, with stdin
    from memory (or, for an interactive run, through a pipe fed with the
    request's stdin and then with input frames as they arrive), stdout and
@@ -18,8 +19,18 @@ start-up. The launcher then:
    namespace, so `kill(-1)` reaches all of them and nothing outside), reaps
    them all, and sends one STATUS frame with the exit status and the
    kernel's accounting of the program (CPU time and memory from the
-   container's cgroup, the cgroup's OOM-kill counter); then exits, which
-   ends the container.
+   container's cgroup, the cgroup's OOM-kill counter).
+
+In container mode (the default) it then exits, which ends the container:
+one container per run. In jail mode (CODERUNNER_LAUNCHER_MODE=jail in its
+environment) it goes back to step 2 for the next run, and runs each program
+in a jail of its own instead (see start_jailed): fresh user, mount, PID,
+IPC, network and UTS namespaces, a fresh size-limited tmpfs on /tmp, a
+fresh /proc that shows only the jail, and a strict seccomp filter of its
+own; when the program's main process ends, the jail's PID namespace ends
+and the kernel kills whatever it left. The launcher keeps nothing of a run
+but its figures, and says in the STATUS frame whether the run left
+anything behind, so that the executor retires the container.
 
 Before it says it is ready, the launcher ignores SIGINT and installs a
 seccomp filter that refuses io_uring, for itself and all it starts.
@@ -30,20 +41,27 @@ into pipes that the launcher reads. The executor still enforces the wall-time
 and output limits from outside, because this process lives in the sandbox.
 
 Wire format, kept in step with executor/protocol.go:
-  request header: b"v1 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs> <outputLimitBytes> <interactive 0|1>\n"
-  frames in:      (interactive runs, after the request) I (input text),
-                  C (close: the program reads end-of-file after what came before)
+  frames in:      Q (request: b"v2 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs>
+                  <outputLimitBytes> <interactive 0|1>\n" + source + stdin),
+                  then for interactive runs I (input text),
+                  C (close: the program reads end-of-file after what came before).
+                  Input frames that arrive after a run has ended are dropped.
   frames out:     R (ready: python version), O (stdout), E (stderr),
-                  S (status: b"<exitCode> <signal> <reason> <cpuMs> <wallMs> <maxRssKb> <oomKills>")
+                  S (status: b"<exitCode> <signal> <reason> <cpuMs> <wallMs> <maxRssKb> <oomKills> <dirty 0|1>")
   reasons:        exit, wall, output, cpu
+  dirty:          1 when something of the run survived it in the container
+                  (a process besides the launcher, a mount) or its jail's
+                  report was lost: never reuse the container.
 """
 
 import ctypes
 import errno
+import fcntl
 import os
 import resource
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -53,11 +71,16 @@ PROGRAM = "main.py"
 # The program's whole environment: nothing of the worker's reaches it.
 PROGRAM_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": WORKDIR}
 READ_CHUNK = 64 << 10
+# A request frame holds the source and the stdin: the executor caps both
+# well below this.
+MAX_REQUEST = 64 << 20
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 LIBC = ctypes.CDLL(None, use_errno=True)
+JAIL = os.environ.get("CODERUNNER_LAUNCHER_MODE") == "jail"
 
 # The container's cgroup counters, as (file under /sys/fs/cgroup, key or
 # None for a file that holds one number, unit): cgroup v1 first, then v2.
@@ -67,12 +90,65 @@ CPU_NS = (("cpuacct/cpuacct.usage", None, 1), ("cpu,cpuacct/cpuacct.usage", None
 MEMORY_NOW = (("memory/memory.usage_in_bytes", None, 1), ("memory.current", None, 1))
 MEMORY_PEAK = (("memory/memory.max_usage_in_bytes", None, 1), ("memory.peak", None, 1))
 OOM_KILLS = (("memory/memory.oom_control", "oom_kill", 1), ("memory.events", "oom_kill", 1))
+PIDS_NOW = (("pids/pids.current", None, 1), ("pids.current", None, 1))
 # How often the loop reads the cgroup's CPU time, and how far past the limit
 # it lets the program go: far enough that a single process meets its own
 # RLIMIT_CPU first (SIGXCPU, the usual report), near enough that work spread
 # over many processes stops about at the limit (they share one CPU).
 CPU_CHECK_S = 0.05
 CPU_GRACE_MS = 50
+
+# The jail (jail mode only).
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+# Every namespace flag clone(2) knows (NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
+# NEWUSER, NEWPID, NEWNET): the program may clone, but not into a namespace.
+CLONE_NAMESPACES = 0x7E020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+# The jail's /tmp: the only writable place, and so also the largest file
+# (the container's RLIMIT_FSIZE matches it).
+JAIL_TMP_OPTIONS = "size=16m,nr_inodes=4096,mode=1777"
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+CAP_LAST = 63  # PR_CAPBSET_DROP of a capability the kernel lacks fails harmlessly
+
+# The program's seccomp filter in a jail, on top of the container's profile
+# (which, in jail mode, lets the launcher unshare and mount): what a program
+# could use to leave the jail, to see or touch the launcher, or to reach
+# kernel code that has been a steady source of exploits. Each name maps to
+# its number on x86-64 and arm64; the filter refuses every other
+# architecture's calls (a 32-bit int 0x80 from a 64-bit process), and x32's.
+# ENOSYS where the libraries fall back on "not implemented" (clone3 to
+# clone) or where that is what the container mode says (io_uring); EPERM
+# otherwise.
+ENOSYS_CALLS = {"clone3": (435, 435), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427)}
+EPERM_CALLS = {
+    # namespaces and mounts: the jail's walls
+    "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40), "umount2": (166, 39),
+    "pivot_root": (155, 41), "chroot": (161, 51), "open_tree": (428, 428), "move_mount": (429, 429),
+    "fsopen": (430, 430), "fsconfig": (431, 431), "fsmount": (432, 432), "fspick": (433, 433),
+    "mount_setattr": (442, 442),
+    # other processes' memory and descriptors
+    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "kcmp": (312, 272), "pidfd_getfd": (438, 438),
+    # kernel attack surface a program never needs
+    "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218), "bpf": (321, 280),
+    "userfaultfd": (323, 282), "perf_event_open": (298, 241),
+    "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265), "fanotify_init": (300, 262),
+    "sethostname": (170, 161), "setdomainname": (171, 162),
+    "kexec_load": (246, 104), "kexec_file_load": (320, 294), "init_module": (175, 105),
+    "finit_module": (313, 273), "delete_module": (176, 106), "acct": (163, 89), "swapon": (167, 224),
+    "swapoff": (168, 225), "reboot": (169, 142), "syslog": (103, 116), "quotactl": (179, 60),
+    "settimeofday": (164, 170), "clock_settime": (227, 112), "vhangup": (153, 58),
+    "lookup_dcookie": (212, 18), "iopl": (172, None), "ioperm": (173, None),
+}
+CLONE_CALL = (56, 220)
+# (AUDIT_ARCH_*, index into the tables above) of the architectures the jail
+# knows; on others jail mode is not available.
+ARCHES = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1)}
+
+LD_W_ABS, ALU_AND_K, JMP_JEQ_K, JMP_JGE_K, RET_K = 0x20, 0x54, 0x15, 0x35, 0x06
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+SECCOMP_DATA_NR, SECCOMP_DATA_ARCH, SECCOMP_DATA_ARG0 = 0, 4, 16
 
 
 def send(kind, payload=b""):
@@ -112,6 +188,29 @@ def program_cpu_ns():
     return cgroup_counter(CPU_NS) - own_cpu_ns()
 
 
+def check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def install_filter(program):
+    """Install a seccomp filter of (code, jt, jf, k) instructions for the
+    calling thread and all it starts."""
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(program))(*program)
+    fprog = SockFprog(len(program), filters)
+    # Docker's no-new-privileges has set it already; a filter needs it.
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")
+
+
 def deny_io_uring():
     """Install a seccomp filter, inherited by everything the launcher starts,
     under which io_uring_setup, io_uring_enter and io_uring_register fail
@@ -120,58 +219,100 @@ def deny_io_uring():
     are 425-427 on x86-64, i386, arm64, arm, ppc64le, s390x and riscv64
     alike (no arch check needed); x32 sets bit 30 of the number, masked
     off here. (Alpha, ia64 and MIPS number them otherwise.)"""
+    install_filter([
+        (LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
+        (ALU_AND_K, 0, 0, 0xBFFFFFFF),  # without the x32 bit
+        (JMP_JEQ_K, 3, 0, 425),  # io_uring_setup: to ENOSYS
+        (JMP_JEQ_K, 2, 0, 426),  # io_uring_enter
+        (JMP_JEQ_K, 1, 0, 427),  # io_uring_register
+        (RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS),
+    ])
 
-    class SockFilter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-    ld_nr, and_k, jeq_k, ret_k = 0x20, 0x54, 0x15, 0x06  # BPF_LD|W|ABS, ALU|AND|K, JMP|JEQ|K, RET|K
+def jail_filter():
+    """The program's filter in a jail: see EPERM_CALLS."""
+    audit_arch, column = ARCHES[os.uname().machine]
+    enosys = (RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS)
     program = [
-        (ld_nr, 0, 0, 0),  # A = seccomp_data.nr
-        (and_k, 0, 0, 0xBFFFFFFF),  # without the x32 bit
-        (jeq_k, 3, 0, 425),  # io_uring_setup: to ENOSYS
-        (jeq_k, 2, 0, 426),  # io_uring_enter
-        (jeq_k, 1, 0, 427),  # io_uring_register
-        (ret_k, 0, 0, 0x7FFF0000),  # SECCOMP_RET_ALLOW
-        (ret_k, 0, 0, 0x00050000 | errno.ENOSYS),  # SECCOMP_RET_ERRNO
+        (LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
+        (JMP_JEQ_K, 1, 0, audit_arch),
+        enosys,  # another architecture's numbering
+        (LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
+        (JMP_JGE_K, 0, 1, 0x40000000),
+        enosys,  # x32
     ]
-    filters = (SockFilter * len(program))(*program)
-    fprog = SockFprog(len(program), filters)
-    # Docker's no-new-privileges has set it already; a filter needs it.
-    if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    if LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+    for table, ret in ((ENOSYS_CALLS, errno.ENOSYS), (EPERM_CALLS, errno.EPERM)):
+        for numbers in table.values():
+            if numbers[column] is not None:
+                program += [(JMP_JEQ_K, 0, 1, numbers[column]), (RET_K, 0, 0, SECCOMP_RET_ERRNO | ret)]
+    program += [
+        # clone: allowed without namespace flags (its first argument on both)
+        (JMP_JEQ_K, 0, 5, CLONE_CALL[column]),
+        (LD_W_ABS, 0, 0, SECCOMP_DATA_ARG0),
+        (ALU_AND_K, 0, 0, CLONE_NAMESPACES),
+        (JMP_JEQ_K, 1, 0, 0),
+        (RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM),
+        (RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    ]
+    return program
 
 
-def read_exact(fd, n):
-    """Read exactly n bytes from fd (unbuffered, so that input frames that
-    follow the request stay in the descriptor for the poll loop)."""
-    parts = []
-    while n > 0:
-        data = os.read(fd, min(n, READ_CHUNK))
+class Frames:
+    """The executor's frames on stdin, read without ever blocking once the
+    poll loop runs: fill reads what is there, next takes a whole frame."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.eof = False
+
+    def fill(self):
+        data = os.read(0, READ_CHUNK)
         if not data:
-            raise ValueError("request cut short")
-        parts.append(data)
-        n -= len(data)
-    return b"".join(parts)
+            self.eof = True
+        self.buf += data
+
+    def next(self):
+        """The next whole frame as (kind, payload), or None."""
+        if len(self.buf) < 5:
+            return None
+        kind, size = struct.unpack(">cI", self.buf[:5])
+        if size > MAX_REQUEST:
+            raise ValueError("frame of %d bytes" % size)
+        if len(self.buf) < 5 + size:
+            return None
+        payload = bytes(self.buf[5 : 5 + size])
+        del self.buf[: 5 + size]
+        return kind, payload
 
 
-def read_request(fd):
-    line = b""
-    while not line.endswith(b"\n"):
-        if len(line) > 200:
-            raise ValueError("request header too long")
-        line += read_exact(fd, 1)
-    header = line.split()
-    if len(header) != 7 or header[0] != b"v1":
-        raise ValueError("bad request header %r" % header)
-    source_len, stdin_len, cpu_ms, wall_ms, output_limit, interactive = map(int, header[1:])
-    source = read_exact(fd, source_len)
-    data = read_exact(fd, stdin_len)
-    return source, data, cpu_ms, wall_ms, output_limit, interactive == 1
+def read_request(frames):
+    """Wait for the next request frame. Input frames before it belong to a
+    run that has ended (sent as it ended) and are dropped. None when the
+    executor has closed stdin."""
+    while True:
+        frame = frames.next()
+        if frame is None:
+            if frames.eof:
+                if frames.buf:
+                    raise ValueError("request cut short")
+                return None
+            frames.fill()
+            continue
+        kind, payload = frame
+        if kind in (b"I", b"C"):
+            continue
+        if kind != b"Q":
+            raise ValueError("unexpected frame %r" % kind)
+        line, newline, rest = payload.partition(b"\n")
+        header = line.split()
+        if not newline or len(header) != 7 or header[0] != b"v2":
+            raise ValueError("bad request header %r" % line[:200])
+        source_len, stdin_len, cpu_ms, wall_ms, output_limit, interactive = map(int, header[1:])
+        if source_len + stdin_len != len(rest):
+            raise ValueError("request of %d bytes, header says %d" % (len(rest), source_len + stdin_len))
+        return rest[:source_len], rest[source_len:], cpu_ms, wall_ms, output_limit, interactive == 1
 
 
 class Input:
@@ -179,30 +320,31 @@ class Input:
     frames, without ever blocking the launcher on a program that does not
     read: what the pipe cannot take yet waits in pending."""
 
-    def __init__(self, poller, pipe_w, pending):
-        self.poller, self.pipe_w, self.pending = poller, pipe_w, pending
-        self.frames = b""  # bytes of input frames not yet whole
+    def __init__(self, poller, frames, pipe_w, pending):
+        self.poller, self.frames, self.pipe_w, self.pending = poller, frames, pipe_w, pending
         self.closing = False  # close the pipe once pending is written
         self.polled = False  # pipe_w is registered with the poller
         os.set_blocking(pipe_w, False)
-        poller.register(0, select.POLLIN)
-        self.update()
+        if not frames.eof:
+            poller.register(0, select.POLLIN)
+        self.read_frames(fill=False)
 
-    def read_frames(self):
-        data = os.read(0, READ_CHUNK)
-        if not data:  # the executor is done sending
-            self.poller.unregister(0)
-            self.closing = True
-        self.frames += data
-        while len(self.frames) >= 5:
-            kind, size = struct.unpack(">cI", self.frames[:5])
-            if len(self.frames) < 5 + size:
+    def read_frames(self, fill=True):
+        if fill:
+            self.frames.fill()
+            if self.frames.eof:  # the executor is done sending
+                self.poller.unregister(0)
+        while True:
+            frame = self.frames.next()
+            if frame is None:
                 break
-            payload, self.frames = self.frames[5 : 5 + size], self.frames[5 + size :]
+            kind, payload = frame
             if kind == b"I" and not self.closing:
                 self.pending += payload
             elif kind == b"C":
                 self.closing = True
+        if self.frames.eof:
+            self.closing = True
         self.update()
 
     def write(self, events):
@@ -235,13 +377,124 @@ class Input:
             os.close(self.pipe_w)
             self.pipe_w = None
 
+    def close(self):
+        if self.pipe_w is not None:
+            os.close(self.pipe_w)
+            self.pipe_w = None
 
-def start_program(source, stdin_data, cpu_ms, interactive):
-    """Start the program; returns its pid, its output pipes and, for an
-    interactive run, the write end of its stdin pipe."""
+
+def mount(source, target, fstype, flags, data):
+    check(LIBC.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode()), "mount " + target)
+
+
+def enter_jail():
+    """Move the calling process into fresh user, mount, IPC, network and UTS
+    namespaces (and its children into a fresh PID namespace), as the same
+    unprivileged user, with a fresh /tmp. Capabilities it gains here are
+    the new user namespace's only, and exec drops them (the program's uid is
+    not 0 in it)."""
+    uid, gid = os.getuid(), os.getgid()
+    check(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS), "unshare")
+    # Inside the jail the program is nobody (65534), as in container mode,
+    # whatever host uid the container runs as; no other uid exists there.
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write("65534 %d 1" % uid)
+    with open("/proc/self/gid_map", "w") as f:
+        f.write("65534 %d 1" % gid)
+    mount("tmpfs", WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, JAIL_TMP_OPTIONS)
+    # A new network namespace has only loopback, down: up, as in container mode.
+    with socket.socket() as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh", b"lo", 0)))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+
+
+# What Docker hides under /sys (its masked paths), hidden again in each jail:
+# jail mode turns Docker's masks off, since the kernel refuses a new /proc
+# under them. (Newer Docker versions also mask powercap's energy counters.)
+SYS_MASKED = ("/sys/firmware", "/sys/devices/virtual/powercap")
+
+
+def init_jail():
+    """In the jail's PID namespace, as its init: a /proc of this namespace
+    alone (subset=pid: no system-wide files at all), and SYS_MASKED hidden
+    under empty read-only tmpfs mounts."""
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid")
+    for path in SYS_MASKED:
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+
+
+def exec_program(stdin_fd, out_w, err_w, cpu_s, jailed):
+    """In the forked child: become the program. Never returns."""
+    # Forked children inherit the launcher's non-dumpable flag, which
+    # makes their /proc files root's; exec would reset it anyway.
+    LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    if not jailed:
+        # Should the memory cgroup fill, the kernel kills the program,
+        # not the launcher that reports on it. (A jail sets it on entry.)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    os.setsid()
+    # Ignored signals stay ignored across exec: the program starts
+    # with the defaults, as from a shell (Python then sets its own).
+    for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    # Every other descriptor the launcher holds is close-on-exec,
+    # Python's default for the files and pipes it makes (PEP 446).
+    # RLIMIT_CPU counts whole seconds: the soft limit sends SIGXCPU, the
+    # hard one a second later SIGKILL, for a program that catches SIGXCPU.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    os.chdir(WORKDIR)
+    if jailed:
+        # The jail's user namespace gave this process every capability in
+        # it; exec takes the effective ones, and this the bounding set, so
+        # that the program's view matches container mode (all zero).
+        for cap in range(CAP_LAST + 1):
+            LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+        install_filter(jail_filter())
+    os.execve(sys.executable, [sys.executable, "-I", "-u", PROGRAM], PROGRAM_ENV)
+
+
+def write_source(source):
     with open(os.path.join(WORKDIR, PROGRAM), "wb") as f:
         f.write(source)
-    stdin_w = None
+
+
+def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w):
+    """PID 1 of the jail: start the program, reap everything, and when the
+    program's main process ends report on it on report_w and exit, which
+    makes the kernel kill whatever is left in the jail. Never returns."""
+    init_jail()
+    write_source(source)
+    program = os.fork()
+    if program == 0:
+        exec_program(stdin_fd, out_w, err_w, cpu_s, jailed=True)
+    # The program's exec closes its copy of exec_w, and the launcher's read
+    # of it ends.
+    for fd in (stdin_fd, out_w, err_w, exec_w):
+        os.close(fd)
+    while True:
+        done, status = os.waitpid(-1, 0)
+        if done == program:
+            break
+    max_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    os.write(report_w, b"%d %d" % (status, max_rss_kb))
+    # The init's exit ends the PID namespace: the kernel kills every process
+    # the program left (a background process, a double-forked daemon) and,
+    # with the last of them, the jail's other namespaces and its /tmp.
+    os._exit(0)
+
+
+def start_program(source, stdin_data, cpu_ms, interactive):
+    """Start the program; returns the pid whose end is the program's end,
+    its output pipes, for an interactive run the write end of its stdin
+    pipe, and in jail mode the read end of the jail's report."""
+    stdin_w = report_r = None
     if interactive:
         stdin_fd, stdin_w = os.pipe()
     else:
@@ -250,39 +503,64 @@ def start_program(source, stdin_data, cpu_ms, interactive):
         os.lseek(stdin_fd, 0, os.SEEK_SET)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    # RLIMIT_CPU counts whole seconds: the soft limit sends SIGXCPU, the
-    # hard one a second later SIGKILL, for a program that catches SIGXCPU.
     cpu_s = max(1, -(-cpu_ms // 1000))
     # Told how exec failed through a close-on-exec pipe: end-of-file means
     # the program is running.
     exec_r, exec_w = os.pipe()
+    if JAIL:
+        report_r, report_w = os.pipe()
+        init_r, init_w = os.pipe()
+    else:
+        write_source(source)
     pid = os.fork()
     if pid == 0:
         try:
-            # Forked children inherit the launcher's non-dumpable flag, which
-            # makes their /proc files root's; exec would reset it anyway.
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            if not JAIL:
+                exec_program(stdin_fd, out_w, err_w, cpu_s, jailed=False)
+            # Its own /proc files (oom_score_adj, uid_map) are root's while
+            # it is non-dumpable, like the launcher it is a fork of.
             LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            # Should the memory cgroup fill, the kernel kills the program,
-            # not the launcher that reports on it.
+            # Set before the jail, where it is inherited by all: the
+            # kernel kills the program, not the launcher, should the
+            # memory cgroup fill.
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write("1000")
-            os.setsid()
-            # Ignored signals stay ignored across exec: the program starts
-            # with the defaults, as from a shell (Python then sets its own).
-            for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
-                signal.signal(sig, signal.SIG_DFL)
-            os.dup2(stdin_fd, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            # Every other descriptor the launcher holds is close-on-exec,
-            # Python's default for the files and pipes it makes (PEP 446).
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-            os.chdir(WORKDIR)
-            os.execve(sys.executable, [sys.executable, "-I", "-u", PROGRAM], PROGRAM_ENV)
+            # The jail keeps only what it needs: the program's stdin must
+            # reach end-of-file when the launcher closes its end.
+            for fd in (out_r, err_r, exec_r, report_r, init_r) + ((stdin_w,) if stdin_w is not None else ()):
+                os.close(fd)
+            enter_jail()
+            # The jail's init is non-dumpable, as the launcher is: the
+            # program, under the same uid, can neither trace it nor read
+            # its /proc files.
+            LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+            init = os.fork()
+            if init == 0:
+                try:
+                    os.close(init_w)
+                    run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w)
+                except BaseException as e:
+                    try:
+                        os.write(exec_w, repr(e).encode())
+                    except OSError:
+                        pass
+                finally:
+                    os._exit(127)
+            # The jail's init, as the launcher's PID namespace numbers it.
+            os.write(init_w, struct.pack("i", init))
         except BaseException as e:
             os.write(exec_w, repr(e).encode())
         finally:
             os._exit(127)
+    if JAIL:
+        os.close(report_w)
+        os.close(init_w)
+        data = os.read(init_r, 4)
+        os.close(init_r)
+        if len(data) == 4:
+            pid = struct.unpack("i", data)[0]
     os.close(exec_w)
     failure = os.read(exec_r, 4096)
     os.close(exec_r)
@@ -290,45 +568,32 @@ def start_program(source, stdin_data, cpu_ms, interactive):
         raise RuntimeError("start program: " + failure.decode(errors="replace"))
     for fd in (stdin_fd, out_w, err_w):
         os.close(fd)
-    return pid, {out_r: b"O", err_r: b"E"}, stdin_w
+    return pid, {out_r: b"O", err_r: b"E"}, stdin_w, report_r
 
 
-def main():
-    # The program runs under the same uid; without this it could ptrace its
-    # PID 1 and forge the status. Non-dumpable needs CAP_SYS_PTRACE to trace,
-    # and the container has no capabilities.
-    if LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
-    # PID 1 of a namespace receives from inside it only the signals it has
-    # a handler for. Python's SIGINT handler would let the program raise
-    # KeyboardInterrupt here with os.kill(1, SIGINT); ignored, it never
-    # arrives. (Python's other dispositions are SIG_IGN already, and the
-    # SIGCHLD handler below only wakes the loop.)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Failing either of these fails the container's start: no program runs
-    # unfiltered or without its CPU limit.
-    deny_io_uring()
-    if cgroup_counter(CPU_NS) < 0:
-        raise RuntimeError("the cgroup's CPU time is not readable under /sys/fs/cgroup: cannot enforce the CPU limit")
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+def mounts():
+    with open("/proc/self/mountinfo", "rb") as f:
+        return f.read()
 
-    send(b"R", sys.version.split()[0].encode())
-    source, stdin_data, cpu_ms, wall_ms, output_limit, interactive = read_request(0)
+
+def serve(frames, wake_r, request):
+    """Run one request and send its STATUS frame."""
+    source, stdin_data, cpu_ms, wall_ms, output_limit, interactive = request
     oom_before = cgroup_counter(OOM_KILLS)
     memory_before = cgroup_counter(MEMORY_NOW)
+    peak_before = cgroup_counter(MEMORY_PEAK)
+    memory_seen = memory_before
+    mounts_before = mounts() if JAIL else b""
 
     started = time.monotonic()
     deadline = started + wall_ms / 1000
     cpu_before = program_cpu_ns()
     next_cpu_check = started + CPU_CHECK_S
-    pid, streams, stdin_w = start_program(source, stdin_data, cpu_ms, interactive)
+    pid, streams, stdin_w, report_r = start_program(source, stdin_data, cpu_ms, interactive)
     poller = select.poll()
     for fd in (*streams, wake_r):
         poller.register(fd, select.POLLIN)
-    feed = Input(poller, stdin_w, stdin_data) if interactive else None
+    feed = Input(poller, frames, stdin_w, stdin_data) if interactive else None
 
     reason = b"exit"
     status = None
@@ -378,6 +643,8 @@ def main():
             if program_cpu_ns() - cpu_before > (cpu_ms + CPU_GRACE_MS) * 1_000_000:
                 reason = b"cpu"
                 break
+            if JAIL:
+                memory_seen = max(memory_seen, cgroup_counter(MEMORY_NOW))
             next_cpu_check = now + CPU_CHECK_S
         timeout_ms = (min(deadline, next_cpu_check) - now) * 1000
         for fd, events in poller.poll(max(1, int(timeout_ms) + 1)):
@@ -391,8 +658,12 @@ def main():
                 if reason != b"exit":
                     break
     ended = time.monotonic()
+    if JAIL:
+        memory_seen = max(memory_seen, cgroup_counter(MEMORY_NOW))
 
     # Whatever ended the run, nothing the program started may outlive it.
+    # (A jail's processes are in a PID namespace below the launcher's, so
+    # kill(-1) reaches them too.)
     try:
         os.kill(-1, signal.SIGKILL)
     except ProcessLookupError:
@@ -403,6 +674,10 @@ def main():
         fd = next(iter(streams))
         while relay(fd):
             pass
+    for fd in list(streams):
+        os.close(fd)
+    if feed:
+        feed.close()
     while True:
         try:
             done, st = os.waitpid(-1, 0)
@@ -413,15 +688,39 @@ def main():
     # Every process of the program is dead and reaped: all its CPU time is
     # in the cgroup's count now.
     cpu_ns = program_cpu_ns() - cpu_before
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     oom_after = cgroup_counter(OOM_KILLS)
-    # The largest process's peak, or the cgroup's growth over its level
-    # before the program started if larger: that counts the memory of
-    # processes reaped unseen, and of files left in /tmp.
-    max_rss_kb = usage.ru_maxrss
     memory_peak = cgroup_counter(MEMORY_PEAK)
-    if memory_before >= 0 and memory_peak >= 0:
-        max_rss_kb = max(max_rss_kb, (memory_peak - memory_before) // 1024)
+    dirty = 0
+    if JAIL:
+        # The jail's init reports the program's own status; without it (the
+        # init was killed: a limit, an OOM kill) the init's status stands
+        # for it, and the container is not to be trusted again.
+        report = os.read(report_r, 100)
+        os.close(report_r)
+        if report:
+            status, max_rss_kb = map(int, report.split())
+        else:
+            max_rss_kb, dirty = 0, 1
+        # Nothing of the run may survive it in the container: no process
+        # but the launcher (the jail's end killed the rest, and every
+        # process of the container is the launcher's to reap), no mount.
+        if cgroup_counter(PIDS_NOW) != 1 or mounts() != mounts_before:
+            dirty = 1
+        # cgroup v1 keeps one peak for the container's life and the
+        # container cannot reset it: it is this run's own only if the run
+        # raised it. Otherwise the largest of what the loop sampled and the
+        # largest process's own peak.
+        if memory_before >= 0 and memory_peak > peak_before:
+            max_rss_kb = max(max_rss_kb, (memory_peak - memory_before) // 1024)
+        elif memory_before >= 0:
+            max_rss_kb = max(max_rss_kb, (memory_seen - memory_before) // 1024)
+    else:
+        # The largest process's peak, or the cgroup's growth over its level
+        # before the program started if larger: that counts the memory of
+        # processes reaped unseen, and of files left in /tmp.
+        max_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if memory_before >= 0 and memory_peak >= 0:
+            max_rss_kb = max(max_rss_kb, (memory_peak - memory_before) // 1024)
 
     exit_code, sig = -1, 0
     if os.WIFEXITED(status):
@@ -436,8 +735,44 @@ def main():
         round((ended - started) * 1000),
         max_rss_kb,
         oom_after - oom_before if oom_before >= 0 and oom_after >= 0 else -1,
+        dirty,
     )
     send(b"S", " ".join(map(str, fields)).encode())
+
+
+def main():
+    # The program runs under the same uid; without this it could ptrace its
+    # PID 1 and forge the status. Non-dumpable needs CAP_SYS_PTRACE to trace,
+    # and the container has no capabilities.
+    check(LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
+    # PID 1 of a namespace receives from inside it only the signals it has
+    # a handler for. Python's SIGINT handler would let the program raise
+    # KeyboardInterrupt here with os.kill(1, SIGINT); ignored, it never
+    # arrives. (Python's other dispositions are SIG_IGN already, and the
+    # SIGCHLD handler below only wakes the loop.) A jail's init, a fork of
+    # this process, inherits it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Failing any of these fails the container's start: no program runs
+    # unfiltered or without its CPU limit.
+    deny_io_uring()
+    if cgroup_counter(CPU_NS) < 0:
+        raise RuntimeError("the cgroup's CPU time is not readable under /sys/fs/cgroup: cannot enforce the CPU limit")
+    if JAIL and os.uname().machine not in ARCHES:
+        raise RuntimeError("jail mode knows no system call numbers for " + os.uname().machine)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    send(b"R", sys.version.split()[0].encode())
+    frames = Frames()
+    while True:
+        request = read_request(frames)
+        if request is None:
+            return
+        serve(frames, wake_r, request)
+        if not JAIL:
+            return
 
 
 if __name__ == "__main__":

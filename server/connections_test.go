@@ -475,7 +475,7 @@ func TestHealthHidesAndQuietsFailures(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	mux := http.NewServeMux()
-	server.HealthRoutes(mux, checks, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	server.HealthRoutes(mux, checks, nil, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 	probe := func(path string) (int, string) {

@@ -13,15 +13,17 @@ import (
 type Check func(ctx context.Context) error
 
 // HealthRoutes adds the health endpoints to mux: /healthz (the process
-// is up), /readyz (every check passes) and /health/NAME (one check).
-// Workers, which serve no GraphQL, use it for their own port.
+// is up), /readyz (every check passes, with facts about the process such
+// as the sandbox mode in effect) and /health/NAME (one check). Workers,
+// which serve no GraphQL, use it for their own port. facts may be filled
+// in after the call, before the first request.
 //
 // A failing check answers "unavailable": its error may name internal
 // hosts and addresses, and the endpoints are public. The error is logged
 // instead, when the check starts failing (or fails differently), and its
 // recovery too: not on every probe, which a load balancer sends every few
 // seconds.
-func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger) {
+func HealthRoutes(mux *http.ServeMux, checks map[string]Check, facts map[string]string, log *slog.Logger) {
 	h := &health{checks: checks, log: log, failing: map[string]string{}}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -32,7 +34,7 @@ func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger)
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		h.serve(w, r, names)
+		h.serve(w, r, names, facts)
 	})
 	mux.HandleFunc("GET /health/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -40,7 +42,7 @@ func HealthRoutes(mux *http.ServeMux, checks map[string]Check, log *slog.Logger)
 			writeJSON(w, http.StatusNotFound, map[string]string{"status": "unknown", name: "not used by this process"})
 			return
 		}
-		h.serve(w, r, []string{name})
+		h.serve(w, r, []string{name}, nil)
 	})
 }
 
@@ -54,8 +56,8 @@ type health struct {
 }
 
 // serve runs the named checks concurrently and answers 200 if all pass,
-// 503 if any fails, with each one's result.
-func (h *health) serve(w http.ResponseWriter, r *http.Request, names []string) {
+// 503 if any fails, with each one's result and the facts.
+func (h *health) serve(w http.ResponseWriter, r *http.Request, names []string, facts map[string]string) {
 	checks := h.checks
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -71,6 +73,9 @@ func (h *health) serve(w http.ResponseWriter, r *http.Request, names []string) {
 		<-done
 	}
 	body := map[string]string{"status": "ok"}
+	for k, v := range facts {
+		body[k] = v
+	}
 	status := http.StatusOK
 	for i, name := range names {
 		body[name] = "ok"

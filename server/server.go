@@ -56,6 +56,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Checks are readiness checks besides the store's, by name ("redis").
 	Checks map[string]Check
+	// Facts are reported by /readyz beside the checks ("sandboxMode":
+	// "jail"); they may be filled in until the server serves.
+	Facts map[string]string
 	// Metrics, if not nil, is served at /metrics.
 	Metrics http.Handler
 	// TrackSubscription, if not nil, is called when a subscription starts
@@ -129,7 +132,7 @@ func New(cfg Config) *Server {
 	for name, check := range cfg.Checks {
 		checks[name] = check
 	}
-	HealthRoutes(mux, checks, cfg.Logger)
+	HealthRoutes(mux, checks, cfg.Facts, cfg.Logger)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}

@@ -37,11 +37,13 @@ type app struct {
 	runs     *runs.Service
 	accounts *accounts.Service
 	checks   map[string]server.Check
-	closers  []func() error
+	// facts are reported by /readyz: the worker's sandbox mode.
+	facts   map[string]string
+	closers []func() error
 }
 
 func newApp(ctx context.Context, cfg config) (*app, error) {
-	a := &app{cfg: cfg, log: cfg.logger(), metrics: metrics.New(), checks: map[string]server.Check{}}
+	a := &app{cfg: cfg, log: cfg.logger(), metrics: metrics.New(), checks: map[string]server.Check{}, facts: map[string]string{}}
 	var err error
 	if a.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
@@ -132,6 +134,7 @@ func (a *app) apiServer() (*server.Server, error) {
 		Revocations:       a.broker,
 		TrustedProxies:    a.cfg.TrustedProxies,
 		Checks:            a.checks,
+		Facts:             a.facts,
 		TrackSubscription: a.metrics.SubscriptionStarted,
 		CountError:        a.metrics.ErrorAnswered,
 		Connections:       server.DefaultConnectionLimits,
@@ -190,12 +193,18 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	// workers sharing an engine never remove each other's warm containers.
 	// A dead worker's containers stop by themselves (their launcher reads
 	// end-of-file) and any executor removes stopped ones at start-up.
-	sandbox, err := executor.New(ctx, cli, executor.Options{PoolSize: a.cfg.PoolSize, PoolName: name, Logger: a.log})
+	sandbox, err := executor.New(ctx, cli, executor.Options{
+		PoolSize: a.cfg.PoolSize, PoolName: name, Mode: a.cfg.Sandbox, JailRuns: a.cfg.JailRuns, Logger: a.log,
+	})
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, sandbox.Close)
 	a.metrics.WatchPoolSize(sandbox.WarmContainers)
+	// The mode in effect, which is container mode where jail mode was
+	// asked for but failed its probe.
+	a.facts["sandboxMode"] = string(sandbox.Mode())
+	a.metrics.SandboxMode(string(sandbox.Mode()))
 	return &executor.Worker{
 		Name:           name,
 		Broker:         a.broker,

@@ -14,6 +14,7 @@ import (
 
 	"coderunner"
 	"coderunner/accounts"
+	"coderunner/executor"
 )
 
 // config is everything the environment can set. The README's configuration
@@ -34,6 +35,8 @@ type config struct {
 
 	Workers       int           // CODERUNNER_WORKERS: runs at once per worker process
 	PoolSize      int           // CODERUNNER_POOL_SIZE: warm sandbox containers
+	Sandbox       executor.Mode // CODERUNNER_SANDBOX: container (default) or jail
+	JailRuns      int           // CODERUNNER_JAIL_RUNS: runs per container in jail mode
 	QueueMax      int64         // CODERUNNER_QUEUE_MAX: waiting runs before QUEUE_FULL
 	ClaimTimeout  time.Duration // CODERUNNER_CLAIM_TIMEOUT: a vanished worker's job is retried after this
 	MaxDeliveries int           // CODERUNNER_MAX_DELIVERIES: deliveries before a job is dead-lettered
@@ -120,6 +123,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	cfg.Workers = number("CODERUNNER_WORKERS", runtime.NumCPU(), 1)
 	cfg.PoolSize = number("CODERUNNER_POOL_SIZE", cfg.Workers, 0)
+	if cfg.Sandbox, err = executor.ParseMode(env("CODERUNNER_SANDBOX", string(executor.ModeContainer))); err != nil {
+		problems = append(problems, "CODERUNNER_SANDBOX must be container or jail")
+	}
+	cfg.JailRuns = number("CODERUNNER_JAIL_RUNS", executor.DefaultJailRuns, 1)
 	cfg.QueueMax = int64(number("CODERUNNER_QUEUE_MAX", 1000, 1))
 	cfg.MaxDeliveries = number("CODERUNNER_MAX_DELIVERIES", 3, 1)
 	cfg.ClaimTimeout = duration("CODERUNNER_CLAIM_TIMEOUT", 30*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,9 +44,11 @@ func TestProductionConfigCheck(t *testing.T) {
 	}{
 		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS"}},
 		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon",
-			"CODERUNNER_GUESTS": "sometimes", "CODERUNNER_TOKEN_TTL": "forever", "CODERUNNER_TRUSTED_PROXIES": "the-lb", "CODERUNNER_QUOTA_STUDENT": "runsPerHour=3", "CODERUNNER_QUOTA_GUEST": "runsPerDay=-1"},
+			"CODERUNNER_GUESTS": "sometimes", "CODERUNNER_TOKEN_TTL": "forever", "CODERUNNER_TRUSTED_PROXIES": "the-lb", "CODERUNNER_QUOTA_STUDENT": "runsPerHour=3", "CODERUNNER_QUOTA_GUEST": "runsPerDay=-1",
+			"CODERUNNER_SANDBOX": "vm", "CODERUNNER_JAIL_RUNS": "0"},
 			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE",
-				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST"}},
+				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST",
+				"CODERUNNER_SANDBOX", "CODERUNNER_JAIL_RUNS"}},
 		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0", "CODERUNNER_ORIGINS": "app.example.com"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
 		{"unknown environment", map[string]string{"CODERUNNER_ENV": "prod"}, []string{"CODERUNNER_ENV", "prod"}},
@@ -231,6 +234,46 @@ func TestMetricsAddr(t *testing.T) {
 	}
 	if status, body := get("http://" + env["CODERUNNER_METRICS_ADDR"] + "/metrics"); status != http.StatusOK || !strings.Contains(body, "coderunner_queue_depth") {
 		t.Errorf("internal /metrics: status %d, body %.200s", status, body)
+	}
+}
+
+// TestSandboxMode: CODERUNNER_SANDBOX picks the mode, which /readyz and
+// /metrics report, and runs go through it.
+func TestSandboxMode(t *testing.T) {
+	for _, mode := range []string{"", "container", "jail"} {
+		t.Run("CODERUNNER_SANDBOX="+mode, func(t *testing.T) {
+			env := map[string]string{
+				"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "warn",
+				"CODERUNNER_WORKERS": "1", "CODERUNNER_SANDBOX": mode,
+			}
+			base := "http://" + env["CODERUNNER_ADDR"]
+			defer startServe(t, env)()
+			want := cmp.Or(mode, "container")
+			resp, err := http.Get(base + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ready map[string]string
+			err = json.NewDecoder(resp.Body).Decode(&ready)
+			resp.Body.Close()
+			if err != nil || ready["sandboxMode"] != want {
+				t.Errorf("/readyz: %v %v, want sandboxMode %s", ready, err, want)
+			}
+			resp, err = http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if line := `coderunner_sandbox_mode{mode="` + want + `"} 1`; !strings.Contains(string(body), line) {
+				t.Errorf("/metrics lacks %s", line)
+			}
+			id := postData(t, base, `mutation { run(input: {language: "python", code: "print(input()*2)", stdin: "ab"}) { id status } }`, "run", "id")
+			waitStatus(t, base, id, "COMPLETED")
+			if out := postData(t, base, `{ run(id: "`+id+`") { stdout } }`, "run", "stdout"); out != "abab\n" {
+				t.Errorf("stdout %q, want %q", out, "abab\n")
+			}
+		})
 	}
 }
 

@@ -94,7 +94,7 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		g.Go(func() error { return serveHTTP(ctx, cfg.Addr, api, a.log, api.CloseSubscriptions) })
 	} else {
 		mux := http.NewServeMux()
-		server.HealthRoutes(mux, a.checks, a.log)
+		server.HealthRoutes(mux, a.checks, a.facts, a.log)
 		if cfg.MetricsAddr == "" {
 			mux.Handle("GET /metrics", a.metrics.Handler())
 		}
