@@ -14,6 +14,7 @@ import (
 	"coderunner/broker/redis"
 	"coderunner/broker/redis/redistest"
 	"coderunner/cache"
+	"coderunner/internal/stats"
 	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/sqlite"
@@ -107,11 +108,11 @@ func BenchmarkRunAdmission(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	g50, u50 := percentile(guest, 50), percentile(user, 50)
+	g50, u50 := stats.Percentile(guest, 50), stats.Percentile(user, 50)
 	b.ReportMetric(ms(g50), "guest-p50-ms")
 	b.ReportMetric(ms(u50), "user-p50-ms")
 	b.ReportMetric(ms(u50-g50), "added-p50-ms")
-	b.ReportMetric(ms(percentile(user, 95)-percentile(guest, 95)), "added-p95-ms")
+	b.ReportMetric(ms(stats.Percentile(user, 95)-stats.Percentile(guest, 95)), "added-p95-ms")
 	b.Logf("n=%d: guest p50 %.2f ms, signed in and budgeted p50 %.2f ms: +%.2f ms (%s ≤ 1 ms)",
 		len(guest), ms(g50), ms(u50), ms(u50-g50), verdict(u50-g50 <= time.Millisecond))
 }

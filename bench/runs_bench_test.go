@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"coderunner/internal/floor"
+	"coderunner/internal/stats"
 )
 
 // BenchmarkRunLatency measures, interleaved sample by sample (the order
@@ -81,14 +82,14 @@ func BenchmarkRunLatency(b *testing.B) {
 		i++
 	}
 
-	a50, a95 := percentile(stackLat, 50), percentile(stackLat, 95)
-	b50, b95 := percentile(execLat, 50), percentile(execLat, 95)
-	f50, f95 := percentile(floorLat, 50), percentile(floorLat, 95)
+	a50, a95 := stats.Percentile(stackLat, 50), stats.Percentile(stackLat, 95)
+	b50, b95 := stats.Percentile(execLat, 50), stats.Percentile(execLat, 95)
+	f50, f95 := stats.Percentile(floorLat, 50), stats.Percentile(floorLat, 95)
 	var r strings.Builder
 	fmt.Fprintf(&r, "\nprint(\"hi\"), %d interleaved samples each   p50 ms   p95 ms\n", len(stackLat))
 	fmt.Fprintf(&r, "a  stack: mutation -> FINISHED over WS    %7.1f  %7.1f\n", ms(a50), ms(a95))
 	fmt.Fprintf(&r, "b  executor.Run alone                     %7.1f  %7.1f\n", ms(b50), ms(b95))
-	fmt.Fprintf(&r, "   (a's run mutation round trip)          %7.1f  %7.1f\n", ms(percentile(mutation, 50)), ms(percentile(mutation, 95)))
+	fmt.Fprintf(&r, "   (a's run mutation round trip)          %7.1f  %7.1f\n", ms(stats.Percentile(mutation, 50)), ms(stats.Percentile(mutation, 95)))
 	fmt.Fprintf(&r, "f  chroot floor                           %7.1f  %7.1f\n", ms(f50), ms(f95))
 	fmt.Fprintf(&r, "a-b at p50: %.1f ms (target <= 15 ms: %s); a-b at p95: %.1f ms\n",
 		ms(a50-b50), verdict(a50-b50 <= 15*time.Millisecond), ms(a95-b95))

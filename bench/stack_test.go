@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,17 +306,6 @@ func concurrently(callers, n int, run func(caller int) error) error {
 	}
 	wg.Wait()
 	return first
-}
-
-// percentile returns the p-th percentile of s (nearest rank).
-func percentile(s []time.Duration, p float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(s)
-	slices.Sort(sorted)
-	rank := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -20,6 +20,7 @@ import (
 	"coderunner/broker"
 	"coderunner/broker/redis"
 	"coderunner/broker/redis/redistest"
+	"coderunner/internal/stats"
 	"coderunner/runs"
 	"coderunner/store/sqlite"
 )
@@ -437,7 +438,7 @@ func BenchmarkSubscriptions(b *testing.B) {
 		calmRounds, gcs  int
 		drains, roundP99 []time.Duration
 	}
-	stats := make([]paceStats, len(paces))
+	byPace := make([]paceStats, len(paces))
 	trace := os.Getenv("CODERUNNER_BENCH_TRACE") != ""
 	var apiCPU time.Duration
 	rounds := 0
@@ -476,8 +477,8 @@ func BenchmarkSubscriptions(b *testing.B) {
 		l.col.mu.Lock()
 		lat := slices.Clone(l.col.latencies)
 		l.col.mu.Unlock()
-		st := &stats[k]
-		st.drains, st.roundP99 = append(st.drains, drain), append(st.roundP99, percentile(lat, 99))
+		st := &byPace[k]
+		st.drains, st.roundP99 = append(st.drains, drain), append(st.roundP99, stats.Percentile(lat, 99))
 		if gcAfter.NumGC != gcBefore.NumGC {
 			st.gc, st.gcs = append(st.gc, lat...), st.gcs+1
 		} else {
@@ -485,7 +486,7 @@ func BenchmarkSubscriptions(b *testing.B) {
 		}
 		if trace {
 			fmt.Fprintf(os.Stderr, "round %2d %-22s p99 %6.1f ms, all delivered after %5.0f ms; CPU: api %4.0f ms, machine %4.0f ms; api GCs %d, heap %d MiB\n",
-				rounds, paces[k].name, ms(percentile(lat, 99)), ms(drain), ms(cpuAfter-cpuBefore), ms(busyAfter-busyBefore),
+				rounds, paces[k].name, ms(stats.Percentile(lat, 99)), ms(drain), ms(cpuAfter-cpuBefore), ms(busyAfter-busyBefore),
 				gcAfter.NumGC-gcBefore.NumGC, gcAfter.HeapAlloc>>20)
 		}
 		b.StartTimer()
@@ -518,22 +519,22 @@ func BenchmarkSubscriptions(b *testing.B) {
 		"p50", "p95", "p99", "max", "rounds", "api GC", "calm p99", "round p99", "drain")
 	allMet := true
 	for k, pace := range paces {
-		st := stats[k]
+		st := byPace[k]
 		all := append(slices.Clone(st.calm), st.gc...)
 		if len(all) == 0 {
 			continue
 		}
-		p99 := percentile(all, 99)
+		p99 := stats.Percentile(all, 99)
 		allMet = allMet && p99 <= 100*time.Millisecond
 		fmt.Fprintf(&r, "%-38s %6.1f %6.1f %6.1f %6.0f %6d %6d %8.1f %9.1f %7.0f\n", pace.name,
-			ms(percentile(all, 50)), ms(percentile(all, 95)), ms(p99), ms(slices.Max(all)),
-			st.calmRounds+st.gcs, st.gcs, ms(percentile(st.calm, 99)),
-			ms(percentile(st.roundP99, 50)), ms(percentile(st.drains, 50)))
+			ms(stats.Percentile(all, 50)), ms(stats.Percentile(all, 95)), ms(p99), ms(slices.Max(all)),
+			st.calmRounds+st.gcs, st.gcs, ms(stats.Percentile(st.calm, 99)),
+			ms(stats.Percentile(st.roundP99, 50)), ms(stats.Percentile(st.drains, 50)))
 		b.ReportMetric(ms(p99), "p99-ms-"+[]string{"burst", "10k/s", "5k/s"}[k])
 	}
 	fmt.Fprintf(&r, "p99 <= 100 ms at every pace over all rounds: %s (calm p99: rounds without an api GC; round p99, drain: medians of the rounds' own p99 and time to the last delivery)\n", verdict(allMet))
 	fmt.Fprintf(&r, "%d subscriptions to %d finished runs, opened while the %d were held, replayed QUEUED STARTED STDOUT FINISHED and completed (p50 %.1f ms, p99 %.1f ms); then all %d live runs finished and every subscription got FINISHED and completed",
-		len(endedTook), endedRuns, n, ms(percentile(endedTook, 50)), ms(percentile(endedTook, 99)), liveRuns)
+		len(endedTook), endedRuns, n, ms(stats.Percentile(endedTook, 50)), ms(stats.Percentile(endedTook, 99)), liveRuns)
 	b.Log(r.String())
 	b.ReportMetric(float64(active), "subscriptions")
 	b.ReportMetric(rssPerSub, "api-rss-KiB/sub")

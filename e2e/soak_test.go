@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"coderunner/internal/gqlws"
 	"coderunner/internal/procfs"
+	"coderunner/internal/stats"
 	"coderunner/server"
 )
 
@@ -376,17 +376,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// percentile is the p-th percentile (0–100) of ds, nearest rank.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := int(float64(len(s))*p/100+0.5) - 1
-	return s[min(max(rank, 0), len(s)-1)]
 }
 
 // abusers are the hostile clients, each a loop until ctx ends.
@@ -759,11 +748,11 @@ func TestSoak(t *testing.T) {
 
 	// Every honest run completed (soakPhase failed the test otherwise);
 	// now how fast.
-	idleP95, abusedP95 := percentile(idle, 95), percentile(abused, 95)
+	idleP95, abusedP95 := stats.Percentile(idle, 95), stats.Percentile(abused, 95)
 	allowed := max(2*idleP95, idleP95+latencyFloor)
 	t.Logf("honest runs, idle: %d, p50 %v, p95 %v; under abuse: %d, p50 %v, p95 %v (allowed %v)",
-		len(idle), percentile(idle, 50).Round(time.Millisecond), idleP95.Round(time.Millisecond),
-		len(abused), percentile(abused, 50).Round(time.Millisecond), abusedP95.Round(time.Millisecond), allowed.Round(time.Millisecond))
+		len(idle), stats.Percentile(idle, 50).Round(time.Millisecond), idleP95.Round(time.Millisecond),
+		len(abused), stats.Percentile(abused, 50).Round(time.Millisecond), abusedP95.Round(time.Millisecond), allowed.Round(time.Millisecond))
 	// The target holds for the binaries as they ship. Built with -race
 	// (as CI builds them), every process runs several times slower and the
 	// two cores saturate, so there it is only reported.

@@ -54,15 +54,7 @@ func TestWorkerOutlivesBrokerRestart(t *testing.T) {
 			}
 			defer db.Close()
 			svc := &runs.Service{Store: db, Broker: brk}
-			w := &Worker{
-				Name: "worker-test", Broker: brk, Runs: svc, Sandbox: ex,
-				Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: 200 * time.Millisecond, Grace: 10 * time.Second,
-				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-			}
-			ctx, stop := context.WithCancel(t.Context())
-			done := make(chan error)
-			go func() { done <- w.Run(ctx) }()
-			defer func() { stop(); <-done }()
+			defer runWorker(t, svc, ex, 200*time.Millisecond, 10*time.Second)()
 
 			caller := coderunner.Caller{Addr: "192.0.2.1"}
 			run, err := svc.Start(t.Context(), caller, "python", coderunner.RunRequest{Code: slowCount, TimeLimitMs: 10_000}, false)
@@ -117,15 +109,7 @@ func TestWorkerRetriesResultWriteNotRun(t *testing.T) {
 	brk := memory.New(broker.Options{ClaimTimeout: time.Second})
 	defer brk.Close()
 	svc := &runs.Service{Store: db, Broker: brk}
-	w := &Worker{
-		Name: "worker-test", Broker: brk, Runs: svc, Sandbox: ex,
-		Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: 200 * time.Millisecond, Grace: 10 * time.Second,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	defer runWorker(t, svc, ex, 200*time.Millisecond, 10*time.Second)()
 
 	caller := coderunner.Caller{Addr: "192.0.2.1"}
 	run, err := svc.Start(t.Context(), caller, "python", coderunner.RunRequest{Code: "import time\nprint('go', flush=True)\ntime.sleep(1)\nprint('done')\n"}, false)

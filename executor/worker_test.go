@@ -57,15 +57,7 @@ func TestWorkerRetriesRunItCouldNotStart(t *testing.T) {
 			defer brk.Close()
 			brk.failures.Store(tt.failures)
 			svc := &runs.Service{Store: db, Broker: brk}
-			w := &Worker{
-				Name: "worker-test", Broker: brk, Runs: svc, Sandbox: ex,
-				Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: 100 * time.Millisecond, Grace: 5 * time.Second,
-				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-			}
-			ctx, stop := context.WithCancel(t.Context())
-			done := make(chan error)
-			go func() { done <- w.Run(ctx) }()
-			defer func() { stop(); <-done }()
+			defer runWorker(t, svc, ex, 100*time.Millisecond, 5*time.Second)()
 
 			run, err := svc.Start(t.Context(), coderunner.Caller{Addr: "192.0.2.1"}, "python", coderunner.RunRequest{Code: `print("hi")`}, false)
 			if err != nil {
@@ -83,4 +75,19 @@ func TestWorkerRetriesRunItCouldNotStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWorker runs a worker with one slot for svc's runs on sandbox, with
+// the given keep-alive and grace; call the returned func to stop it.
+func runWorker(t *testing.T, svc *runs.Service, sandbox coderunner.Sandbox, keepAlive, grace time.Duration) (stop func()) {
+	t.Helper()
+	w := &Worker{
+		Name: "worker-test", Broker: svc.Broker, Runs: svc, Sandbox: sandbox,
+		Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: keepAlive, Grace: grace,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	return func() { cancel(); <-done }
 }

@@ -131,11 +131,11 @@ type streams struct {
 	byCaller map[string]int // running subscriptions, by coderunner.Caller.Owner
 }
 
-func newStreams(cfg Config) *streams {
+func newStreams(cfg Config, present graphql.ErrorPresenterFunc) *streams {
 	st := &streams{
 		limits:         cfg.Connections.withDefaults(),
 		trustedProxies: cfg.TrustedProxies,
-		present:        presentError(cfg.Logger, cfg.CountError),
+		present:        present,
 		refused:        cfg.CountRefused,
 		dropped:        cfg.CountDropped,
 		byAddr:         map[string]int{},

@@ -106,12 +106,14 @@ func New(cfg Config) *Server {
 	if cfg.LoaderWait == 0 {
 		cfg.LoaderWait = loaders.DefaultWait
 	}
+	present := presentError(cfg.Logger, cfg.CountError)
 	s := &Server{
+		present:        present,
+		streams:        newStreams(cfg, present),
 		mux:            http.NewServeMux(),
 		accounts:       cfg.Accounts,
 		countErr:       cfg.CountError,
 		sessions:       newSessionWatch(),
-		streams:        newStreams(cfg),
 		trustedProxies: cfg.TrustedProxies,
 		allowedOrigins: cfg.AllowedOrigins,
 		log:            cfg.Logger,
@@ -214,7 +216,6 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
-	s.present = presentError(cfg.Logger, cfg.CountError)
 	srv.SetErrorPresenter(s.present)
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 	if cfg.Introspection {
