@@ -23,10 +23,22 @@ type Broker interface {
 	Close() error
 }
 
-// Job asks a worker to carry out a run; the run itself is in the RunStore.
+// Job asks a worker to carry out a run or to grade a submission (exactly
+// one of RunID and SubmissionID is set); the run or submission itself is
+// in the store.
 type Job struct {
-	RunID      string    `json:"runId"`
-	EnqueuedAt time.Time `json:"enqueuedAt"`
+	RunID        string    `json:"runId,omitempty"`
+	SubmissionID string    `json:"submissionId,omitempty"`
+	EnqueuedAt   time.Time `json:"enqueuedAt"`
+}
+
+// ID is the id of the job's run or submission: the queue knows a job by
+// it (Reserve, InQueue).
+func (j Job) ID() string {
+	if j.SubmissionID != "" {
+		return j.SubmissionID
+	}
+	return j.RunID
 }
 
 // Queue is a work queue with at-least-once delivery: a claimed job that is

@@ -43,12 +43,20 @@ type Problem struct {
 	MemoryMB    int        `json:"memoryMb" yaml:"memoryMb"`
 	// ReferenceSolution is kept for authors; students never see it.
 	ReferenceSolution string `json:"referenceSolution" yaml:"referenceSolution"`
+	// Checker is how submissions' outputs are compared with the tests'.
+	Checker Checker `json:"checker" yaml:"checker"`
+	// StopOnFirstFailure ends grading at the first test that fails; the
+	// default grades every test.
+	StopOnFirstFailure bool `json:"stopOnFirstFailure" yaml:"stopOnFirstFailure"`
 }
 
 // TestCase is one input given on stdin and the output expected on stdout.
 type TestCase struct {
 	Input  string `json:"input" yaml:"input"`
 	Output string `json:"output" yaml:"output"`
+	// Hint is the author's advice to a student whose program fails this
+	// test; for a hidden test, it is all the student learns about it.
+	Hint string `json:"hint,omitempty" yaml:"hint"`
 }
 
 // Default and maximum per-problem limits.

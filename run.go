@@ -45,19 +45,28 @@ const (
 	EventStdout   RunEventType = "STDOUT"
 	EventStderr   RunEventType = "STDERR"
 	EventFinished RunEventType = "FINISHED"
+	// EventTestFinished reports one graded test of a submission.
+	EventTestFinished RunEventType = "TEST_FINISHED"
 )
 
-// RunEvent is one step of a run as its subscribers see it. Seq numbers a
-// run's events 1, 2, 3, … without gaps, so a subscriber that reconnects
-// with the last seq it saw misses nothing and sees nothing twice.
+// RunEvent is one step of a run, or of a submission's grading, as its
+// subscribers see it. Seq numbers the events of one run (or submission)
+// 1, 2, 3, … without gaps, so a subscriber that reconnects with the last
+// seq it saw misses nothing and sees nothing twice.
 type RunEvent struct {
+	// RunID is the id of the run — or of the submission, for a
+	// submission's events: the EventLog keeps both alike.
 	RunID string       `json:"runId"`
 	Seq   int64        `json:"seq"`
 	Type  RunEventType `json:"type"`
 	// Text is the output chunk of a STDOUT or STDERR event.
 	Text string `json:"text,omitempty"`
-	// Run is the finished run, on FINISHED only.
+	// Run is the finished run, on a run's FINISHED only.
 	Run *Run `json:"run,omitempty"`
+	// Test is the graded test, on TEST_FINISHED.
+	Test *TestResult `json:"test,omitempty"`
+	// Submission is the finished submission, on a submission's FINISHED.
+	Submission *Submission `json:"submission,omitempty"`
 }
 
 // ErrNoRun is NOT_FOUND for a run: the answer both for a run that does

@@ -17,7 +17,22 @@ const (
 	maxCode      = 64 << 10
 	maxTestCases = 100
 	maxTestData  = 64 << 10
+	maxHint      = 500
 )
+
+// Validate reports an unknown checker or a tolerance out of range as
+// BAD_USER_INPUT.
+func (c Checker) Validate() error {
+	switch c.Kind {
+	case "", CheckLines, CheckExact, CheckTokens, CheckFloat:
+	default:
+		return Errorf(BadUserInput, "checker %q is unknown: use lines, exact, tokens or float", c.Kind)
+	}
+	if c.Tolerance < 0 || c.Tolerance >= 1 || (c.Tolerance != 0 && c.Kind != CheckFloat) {
+		return Errorf(BadUserInput, "checker tolerance %g: give 0 (the default, %g) or a number below 1, for the float checker only", c.Tolerance, DefaultTolerance)
+	}
+	return nil
+}
 
 // Validate reports the first problem with g as a BAD_USER_INPUT error.
 func (g AgeGroup) Validate() error {
@@ -63,6 +78,12 @@ func (p Problem) Validate() error {
 		if len(tc.Input) > maxTestData || len(tc.Output) > maxTestData {
 			return Errorf(BadUserInput, "%s: test case input and output are limited to %d bytes each", what, maxTestData)
 		}
+		if utf8.RuneCountInString(tc.Hint) > maxHint || !utf8.ValidString(tc.Hint) {
+			return Errorf(BadUserInput, "%s: a test's hint is limited to %d characters of valid UTF-8", what, maxHint)
+		}
+	}
+	if err := p.Checker.Validate(); err != nil {
+		return Errorf(BadUserInput, "%s: %s", what, err.Error())
 	}
 	if p.TimeLimitMs < 0 || p.TimeLimitMs > MaxTimeLimitMs {
 		return Errorf(BadUserInput, "%s: timeLimitMs must be 0 (the default, %d) or 1 to %d", what, DefaultTimeLimitMs, MaxTimeLimitMs)

@@ -91,8 +91,8 @@ func (b *Broker) Enqueue(_ context.Context, job coderunner.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.dropExpiredLocked(time.Now())
-	if _, ok := q.reserved[job.RunID]; ok {
-		delete(q.reserved, job.RunID) // its room becomes the job's
+	if _, ok := q.reserved[job.ID()]; ok {
+		delete(q.reserved, job.ID()) // its room becomes the job's
 	} else if q.fullLocked() {
 		return broker.ErrQueueFull(q.maxWaiting)
 	}
@@ -116,10 +116,10 @@ func (b *Broker) InQueue(_ context.Context, runIDs []string) (map[string]bool, e
 	defer q.mu.Unlock()
 	held := make(map[string]bool, len(q.waiting)+len(q.claimed))
 	for _, e := range q.waiting {
-		held[e.job.RunID] = true
+		held[e.job.ID()] = true
 	}
 	for e := range q.claimed {
-		held[e.job.RunID] = true
+		held[e.job.ID()] = true
 	}
 	found := make(map[string]bool)
 	for _, id := range runIDs {

@@ -46,13 +46,13 @@ func (b *Broker) Enqueue(ctx context.Context, job coderunner.Job) error {
 	}
 	err = b.withGroup(ctx, func() error {
 		return enqueueScript.Run(ctx, b.rdb, []string{b.keys.jobs(), b.keys.reserved()},
-			group, b.opts.MaxWaiting, payload, job.RunID).Err()
+			group, b.opts.MaxWaiting, payload, job.ID()).Err()
 	})
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return broker.ErrQueueFull(b.opts.MaxWaiting)
 	case err != nil:
-		return fmt.Errorf("redis broker: enqueue run %s: %w", job.RunID, err)
+		return fmt.Errorf("redis broker: enqueue run %s: %w", job.ID(), err)
 	}
 	return nil
 }
@@ -92,8 +92,8 @@ func (b *Broker) InQueue(ctx context.Context, runIDs []string) (map[string]bool,
 		for _, e := range entries {
 			var job coderunner.Job
 			payload, _ := e.Values["job"].(string)
-			if json.Unmarshal([]byte(payload), &job) == nil && wanted[job.RunID] {
-				found[job.RunID] = true
+			if json.Unmarshal([]byte(payload), &job) == nil && wanted[job.ID()] {
+				found[job.ID()] = true
 			}
 		}
 		if len(entries) < inQueuePage {
@@ -272,7 +272,7 @@ func (c *claim) KeepAlive(ctx context.Context) error {
 	case isNoGroup(err) || err == nil && kept == 0:
 		return coderunner.ErrClaimLost
 	case err != nil:
-		return fmt.Errorf("redis broker: keep claim of run %s alive: %w", c.job.RunID, err)
+		return fmt.Errorf("redis broker: keep claim of run %s alive: %w", c.job.ID(), err)
 	}
 	return nil
 }
@@ -280,7 +280,7 @@ func (c *claim) KeepAlive(ctx context.Context) error {
 func (c *claim) Ack(ctx context.Context) error {
 	err := ackScript.Run(ctx, c.b.rdb, []string{c.b.keys.jobs()}, group, c.id).Err()
 	if err != nil && !isNoGroup(err) { // no group: the job is gone already
-		return fmt.Errorf("redis broker: acknowledge run %s: %w", c.job.RunID, err)
+		return fmt.Errorf("redis broker: acknowledge run %s: %w", c.job.ID(), err)
 	}
 	return nil
 }
@@ -289,7 +289,7 @@ func (c *claim) DeadLetter(ctx context.Context, reason string) error {
 	err := deadLetterScript.Run(ctx, c.b.rdb, []string{c.b.keys.jobs(), c.b.keys.deadJobs()},
 		group, c.id, c.payload, reason, c.deliveries, broker.MaxDeadLetters).Err()
 	if err != nil && !isNoGroup(err) {
-		return fmt.Errorf("redis broker: dead-letter run %s: %w", c.job.RunID, err)
+		return fmt.Errorf("redis broker: dead-letter run %s: %w", c.job.ID(), err)
 	}
 	return nil
 }

@@ -181,6 +181,7 @@ type levelDoc struct {
 type testCaseDoc struct {
 	Input  string `bson:"input"`
 	Output string `bson:"output"`
+	Hint   string `bson:"hint,omitempty"`
 }
 
 type problemDoc struct {
