@@ -204,6 +204,27 @@ type Progress struct {
 // Solved reports whether a submission was ever ACCEPTED.
 func (p Progress) Solved() bool { return !p.SolvedAt.IsZero() }
 
+// Add counts a finished submission into p, in any order. Unfinished
+// submissions, and those that ended INTERNAL_ERROR (our failure, not the
+// child's attempt), change nothing.
+func (p Progress) Add(s Submission) Progress {
+	if s.Status != SubmissionFinished || s.Verdict == InternalError {
+		return p
+	}
+	p.Attempts++
+	if p.BestVerdict == "" || s.Verdict.Severity() < p.BestVerdict.Severity() {
+		p.BestVerdict = s.Verdict
+	}
+	// The best share of tests passed, with the total it was out of.
+	if p.Total == 0 || s.Passed*p.Total > p.BestPassed*s.Total {
+		p.BestPassed, p.Total = s.Passed, s.Total
+	}
+	if s.Verdict == Accepted && (p.SolvedAt.IsZero() || s.FinishedAt.Before(p.SolvedAt)) {
+		p.SolvedAt = s.FinishedAt
+	}
+	return p
+}
+
 // SubmissionUpdatableFrom returns the statuses UpdateSubmission may
 // replace for its from argument: the unfinished ones in from, or both
 // unfinished statuses when from is empty.

@@ -11,6 +11,7 @@ import (
 
 	"coderunner"
 	"coderunner/runs"
+	"coderunner/submissions"
 )
 
 // Worker claims run jobs from the broker and carries them out in the
@@ -19,10 +20,13 @@ import (
 // another worker claims the job again.
 type Worker struct {
 	// Name identifies this worker process to the broker; unique per process.
-	Name    string
-	Broker  coderunner.Broker
-	Runs    *runs.Service
-	Sandbox coderunner.Sandbox
+	Name   string
+	Broker coderunner.Broker
+	Runs   *runs.Service
+	// Submissions records the grading of submissions; a worker without
+	// it dead-letters submission jobs.
+	Submissions *submissions.Service
+	Sandbox     coderunner.Sandbox
 	// Concurrency is how many runs go at once.
 	Concurrency int
 	// MaxDeliveries: a job delivered more often than this (its workers
@@ -46,6 +50,9 @@ type Metrics struct {
 	QueueWait    func(time.Duration)
 	RunFinished  func(status coderunner.RunStatus, d time.Duration)
 	DeadLettered func()
+	// SubmissionGraded: its verdict, how many tests ran, and how long
+	// grading took.
+	SubmissionGraded func(verdict coderunner.Verdict, tests int, d time.Duration)
 }
 
 // Run claims and carries out jobs until ctx ends, then waits up to Grace
@@ -86,9 +93,13 @@ func (w *Worker) claimLoop(ctx, runCtx context.Context) {
 	}
 }
 
-// handle carries out one claimed job.
+// handle carries out one claimed job: a run, or a submission to grade.
 func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	job := claim.Job()
+	if job.SubmissionID != "" {
+		w.grade(ctx, claim)
+		return
+	}
 	log := w.Log.With("run", job.RunID, "delivery", claim.Deliveries())
 	run, err := w.Runs.Store.Run(ctx, job.RunID) // the worker acts for the system, not a caller
 	switch {
@@ -135,7 +146,8 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	attemptCtx, stopAttempt := context.WithCancel(ctx)
 	defer stopAttempt()
 	var claimLost atomic.Bool
-	go w.keepAlive(attemptCtx, claim, run, log, func() { claimLost.Store(true); stopAttempt() })
+	superseded := func(ctx context.Context) bool { return w.superseded(ctx, run) }
+	go w.keepAlive(attemptCtx, claim, superseded, log, func() { claimLost.Store(true); stopAttempt() })
 	result, cancelled, err := w.execute(attemptCtx, run, log)
 	if claimLost.Load() {
 		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
@@ -158,7 +170,8 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	}
 	run.RunResult = result
 	run.FinishedAt = time.Now().UTC()
-	if !w.storeResult(attemptCtx, run, log) {
+	finish := func(ctx context.Context) (bool, error) { return w.Runs.Finish(ctx, run) }
+	if !w.storeResult(attemptCtx, log, finish) {
 		return
 	}
 	if w.Metrics.RunFinished != nil {
@@ -167,19 +180,19 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	w.ack(ctx, claim, log)
 }
 
-// storeResult records a finished run, retrying a failed write for up to
-// StoreRetry: the program has run, and running it again (what leaving the
-// job to be claimed again does) costs more than waiting for a busy or
-// briefly unreachable store. It reports whether the run is finished in the
-// store, by this call or another.
-func (w *Worker) storeResult(ctx context.Context, run coderunner.Run, log *slog.Logger) bool {
+// storeResult records a finished run (or submission) with finish,
+// retrying a failed write for up to StoreRetry: the program has run, and
+// running it again (what leaving the job to be claimed again does) costs
+// more than waiting for a busy or briefly unreachable store. It reports
+// whether the result is in the store, by this call or another.
+func (w *Worker) storeResult(ctx context.Context, log *slog.Logger, finish func(context.Context) (bool, error)) bool {
 	bound := w.StoreRetry
 	if bound <= 0 {
 		bound = 30 * time.Second
 	}
 	deadline := time.Now().Add(bound)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		finished, err := w.Runs.Finish(ctx, run)
+		finished, err := finish(ctx)
 		switch {
 		case err == nil:
 			return true
@@ -288,10 +301,10 @@ var errNotStarted = errors.New("run not started")
 
 // keepAlive renews the claim until ctx ends. If the broker says the claim
 // is lost and the store confirms that another attempt has started or the
-// run has finished, it calls lost, which stops the run. Any other failure
-// leaves the program running: Redis may be restarting, and the result is
-// stored without it.
-func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, run coderunner.Run, log *slog.Logger, lost func()) {
+// run (or submission) has finished — superseded says so — it calls lost,
+// which stops the attempt. Any other failure leaves the program running:
+// Redis may be restarting, and the result is stored without it.
+func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, superseded func(context.Context) bool, log *slog.Logger, lost func()) {
 	t := time.NewTicker(w.KeepAliveEvery)
 	defer t.Stop()
 	forgotten := false
@@ -303,7 +316,7 @@ func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, run code
 			err := claim.KeepAlive(ctx)
 			switch {
 			case errors.Is(err, coderunner.ErrClaimLost):
-				if w.superseded(ctx, run) {
+				if superseded(ctx) {
 					lost()
 					return
 				}
@@ -339,7 +352,7 @@ func (w *Worker) ack(ctx context.Context, claim coderunner.Claim, log *slog.Logg
 
 func (w *Worker) deadLetter(ctx context.Context, claim coderunner.Claim, reason string) {
 	if err := claim.DeadLetter(ctx, reason); err != nil {
-		w.Log.Error("dead-letter job failed", "run", claim.Job().RunID, "err", err)
+		w.Log.Error("dead-letter job failed", "job", claim.Job().ID(), "err", err)
 		return
 	}
 	if w.Metrics.DeadLettered != nil {

@@ -34,10 +34,13 @@ type ResolverRoot interface {
 	Level() LevelResolver
 	Mutation() MutationResolver
 	Problem() ProblemResolver
+	ProblemProgress() ProblemProgressResolver
 	Query() QueryResolver
 	Quota() QuotaResolver
 	Run() RunResolver
+	Submission() SubmissionResolver
 	Subscription() SubscriptionResolver
+	TestResult() TestResultResolver
 	User() UserResolver
 }
 
@@ -74,10 +77,17 @@ type ComplexityRoot struct {
 		AgeGroup     func(childComplexity int) int
 		Description  func(childComplexity int) int
 		ID           func(childComplexity int) int
+		MyProgress   func(childComplexity int) int
 		Position     func(childComplexity int) int
 		ProblemCount func(childComplexity int) int
 		Problems     func(childComplexity int) int
 		Title        func(childComplexity int) int
+	}
+
+	LevelProgress struct {
+		Completed func(childComplexity int) int
+		Solved    func(childComplexity int) int
+		Total     func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -90,12 +100,14 @@ type ComplexityRoot struct {
 		SignIn       func(childComplexity int, name string, password string, setCookie bool) int
 		SignOut      func(childComplexity int) int
 		SignUp       func(childComplexity int, name string, password string) int
+		Submit       func(childComplexity int, problemID string, code string) int
 	}
 
 	Problem struct {
 		ID          func(childComplexity int) int
 		Level       func(childComplexity int) int
 		MemoryMB    func(childComplexity int) int
+		MyProgress  func(childComplexity int) int
 		Position    func(childComplexity int) int
 		SampleTests func(childComplexity int) int
 		StarterCode func(childComplexity int) int
@@ -104,15 +116,27 @@ type ComplexityRoot struct {
 		Title       func(childComplexity int) int
 	}
 
+	ProblemProgress struct {
+		Attempts    func(childComplexity int) int
+		BestPassed  func(childComplexity int) int
+		BestVerdict func(childComplexity int) int
+		Problem     func(childComplexity int) int
+		Solved      func(childComplexity int) int
+		SolvedAt    func(childComplexity int) int
+		Total       func(childComplexity int) int
+	}
+
 	Query struct {
-		AgeGroups func(childComplexity int) int
-		AuditLog  func(childComplexity int, first int, after *string) int
-		Level     func(childComplexity int, id string) int
-		Levels    func(childComplexity int, ageGroup string) int
-		Me        func(childComplexity int) int
-		Problem   func(childComplexity int, id string) int
-		Run       func(childComplexity int, id string) int
-		User      func(childComplexity int, id *string, name *string) int
+		AgeGroups   func(childComplexity int) int
+		AuditLog    func(childComplexity int, first int, after *string) int
+		Level       func(childComplexity int, id string) int
+		Levels      func(childComplexity int, ageGroup string) int
+		Me          func(childComplexity int) int
+		Problem     func(childComplexity int, id string) int
+		Run         func(childComplexity int, id string) int
+		Submission  func(childComplexity int, id string) int
+		Submissions func(childComplexity int, problemID *string, first *int, after *string, userID *string) int
+		User        func(childComplexity int, id *string, name *string) int
 	}
 
 	Quota struct {
@@ -157,8 +181,39 @@ type ComplexityRoot struct {
 		Type  func(childComplexity int) int
 	}
 
+	Submission struct {
+		Code       func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Owner      func(childComplexity int) int
+		Passed     func(childComplexity int) int
+		Problem    func(childComplexity int) int
+		Score      func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Tests      func(childComplexity int) int
+		Total      func(childComplexity int) int
+		Verdict    func(childComplexity int) int
+	}
+
+	SubmissionConnection struct {
+		EndCursor   func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+		Nodes       func(childComplexity int) int
+	}
+
+	SubmissionEvent struct {
+		RunID      func(childComplexity int) int
+		Seq        func(childComplexity int) int
+		Submission func(childComplexity int) int
+		Test       func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	Subscription struct {
-		RunEvents func(childComplexity int, runID string, afterSeq int) int
+		RunEvents        func(childComplexity int, runID string, afterSeq int) int
+		SubmissionEvents func(childComplexity int, submissionID string, afterSeq int) int
 	}
 
 	TestCase struct {
@@ -166,10 +221,26 @@ type ComplexityRoot struct {
 		Output func(childComplexity int) int
 	}
 
+	TestResult struct {
+		ActualOutput   func(childComplexity int) int
+		CPUMs          func(childComplexity int) int
+		Diff           func(childComplexity int) int
+		ExpectedOutput func(childComplexity int) int
+		Hint           func(childComplexity int) int
+		Index          func(childComplexity int) int
+		Input          func(childComplexity int) int
+		MemoryKB       func(childComplexity int) int
+		Sample         func(childComplexity int) int
+		Stderr         func(childComplexity int) int
+		Verdict        func(childComplexity int) int
+		WallMs         func(childComplexity int) int
+	}
+
 	User struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
+		Progress  func(childComplexity int) int
 		Quota     func(childComplexity int) int
 		Role      func(childComplexity int) int
 	}
@@ -186,6 +257,7 @@ type LevelResolver interface {
 	AgeGroup(ctx context.Context, obj *coderunner.Level) (coderunner.AgeGroup, error)
 
 	Problems(ctx context.Context, obj *coderunner.Level) ([]coderunner.Problem, error)
+	MyProgress(ctx context.Context, obj *coderunner.Level) (*LevelProgress, error)
 }
 type MutationResolver interface {
 	Run(ctx context.Context, input RunInput) (coderunner.Run, error)
@@ -197,9 +269,19 @@ type MutationResolver interface {
 	SetRole(ctx context.Context, userID string, role coderunner.Role) (coderunner.User, error)
 	SetQuota(ctx context.Context, userID string, input coderunner.QuotaOverride) (accounts.Standing, error)
 	SetRoleQuota(ctx context.Context, role coderunner.Role, input coderunner.QuotaOverride) (accounts.Standing, error)
+	Submit(ctx context.Context, problemID string, code string) (coderunner.Submission, error)
 }
 type ProblemResolver interface {
 	Level(ctx context.Context, obj *coderunner.Problem) (coderunner.Level, error)
+
+	MyProgress(ctx context.Context, obj *coderunner.Problem) (*coderunner.Progress, error)
+}
+type ProblemProgressResolver interface {
+	Problem(ctx context.Context, obj *coderunner.Progress) (*coderunner.Problem, error)
+
+	BestVerdict(ctx context.Context, obj *coderunner.Progress) (*coderunner.Verdict, error)
+
+	SolvedAt(ctx context.Context, obj *coderunner.Progress) (*time.Time, error)
 }
 type QueryResolver interface {
 	AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error)
@@ -210,6 +292,8 @@ type QueryResolver interface {
 	User(ctx context.Context, id *string, name *string) (*coderunner.User, error)
 	AuditLog(ctx context.Context, first int, after *string) ([]coderunner.AuditEntry, error)
 	Run(ctx context.Context, id string) (*coderunner.Run, error)
+	Submission(ctx context.Context, id string) (*coderunner.Submission, error)
+	Submissions(ctx context.Context, problemID *string, first *int, after *string, userID *string) (SubmissionConnection, error)
 }
 type QuotaResolver interface {
 	ExecSecondsToday(ctx context.Context, obj *accounts.Standing) (float64, error)
@@ -220,11 +304,30 @@ type RunResolver interface {
 	StartedAt(ctx context.Context, obj *coderunner.Run) (*time.Time, error)
 	FinishedAt(ctx context.Context, obj *coderunner.Run) (*time.Time, error)
 }
+type SubmissionResolver interface {
+	Problem(ctx context.Context, obj *coderunner.Submission) (*coderunner.Problem, error)
+	Owner(ctx context.Context, obj *coderunner.Submission) (*coderunner.User, error)
+
+	Verdict(ctx context.Context, obj *coderunner.Submission) (*coderunner.Verdict, error)
+
+	StartedAt(ctx context.Context, obj *coderunner.Submission) (*time.Time, error)
+	FinishedAt(ctx context.Context, obj *coderunner.Submission) (*time.Time, error)
+}
 type SubscriptionResolver interface {
 	RunEvents(ctx context.Context, runID string, afterSeq int) (<-chan coderunner.RunEvent, error)
+	SubmissionEvents(ctx context.Context, submissionID string, afterSeq int) (<-chan coderunner.RunEvent, error)
+}
+type TestResultResolver interface {
+	Hint(ctx context.Context, obj *coderunner.TestResult) (*string, error)
+	Input(ctx context.Context, obj *coderunner.TestResult) (*string, error)
+	ExpectedOutput(ctx context.Context, obj *coderunner.TestResult) (*string, error)
+	ActualOutput(ctx context.Context, obj *coderunner.TestResult) (*string, error)
+	Stderr(ctx context.Context, obj *coderunner.TestResult) (*string, error)
+	Diff(ctx context.Context, obj *coderunner.TestResult) (*string, error)
 }
 type UserResolver interface {
 	Quota(ctx context.Context, obj *coderunner.User) (accounts.Standing, error)
+	Progress(ctx context.Context, obj *coderunner.User) ([]coderunner.Progress, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -356,6 +459,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Level.ID(childComplexity), true
+	case "Level.myProgress":
+		if e.ComplexityRoot.Level.MyProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Level.MyProgress(childComplexity), true
 	case "Level.position":
 		if e.ComplexityRoot.Level.Position == nil {
 			break
@@ -380,6 +489,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Level.Title(childComplexity), true
+
+	case "LevelProgress.completed":
+		if e.ComplexityRoot.LevelProgress.Completed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LevelProgress.Completed(childComplexity), true
+	case "LevelProgress.solved":
+		if e.ComplexityRoot.LevelProgress.Solved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LevelProgress.Solved(childComplexity), true
+	case "LevelProgress.total":
+		if e.ComplexityRoot.LevelProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LevelProgress.Total(childComplexity), true
 
 	case "Mutation.cancelRun":
 		if e.ComplexityRoot.Mutation.CancelRun == nil {
@@ -475,6 +603,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["name"].(string), args["password"].(string)), true
+	case "Mutation.submit":
+		if e.ComplexityRoot.Mutation.Submit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Submit(childComplexity, args["problemId"].(string), args["code"].(string)), true
 
 	case "Problem.id":
 		if e.ComplexityRoot.Problem.ID == nil {
@@ -494,6 +633,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Problem.MemoryMB(childComplexity), true
+	case "Problem.myProgress":
+		if e.ComplexityRoot.Problem.MyProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Problem.MyProgress(childComplexity), true
 	case "Problem.position":
 		if e.ComplexityRoot.Problem.Position == nil {
 			break
@@ -530,6 +675,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Problem.Title(childComplexity), true
+
+	case "ProblemProgress.attempts":
+		if e.ComplexityRoot.ProblemProgress.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.Attempts(childComplexity), true
+	case "ProblemProgress.bestPassed":
+		if e.ComplexityRoot.ProblemProgress.BestPassed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.BestPassed(childComplexity), true
+	case "ProblemProgress.bestVerdict":
+		if e.ComplexityRoot.ProblemProgress.BestVerdict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.BestVerdict(childComplexity), true
+	case "ProblemProgress.problem":
+		if e.ComplexityRoot.ProblemProgress.Problem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.Problem(childComplexity), true
+	case "ProblemProgress.solved":
+		if e.ComplexityRoot.ProblemProgress.Solved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.Solved(childComplexity), true
+	case "ProblemProgress.solvedAt":
+		if e.ComplexityRoot.ProblemProgress.SolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.SolvedAt(childComplexity), true
+	case "ProblemProgress.total":
+		if e.ComplexityRoot.ProblemProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemProgress.Total(childComplexity), true
 
 	case "Query.ageGroups":
 		if e.ComplexityRoot.Query.AgeGroups == nil {
@@ -599,6 +787,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Run(childComplexity, args["id"].(string)), true
+	case "Query.submission":
+		if e.ComplexityRoot.Query.Submission == nil {
+			break
+		}
+
+		args, err := ec.field_Query_submission_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Submission(childComplexity, args["id"].(string)), true
+	case "Query.submissions":
+		if e.ComplexityRoot.Query.Submissions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_submissions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Submissions(childComplexity, args["problemId"].(*string), args["first"].(*int), args["after"].(*string), args["userId"].(*string)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -812,6 +1022,135 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunEvent.Type(childComplexity), true
 
+	case "Submission.code":
+		if e.ComplexityRoot.Submission.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Code(childComplexity), true
+	case "Submission.createdAt":
+		if e.ComplexityRoot.Submission.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.CreatedAt(childComplexity), true
+	case "Submission.finishedAt":
+		if e.ComplexityRoot.Submission.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.FinishedAt(childComplexity), true
+	case "Submission.id":
+		if e.ComplexityRoot.Submission.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.ID(childComplexity), true
+	case "Submission.owner":
+		if e.ComplexityRoot.Submission.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Owner(childComplexity), true
+	case "Submission.passed":
+		if e.ComplexityRoot.Submission.Passed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Passed(childComplexity), true
+	case "Submission.problem":
+		if e.ComplexityRoot.Submission.Problem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Problem(childComplexity), true
+	case "Submission.score":
+		if e.ComplexityRoot.Submission.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Score(childComplexity), true
+	case "Submission.startedAt":
+		if e.ComplexityRoot.Submission.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.StartedAt(childComplexity), true
+	case "Submission.status":
+		if e.ComplexityRoot.Submission.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Status(childComplexity), true
+	case "Submission.tests":
+		if e.ComplexityRoot.Submission.Tests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Tests(childComplexity), true
+	case "Submission.total":
+		if e.ComplexityRoot.Submission.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Total(childComplexity), true
+	case "Submission.verdict":
+		if e.ComplexityRoot.Submission.Verdict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Submission.Verdict(childComplexity), true
+
+	case "SubmissionConnection.endCursor":
+		if e.ComplexityRoot.SubmissionConnection.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionConnection.EndCursor(childComplexity), true
+	case "SubmissionConnection.hasNextPage":
+		if e.ComplexityRoot.SubmissionConnection.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionConnection.HasNextPage(childComplexity), true
+	case "SubmissionConnection.nodes":
+		if e.ComplexityRoot.SubmissionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionConnection.Nodes(childComplexity), true
+
+	case "SubmissionEvent.submissionId":
+		if e.ComplexityRoot.SubmissionEvent.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionEvent.RunID(childComplexity), true
+	case "SubmissionEvent.seq":
+		if e.ComplexityRoot.SubmissionEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionEvent.Seq(childComplexity), true
+	case "SubmissionEvent.submission":
+		if e.ComplexityRoot.SubmissionEvent.Submission == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionEvent.Submission(childComplexity), true
+	case "SubmissionEvent.test":
+		if e.ComplexityRoot.SubmissionEvent.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionEvent.Test(childComplexity), true
+	case "SubmissionEvent.type":
+		if e.ComplexityRoot.SubmissionEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmissionEvent.Type(childComplexity), true
+
 	case "Subscription.runEvents":
 		if e.ComplexityRoot.Subscription.RunEvents == nil {
 			break
@@ -823,6 +1162,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.RunEvents(childComplexity, args["runId"].(string), args["afterSeq"].(int)), true
+	case "Subscription.submissionEvents":
+		if e.ComplexityRoot.Subscription.SubmissionEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_submissionEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SubmissionEvents(childComplexity, args["submissionId"].(string), args["afterSeq"].(int)), true
 
 	case "TestCase.input":
 		if e.ComplexityRoot.TestCase.Input == nil {
@@ -836,6 +1186,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestCase.Output(childComplexity), true
+
+	case "TestResult.actualOutput":
+		if e.ComplexityRoot.TestResult.ActualOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.ActualOutput(childComplexity), true
+	case "TestResult.cpuMs":
+		if e.ComplexityRoot.TestResult.CPUMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.CPUMs(childComplexity), true
+	case "TestResult.diff":
+		if e.ComplexityRoot.TestResult.Diff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Diff(childComplexity), true
+	case "TestResult.expectedOutput":
+		if e.ComplexityRoot.TestResult.ExpectedOutput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.ExpectedOutput(childComplexity), true
+	case "TestResult.hint":
+		if e.ComplexityRoot.TestResult.Hint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Hint(childComplexity), true
+	case "TestResult.index":
+		if e.ComplexityRoot.TestResult.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Index(childComplexity), true
+	case "TestResult.input":
+		if e.ComplexityRoot.TestResult.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Input(childComplexity), true
+	case "TestResult.memoryKb":
+		if e.ComplexityRoot.TestResult.MemoryKB == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.MemoryKB(childComplexity), true
+	case "TestResult.sample":
+		if e.ComplexityRoot.TestResult.Sample == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Sample(childComplexity), true
+	case "TestResult.stderr":
+		if e.ComplexityRoot.TestResult.Stderr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Stderr(childComplexity), true
+	case "TestResult.verdict":
+		if e.ComplexityRoot.TestResult.Verdict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Verdict(childComplexity), true
+	case "TestResult.wallMs":
+		if e.ComplexityRoot.TestResult.WallMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.WallMs(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -855,6 +1278,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.progress":
+		if e.ComplexityRoot.User.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Progress(childComplexity), true
 	case "User.quota":
 		if e.ComplexityRoot.User.Quota == nil {
 			break
@@ -1276,6 +1705,184 @@ type Query {
   problem(id: ID!): Problem @public
 }
 `, BuiltIn: false},
+	{Name: "../schema/submissions.graphqls", Input: `"Where a submission is in its grading."
+enum SubmissionStatus {
+  QUEUED
+  RUNNING
+  FINISHED
+}
+
+"""
+How a test, or a whole submission, was judged. A submission's verdict is its
+worst test's, in this order from best to worst: ACCEPTED, WRONG_ANSWER,
+OUTPUT_LIMIT_EXCEEDED, MEMORY_LIMIT_EXCEEDED, TIME_LIMIT_EXCEEDED,
+RUNTIME_ERROR, INTERNAL_ERROR.
+"""
+enum Verdict {
+  "The program printed what was expected."
+  ACCEPTED
+  "The program ended normally but printed something else."
+  WRONG_ANSWER
+  "The program printed far more than expected; what came before was judged."
+  OUTPUT_LIMIT_EXCEEDED
+  "The program used more memory than the problem allows."
+  MEMORY_LIMIT_EXCEEDED
+  "The program ran longer than the problem allows (an endless loop?)."
+  TIME_LIMIT_EXCEEDED
+  "The program stopped with an error: see stderr for sample tests."
+  RUNTIME_ERROR
+  "Our fault, never the program's: submit again."
+  INTERNAL_ERROR
+}
+
+"""
+How a submission did on one test. For a sample test (one shown in the
+problem) it also shows the input, the expected and the actual output and a
+diff; for a hidden test only the verdict, the figures and the author's hint.
+"""
+type TestResult {
+  "The test's place: the problem's sample tests come first, then its hidden ones."
+  index: Int!
+  sample: Boolean!
+  verdict: Verdict!
+  wallMs: Int!
+  cpuMs: Int!
+  memoryKb: Int!
+  "The author's advice for a failed test; null when passed or when there is none."
+  hint: String
+  "Sample tests only."
+  input: String
+  "Sample tests only."
+  expectedOutput: String
+  "Sample tests only: what the program printed (the prompts of input() are not part of it)."
+  actualOutput: String
+  "Sample tests only."
+  stderr: String
+  "Sample tests with a WRONG_ANSWER only: where the output differs, line by line."
+  diff: String
+}
+
+"A program sent to be graded. Only its owner and admins see it; to anyone else it does not exist."
+type Submission {
+  id: ID!
+  "The problem; null if it has been deleted since."
+  problem: Problem
+  owner: User
+  code: String!
+  status: SubmissionStatus!
+  "Set once FINISHED."
+  verdict: Verdict
+  "Tests passed so far."
+  passed: Int!
+  "Tests the problem has. With stopOnFirstFailure, fewer may be graded."
+  total: Int!
+  "Percent of the tests passed, rounded down."
+  score: Int!
+  "The tests graded so far, in order."
+  tests: [TestResult!]!
+  createdAt: Time!
+  startedAt: Time
+  finishedAt: Time
+}
+
+"A page of submissions, newest first."
+type SubmissionConnection {
+  nodes: [Submission!]!
+  "Pass as after to get the next page; null on an empty page."
+  endCursor: String
+  hasNextPage: Boolean!
+}
+
+enum SubmissionEventType {
+  QUEUED
+  STARTED
+  "One test has been graded: see test."
+  TEST_FINISHED
+  "Grading is over: see submission."
+  FINISHED
+}
+
+"One step of a submission's grading. seq numbers its events 1, 2, 3, … without gaps."
+type SubmissionEvent {
+  submissionId: ID!
+  seq: Int!
+  type: SubmissionEventType!
+  "The graded test, for TEST_FINISHED."
+  test: TestResult
+  "The finished submission, for FINISHED."
+  submission: Submission
+}
+
+"How far the caller has come with a problem."
+type ProblemProgress {
+  problem: Problem
+  "A submission was ACCEPTED once; a solved problem stays solved."
+  solved: Boolean!
+  "Graded submissions (those that ended INTERNAL_ERROR do not count)."
+  attempts: Int!
+  bestVerdict: Verdict
+  "The most tests passed by one submission, out of total."
+  bestPassed: Int!
+  total: Int!
+  solvedAt: Time
+}
+
+"How far the caller has come with a level."
+type LevelProgress {
+  "Problems solved."
+  solved: Int!
+  "Problems in the level."
+  total: Int!
+  "Every problem is solved."
+  completed: Boolean!
+}
+
+extend type Problem {
+  "The caller's progress; null for a guest. Never cached publicly."
+  myProgress: ProblemProgress @private
+}
+
+extend type Level {
+  "The caller's progress; null for a guest. Never cached publicly."
+  myProgress: LevelProgress @private
+}
+
+extend type User {
+  "Progress on every problem the user has submitted to."
+  progress: [ProblemProgress!]!
+}
+
+extend type Query {
+  "One submission. NOT_FOUND if there is no such submission."
+  submission(id: ID!): Submission @auth(role: STUDENT)
+  """
+  The caller's submissions, newest first, of one problem if problemId is
+  given. first: 1 to 100 (default 20); after: the endCursor of the page
+  before. Admins may pass userId to list another user's.
+  """
+  submissions(problemId: ID, first: Int, after: String, userId: ID): SubmissionConnection! @auth(role: STUDENT)
+}
+
+extend type Mutation {
+  """
+  Send a program to be graded against every test of a problem. Returns at
+  once with status QUEUED; follow it with submissionEvents. Counts against
+  submitsPerMinute and submitsPerDay, and its tests' CPU time against
+  execSecondsPerDay (RATE_LIMITED, QUOTA_EXCEEDED); QUEUE_FULL when too
+  much work waits. Only signed-in users submit.
+  """
+  submit(problemId: ID!, code: String!): Submission! @auth(role: STUDENT)
+}
+
+extend type Subscription {
+  """
+  The events of a submission after afterSeq: first those already published,
+  then live ones. Completes after FINISHED. Reconnect with the last seq seen
+  to miss nothing and see nothing twice, on any API replica.
+  """
+  submissionEvents(submissionId: ID!, afterSeq: Int! = 0): SubmissionEvent! @auth(role: STUDENT)
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -1347,8 +1954,22 @@ func (ec *executionContext) childFields_Level(ctx context.Context, field graphql
 		return ec.fieldContext_Level_problemCount(ctx, field)
 	case "problems":
 		return ec.fieldContext_Level_problems(ctx, field)
+	case "myProgress":
+		return ec.fieldContext_Level_myProgress(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Level", field.Name)
+}
+
+func (ec *executionContext) childFields_LevelProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "solved":
+		return ec.fieldContext_LevelProgress_solved(ctx, field)
+	case "total":
+		return ec.fieldContext_LevelProgress_total(ctx, field)
+	case "completed":
+		return ec.fieldContext_LevelProgress_completed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LevelProgress", field.Name)
 }
 
 func (ec *executionContext) childFields_Problem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1371,8 +1992,30 @@ func (ec *executionContext) childFields_Problem(ctx context.Context, field graph
 		return ec.fieldContext_Problem_timeLimitMs(ctx, field)
 	case "memoryMb":
 		return ec.fieldContext_Problem_memoryMb(ctx, field)
+	case "myProgress":
+		return ec.fieldContext_Problem_myProgress(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Problem", field.Name)
+}
+
+func (ec *executionContext) childFields_ProblemProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "problem":
+		return ec.fieldContext_ProblemProgress_problem(ctx, field)
+	case "solved":
+		return ec.fieldContext_ProblemProgress_solved(ctx, field)
+	case "attempts":
+		return ec.fieldContext_ProblemProgress_attempts(ctx, field)
+	case "bestVerdict":
+		return ec.fieldContext_ProblemProgress_bestVerdict(ctx, field)
+	case "bestPassed":
+		return ec.fieldContext_ProblemProgress_bestPassed(ctx, field)
+	case "total":
+		return ec.fieldContext_ProblemProgress_total(ctx, field)
+	case "solvedAt":
+		return ec.fieldContext_ProblemProgress_solvedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProblemProgress", field.Name)
 }
 
 func (ec *executionContext) childFields_Quota(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1459,6 +2102,66 @@ func (ec *executionContext) childFields_RunEvent(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type RunEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_Submission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Submission_id(ctx, field)
+	case "problem":
+		return ec.fieldContext_Submission_problem(ctx, field)
+	case "owner":
+		return ec.fieldContext_Submission_owner(ctx, field)
+	case "code":
+		return ec.fieldContext_Submission_code(ctx, field)
+	case "status":
+		return ec.fieldContext_Submission_status(ctx, field)
+	case "verdict":
+		return ec.fieldContext_Submission_verdict(ctx, field)
+	case "passed":
+		return ec.fieldContext_Submission_passed(ctx, field)
+	case "total":
+		return ec.fieldContext_Submission_total(ctx, field)
+	case "score":
+		return ec.fieldContext_Submission_score(ctx, field)
+	case "tests":
+		return ec.fieldContext_Submission_tests(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Submission_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Submission_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Submission_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Submission", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmissionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_SubmissionConnection_nodes(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_SubmissionConnection_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_SubmissionConnection_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmissionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmissionEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "submissionId":
+		return ec.fieldContext_SubmissionEvent_submissionId(ctx, field)
+	case "seq":
+		return ec.fieldContext_SubmissionEvent_seq(ctx, field)
+	case "type":
+		return ec.fieldContext_SubmissionEvent_type(ctx, field)
+	case "test":
+		return ec.fieldContext_SubmissionEvent_test(ctx, field)
+	case "submission":
+		return ec.fieldContext_SubmissionEvent_submission(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmissionEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_TestCase(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "input":
@@ -1467,6 +2170,36 @@ func (ec *executionContext) childFields_TestCase(ctx context.Context, field grap
 		return ec.fieldContext_TestCase_output(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TestCase", field.Name)
+}
+
+func (ec *executionContext) childFields_TestResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_TestResult_index(ctx, field)
+	case "sample":
+		return ec.fieldContext_TestResult_sample(ctx, field)
+	case "verdict":
+		return ec.fieldContext_TestResult_verdict(ctx, field)
+	case "wallMs":
+		return ec.fieldContext_TestResult_wallMs(ctx, field)
+	case "cpuMs":
+		return ec.fieldContext_TestResult_cpuMs(ctx, field)
+	case "memoryKb":
+		return ec.fieldContext_TestResult_memoryKb(ctx, field)
+	case "hint":
+		return ec.fieldContext_TestResult_hint(ctx, field)
+	case "input":
+		return ec.fieldContext_TestResult_input(ctx, field)
+	case "expectedOutput":
+		return ec.fieldContext_TestResult_expectedOutput(ctx, field)
+	case "actualOutput":
+		return ec.fieldContext_TestResult_actualOutput(ctx, field)
+	case "stderr":
+		return ec.fieldContext_TestResult_stderr(ctx, field)
+	case "diff":
+		return ec.fieldContext_TestResult_diff(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestResult", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1481,6 +2214,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_createdAt(ctx, field)
 	case "quota":
 		return ec.fieldContext_User_quota(ctx, field)
+	case "progress":
+		return ec.fieldContext_User_progress(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -1791,6 +2526,28 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_submit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "problemId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["problemId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1883,6 +2640,58 @@ func (ec *executionContext) field_Query_run_args(ctx context.Context, rawArgs ma
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_submission_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_submissions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "problemId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["problemId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1916,6 +2725,28 @@ func (ec *executionContext) field_Subscription_runEvents_args(ctx context.Contex
 		return nil, err
 	}
 	args["runId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "afterSeq",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["afterSeq"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_submissionEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "submissionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["submissionId"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "afterSeq",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNInt2int(ctx, v)
@@ -2543,6 +3374,107 @@ func (ec *executionContext) fieldContext_Level_problems(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Level_myProgress(ctx context.Context, field graphql.CollectedField, obj *coderunner.Level) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Level_myProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Level().MyProgress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *LevelProgress) graphql.Marshaler {
+			return ec.marshalOLevelProgress2ᚖcoderunnerᚋgraphᚐLevelProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Level_myProgress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Level",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LevelProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LevelProgress_solved(ctx context.Context, field graphql.CollectedField, obj *LevelProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LevelProgress_solved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Solved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LevelProgress_solved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LevelProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LevelProgress_total(ctx context.Context, field graphql.CollectedField, obj *LevelProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LevelProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LevelProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LevelProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LevelProgress_completed(ctx context.Context, field graphql.CollectedField, obj *LevelProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LevelProgress_completed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Completed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LevelProgress_completed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LevelProgress", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Mutation_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2990,6 +3922,68 @@ func (ec *executionContext) fieldContext_Mutation_setRoleQuota(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_submit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Submit(ctx, fc.Args["problemId"].(string), fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "STUDENT")
+				if err != nil {
+					var zeroVal coderunner.Submission
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Submission
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Submission) graphql.Marshaler {
+			return ec.marshalNSubmission2coderunnerᚐSubmission(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Submission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Problem_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3213,6 +4207,208 @@ func (ec *executionContext) _Problem_memoryMb(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Problem_memoryMb(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Problem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Problem_myProgress(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Problem_myProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Problem().MyProgress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Progress) graphql.Marshaler {
+			return ec.marshalOProblemProgress2ᚖcoderunnerᚐProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Problem_myProgress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Problem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProblemProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProblemProgress_problem(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_problem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProblemProgress().Problem(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
+			return ec.marshalOProblem2ᚖcoderunnerᚐProblem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProblemProgress",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Problem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProblemProgress_solved(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_solved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Solved(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_solved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _ProblemProgress_attempts(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProblemProgress_bestVerdict(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_bestVerdict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProblemProgress().BestVerdict(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Verdict) graphql.Marshaler {
+			return ec.marshalOVerdict2ᚖcoderunnerᚐVerdict(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_bestVerdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, true, true, "Verdict")
+}
+
+func (ec *executionContext) _ProblemProgress_bestPassed(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_bestPassed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BestPassed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_bestPassed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProblemProgress_total(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProblemProgress_solvedAt(ctx context.Context, field graphql.CollectedField, obj *coderunner.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemProgress_solvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProblemProgress().SolvedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemProgress_solvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemProgress", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Query_ageGroups(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3573,6 +4769,130 @@ func (ec *executionContext) fieldContext_Query_run(ctx context.Context, field gr
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_run_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_submission(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_submission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Submission(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "STUDENT")
+				if err != nil {
+					var zeroVal *coderunner.Submission
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *coderunner.Submission
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Submission) graphql.Marshaler {
+			return ec.marshalOSubmission2ᚖcoderunnerᚐSubmission(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_submission(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Submission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_submission_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_submissions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_submissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Submissions(ctx, fc.Args["problemId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["userId"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "STUDENT")
+				if err != nil {
+					var zeroVal SubmissionConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal SubmissionConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v SubmissionConnection) graphql.Marshaler {
+			return ec.marshalNSubmissionConnection2coderunnerᚋgraphᚐSubmissionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_submissions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubmissionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_submissions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4432,6 +5752,543 @@ func (ec *executionContext) fieldContext_RunEvent_run(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Submission_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Submission_problem(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_problem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Submission().Problem(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
+			return ec.marshalOProblem2ᚖcoderunnerᚐProblem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Submission",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Problem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Submission_owner(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Submission().Owner(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖcoderunnerᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Submission",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Submission_code(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "String")
+}
+
+func (ec *executionContext) _Submission_status(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.SubmissionStatus) graphql.Marshaler {
+			return ec.marshalNSubmissionStatus2coderunnerᚐSubmissionStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "SubmissionStatus")
+}
+
+func (ec *executionContext) _Submission_verdict(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_verdict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Submission().Verdict(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Verdict) graphql.Marshaler {
+			return ec.marshalOVerdict2ᚖcoderunnerᚐVerdict(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, true, true, "Verdict")
+}
+
+func (ec *executionContext) _Submission_passed(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_passed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Passed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_passed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Submission_total(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Submission_score(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, true, false, "Int")
+}
+
+func (ec *executionContext) _Submission_tests(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_tests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.TestResult) graphql.Marshaler {
+			return ec.marshalNTestResult2ᚕcoderunnerᚐTestResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_tests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Submission",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Submission_createdAt(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Submission_startedAt(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Submission().StartedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Submission_finishedAt(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Submission_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Submission().FinishedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Submission_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Submission", field, true, true, "Time")
+}
+
+func (ec *executionContext) _SubmissionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *SubmissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.Submission) graphql.Marshaler {
+			return ec.marshalNSubmission2ᚕcoderunnerᚐSubmissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmissionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Submission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubmissionConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *SubmissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionConnection_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionConnection_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmissionConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SubmissionConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *SubmissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionConnection_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionConnection_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmissionConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SubmissionEvent_submissionId(ctx context.Context, field graphql.CollectedField, obj *coderunner.RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionEvent_submissionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionEvent_submissionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmissionEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SubmissionEvent_seq(ctx context.Context, field graphql.CollectedField, obj *coderunner.RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionEvent_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmissionEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SubmissionEvent_type(ctx context.Context, field graphql.CollectedField, obj *coderunner.RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.RunEventType) graphql.Marshaler {
+			return ec.marshalNSubmissionEventType2coderunnerᚐRunEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmissionEvent", field, false, false, "SubmissionEventType")
+}
+
+func (ec *executionContext) _SubmissionEvent_test(ctx context.Context, field graphql.CollectedField, obj *coderunner.RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionEvent_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.TestResult) graphql.Marshaler {
+			return ec.marshalOTestResult2ᚖcoderunnerᚐTestResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionEvent_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmissionEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubmissionEvent_submission(ctx context.Context, field graphql.CollectedField, obj *coderunner.RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmissionEvent_submission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Submission, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Submission) graphql.Marshaler {
+			return ec.marshalOSubmission2ᚖcoderunnerᚐSubmission(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmissionEvent_submission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmissionEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Submission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_runEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -4470,6 +6327,68 @@ func (ec *executionContext) fieldContext_Subscription_runEvents(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_runEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_submissionEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_submissionEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SubmissionEvents(ctx, fc.Args["submissionId"].(string), fc.Args["afterSeq"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "STUDENT")
+				if err != nil {
+					var zeroVal coderunner.RunEvent
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.RunEvent
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.RunEvent) graphql.Marshaler {
+			return ec.marshalNSubmissionEvent2coderunnerᚐRunEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_submissionEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubmissionEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_submissionEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4520,6 +6439,282 @@ func (ec *executionContext) _TestCase_output(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_TestCase_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TestCase", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestResult_index(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TestResult_sample(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_sample(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sample, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_sample(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TestResult_verdict(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_verdict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Verdict, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Verdict) graphql.Marshaler {
+			return ec.marshalNVerdict2coderunnerᚐVerdict(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_verdict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Verdict")
+}
+
+func (ec *executionContext) _TestResult_wallMs(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_wallMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WallMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_wallMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TestResult_cpuMs(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_cpuMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPUMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_cpuMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TestResult_memoryKb(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_memoryKb(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryKB, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_memoryKb(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TestResult_hint(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_hint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().Hint(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestResult_input(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().Input(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestResult_expectedOutput(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_expectedOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().ExpectedOutput(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_expectedOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestResult_actualOutput(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_actualOutput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().ActualOutput(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_actualOutput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestResult_stderr(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_stderr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().Stderr(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_stderr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestResult_diff(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_diff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestResult().Diff(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_diff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.User) (ret graphql.Marshaler) {
@@ -4641,6 +6836,38 @@ func (ec *executionContext) fieldContext_User_quota(_ context.Context, field gra
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Quota(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_progress(ctx context.Context, field graphql.CollectedField, obj *coderunner.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.Progress) graphql.Marshaler {
+			return ec.marshalNProblemProgress2ᚕcoderunnerᚐProgressᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProblemProgress(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6085,6 +8312,55 @@ func (ec *executionContext) _Level(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Level_problems(ctx, field, obj)
 				})
+		case "myProgress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Level_myProgress(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var levelProgressImplementors = []string{"LevelProgress"}
+
+func (ec *executionContext) _LevelProgress(ctx context.Context, sel ast.SelectionSet, obj *LevelProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, levelProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LevelProgress")
+		case "solved":
+			out.Values[i] = ec._LevelProgress_solved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._LevelProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completed":
+			out.Values[i] = ec._LevelProgress_completed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6184,6 +8460,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "submit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6258,6 +8541,78 @@ func (ec *executionContext) _Problem(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "myProgress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Problem_myProgress(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var problemProgressImplementors = []string{"ProblemProgress"}
+
+func (ec *executionContext) _ProblemProgress(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Progress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, problemProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProblemProgress")
+		case "problem":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProblemProgress_problem(ctx, field, obj)
+				})
+		case "solved":
+			out.Values[i] = ec._ProblemProgress_solved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._ProblemProgress_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bestVerdict":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProblemProgress_bestVerdict(ctx, field, obj)
+				})
+		case "bestPassed":
+			out.Values[i] = ec._ProblemProgress_bestPassed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._ProblemProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "solvedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProblemProgress_solvedAt(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6341,6 +8696,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_run(ctx, field)
+				})
+		case "submission":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_submission(ctx, field)
+				})
+		case "submissions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_submissions(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -6626,6 +8993,200 @@ func (ec *executionContext) _RunEvent(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var submissionImplementors = []string{"Submission"}
+
+func (ec *executionContext) _Submission(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Submission) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submissionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Submission")
+		case "id":
+			out.Values[i] = ec._Submission_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "problem":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Submission_problem(ctx, field, obj)
+				})
+		case "owner":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Submission_owner(ctx, field, obj)
+				})
+		case "code":
+			out.Values[i] = ec._Submission_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Submission_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verdict":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Submission_verdict(ctx, field, obj)
+				})
+		case "passed":
+			out.Values[i] = ec._Submission_passed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._Submission_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "score":
+			out.Values[i] = ec._Submission_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tests":
+			out.Values[i] = ec._Submission_tests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Submission_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Submission_startedAt(ctx, field, obj)
+				})
+		case "finishedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Submission_finishedAt(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var submissionConnectionImplementors = []string{"SubmissionConnection"}
+
+func (ec *executionContext) _SubmissionConnection(ctx context.Context, sel ast.SelectionSet, obj *SubmissionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submissionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubmissionConnection")
+		case "nodes":
+			out.Values[i] = ec._SubmissionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCursor":
+			out.Values[i] = ec._SubmissionConnection_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasNextPage":
+			out.Values[i] = ec._SubmissionConnection_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var submissionEventImplementors = []string{"SubmissionEvent"}
+
+func (ec *executionContext) _SubmissionEvent(ctx context.Context, sel ast.SelectionSet, obj *coderunner.RunEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submissionEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubmissionEvent")
+		case "submissionId":
+			out.Values[i] = ec._SubmissionEvent_submissionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seq":
+			out.Values[i] = ec._SubmissionEvent_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._SubmissionEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "test":
+			out.Values[i] = ec._SubmissionEvent_test(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "submission":
+			out.Values[i] = ec._SubmissionEvent_submission(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -6641,6 +9202,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "runEvents":
 		return ec._Subscription_runEvents(ctx, fields[0])
+	case "submissionEvents":
+		return ec._Subscription_submissionEvents(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -6667,6 +9230,100 @@ func (ec *executionContext) _TestCase(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testResultImplementors = []string{"TestResult"}
+
+func (ec *executionContext) _TestResult(ctx context.Context, sel ast.SelectionSet, obj *coderunner.TestResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestResult")
+		case "index":
+			out.Values[i] = ec._TestResult_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sample":
+			out.Values[i] = ec._TestResult_sample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verdict":
+			out.Values[i] = ec._TestResult_verdict(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "wallMs":
+			out.Values[i] = ec._TestResult_wallMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cpuMs":
+			out.Values[i] = ec._TestResult_cpuMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "memoryKb":
+			out.Values[i] = ec._TestResult_memoryKb(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hint":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_hint(ctx, field, obj)
+				})
+		case "input":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_input(ctx, field, obj)
+				})
+		case "expectedOutput":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_expectedOutput(ctx, field, obj)
+				})
+		case "actualOutput":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_actualOutput(ctx, field, obj)
+				})
+		case "stderr":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_stderr(ctx, field, obj)
+				})
+		case "diff":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestResult_diff(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6720,6 +9377,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_quota(ctx, field, obj)
+				})
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_progress(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7254,6 +9917,26 @@ func (ec *executionContext) marshalNProblem2ᚕcoderunnerᚐProblemᚄ(ctx conte
 	return ret
 }
 
+func (ec *executionContext) marshalNProblemProgress2coderunnerᚐProgress(ctx context.Context, sel ast.SelectionSet, v coderunner.Progress) graphql.Marshaler {
+	return ec._ProblemProgress(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNProblemProgress2ᚕcoderunnerᚐProgressᚄ(ctx context.Context, sel ast.SelectionSet, v []coderunner.Progress) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProblemProgress2coderunnerᚐProgress(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNQuota2coderunnerᚋaccountsᚐStanding(ctx context.Context, sel ast.SelectionSet, v accounts.Standing) graphql.Marshaler {
 	return ec._Quota(ctx, sel, &v)
 }
@@ -7335,6 +10018,64 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNSubmission2coderunnerᚐSubmission(ctx context.Context, sel ast.SelectionSet, v coderunner.Submission) graphql.Marshaler {
+	return ec._Submission(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSubmission2ᚕcoderunnerᚐSubmissionᚄ(ctx context.Context, sel ast.SelectionSet, v []coderunner.Submission) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSubmission2coderunnerᚐSubmission(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSubmissionConnection2coderunnerᚋgraphᚐSubmissionConnection(ctx context.Context, sel ast.SelectionSet, v SubmissionConnection) graphql.Marshaler {
+	return ec._SubmissionConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSubmissionEvent2coderunnerᚐRunEvent(ctx context.Context, sel ast.SelectionSet, v coderunner.RunEvent) graphql.Marshaler {
+	return ec._SubmissionEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNSubmissionEventType2coderunnerᚐRunEventType(ctx context.Context, v any) (coderunner.RunEventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := coderunner.RunEventType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSubmissionEventType2coderunnerᚐRunEventType(ctx context.Context, sel ast.SelectionSet, v coderunner.RunEventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "SubmissionEventType!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNSubmissionStatus2coderunnerᚐSubmissionStatus(ctx context.Context, v any) (coderunner.SubmissionStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := coderunner.SubmissionStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSubmissionStatus2coderunnerᚐSubmissionStatus(ctx context.Context, sel ast.SelectionSet, v coderunner.SubmissionStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "SubmissionStatus!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNTestCase2coderunnerᚐTestCase(ctx context.Context, sel ast.SelectionSet, v coderunner.TestCase) graphql.Marshaler {
 	return ec._TestCase(ctx, sel, &v)
 }
@@ -7344,6 +10085,26 @@ func (ec *executionContext) marshalNTestCase2ᚕcoderunnerᚐTestCaseᚄ(ctx con
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTestCase2coderunnerᚐTestCase(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTestResult2coderunnerᚐTestResult(ctx context.Context, sel ast.SelectionSet, v coderunner.TestResult) graphql.Marshaler {
+	return ec._TestResult(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTestResult2ᚕcoderunnerᚐTestResultᚄ(ctx context.Context, sel ast.SelectionSet, v []coderunner.TestResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTestResult2coderunnerᚐTestResult(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -7371,6 +10132,21 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 
 func (ec *executionContext) marshalNUser2coderunnerᚐUser(ctx context.Context, sel ast.SelectionSet, v coderunner.User) graphql.Marshaler {
 	return ec._User(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNVerdict2coderunnerᚐVerdict(ctx context.Context, v any) (coderunner.Verdict, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := coderunner.Verdict(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVerdict2coderunnerᚐVerdict(ctx context.Context, sel ast.SelectionSet, v coderunner.Verdict) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Verdict!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -7588,11 +10364,25 @@ func (ec *executionContext) marshalOLevel2ᚖcoderunnerᚐLevel(ctx context.Cont
 	return ec._Level(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOLevelProgress2ᚖcoderunnerᚋgraphᚐLevelProgress(ctx context.Context, sel ast.SelectionSet, v *LevelProgress) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LevelProgress(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOProblem2ᚖcoderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Problem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProblemProgress2ᚖcoderunnerᚐProgress(ctx context.Context, sel ast.SelectionSet, v *coderunner.Progress) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProblemProgress(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORun2ᚖcoderunnerᚐRun(ctx context.Context, sel ast.SelectionSet, v *coderunner.Run) graphql.Marshaler {
@@ -7632,6 +10422,20 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalOSubmission2ᚖcoderunnerᚐSubmission(ctx context.Context, sel ast.SelectionSet, v *coderunner.Submission) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Submission(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTestResult2ᚖcoderunnerᚐTestResult(ctx context.Context, sel ast.SelectionSet, v *coderunner.TestResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
 	if v == nil {
 		return nil, nil
@@ -7655,6 +10459,25 @@ func (ec *executionContext) marshalOUser2ᚖcoderunnerᚐUser(ctx context.Contex
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOVerdict2ᚖcoderunnerᚐVerdict(ctx context.Context, v any) (*coderunner.Verdict, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := coderunner.Verdict(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOVerdict2ᚖcoderunnerᚐVerdict(ctx context.Context, sel ast.SelectionSet, v *coderunner.Verdict) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

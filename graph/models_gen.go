@@ -2,6 +2,20 @@
 
 package graph
 
+import (
+	"coderunner"
+)
+
+// How far the caller has come with a level.
+type LevelProgress struct {
+	// Problems solved.
+	Solved int `json:"solved"`
+	// Problems in the level.
+	Total int `json:"total"`
+	// Every problem is solved.
+	Completed bool `json:"completed"`
+}
+
 type Mutation struct {
 }
 
@@ -24,6 +38,14 @@ type RunInput struct {
 	TimeLimitMs int `json:"timeLimitMs"`
 	// Memory limit; default 64, 32 to 256.
 	MemoryMb int `json:"memoryMb"`
+}
+
+// A page of submissions, newest first.
+type SubmissionConnection struct {
+	Nodes []coderunner.Submission `json:"nodes"`
+	// Pass as after to get the next page; null on an empty page.
+	EndCursor   *string `json:"endCursor,omitempty"`
+	HasNextPage bool    `json:"hasNextPage"`
 }
 
 type Subscription struct {

@@ -33,6 +33,15 @@ type Loaders struct {
 	// Run holds runs as the operation's caller may see them: a run may
 	// hold megabytes, and 30 aliases of it must not read it 30 times.
 	Run *dataloadgen.Loader[string, coderunner.Run]
+	// Progress holds the caller's progress by problem id (the zero
+	// Progress for a problem never submitted to): a level's problems cost
+	// one read.
+	Progress *dataloadgen.Loader[string, coderunner.Progress]
+}
+
+// ProgressReader reads a user's progress on problems (the store is one).
+type ProgressReader interface {
+	Progress(ctx context.Context, owner string, problemIDs []string) (map[string]coderunner.Progress, error)
 }
 
 // RunReader reads one run as a caller may see it, answering a run the
@@ -41,9 +50,9 @@ type RunReader interface {
 	Get(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Run, error)
 }
 
-// New returns loaders reading the curriculum from r and runs from runs,
-// that collect keys for wait.
-func New(r coderunner.CurriculumReader, runs RunReader, wait time.Duration) *Loaders {
+// New returns loaders reading the curriculum from r, runs from runs and
+// progress from progress, that collect keys for wait.
+func New(r coderunner.CurriculumReader, runs RunReader, progress ProgressReader, wait time.Duration) *Loaders {
 	l := &Loaders{curriculum: r}
 	opt := dataloadgen.WithWait(wait)
 	l.AgeGroup = dataloadgen.NewLoader(items(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
@@ -60,7 +69,26 @@ func New(r coderunner.CurriculumReader, runs RunReader, wait time.Duration) *Loa
 	l.ProblemsInLevel = dataloadgen.NewLoader(lists(r.ProblemsInLevels, func(p coderunner.Problem) { l.Problem.Prime(p.ID, p) }), opt)
 	l.Problem = dataloadgen.NewLoader(items(r.Problems, "problem"), opt)
 	l.Run = dataloadgen.NewLoader(eachRun(runs), opt)
+	l.Progress = dataloadgen.NewLoader(callersProgress(progress), opt)
 	return l
+}
+
+// callersProgress reads the progress of the operation's caller, who must
+// be a signed-in user (resolvers answer null for a guest without asking).
+func callersProgress(r ProgressReader) func(context.Context, []string) ([]coderunner.Progress, []error) {
+	return func(ctx context.Context, ids []string) ([]coderunner.Progress, []error) {
+		values, errs := make([]coderunner.Progress, len(ids)), make([]error, len(ids))
+		user := coderunner.CallerFrom(ctx).User
+		if user == nil {
+			return values, errs
+		}
+		found, err := r.Progress(ctx, user.ID, ids)
+		for i, id := range ids {
+			values[i], errs[i] = found[id], err
+			values[i].Owner, values[i].ProblemID = user.ID, id
+		}
+		return values, errs
+	}
 }
 
 // eachRun reads the runs of a batch one by one: runs are read by id, few

@@ -23,6 +23,8 @@ type Metrics struct {
 	runDuration         *prometheus.HistogramVec
 	runsTotal           *prometheus.CounterVec
 	deadLettered        prometheus.Counter
+	gradingDuration     *prometheus.HistogramVec
+	testsGraded         prometheus.Counter
 	activeSubscriptions prometheus.Gauge
 	errors              *prometheus.CounterVec
 	refused             *prometheus.CounterVec
@@ -47,6 +49,15 @@ func New() *Metrics {
 			Name: "coderunner_runs_total",
 			Help: "Runs finished by this worker, by final status.",
 		}, []string{"status"}),
+		gradingDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "coderunner_grading_duration_seconds",
+			Help:    "Time from a submission's start to its verdict on a worker, by verdict (t_submit of the cost model).",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"verdict"}),
+		testsGraded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_tests_graded_total",
+			Help: "Test cases run to grade submissions (each one a sandbox run).",
+		}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "coderunner_dead_lettered_total",
 			Help: "Jobs moved to the dead-letter queue.",
@@ -68,7 +79,7 @@ func New() *Metrics {
 			Help: "WebSockets and SSE streams the server closed, by reason: init_timeout (no connection_init), ping_timeout (no answer to a keep-alive), write_timeout (the client stopped reading).",
 		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
+	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +96,13 @@ func (m *Metrics) QueueWait(d time.Duration) { m.queueWait.Observe(d.Seconds()) 
 func (m *Metrics) RunFinished(status coderunner.RunStatus, d time.Duration) {
 	m.runDuration.WithLabelValues(string(status)).Observe(d.Seconds())
 	m.runsTotal.WithLabelValues(string(status)).Inc()
+}
+
+// SubmissionGraded records a graded submission: its verdict, the tests
+// run and the time grading took.
+func (m *Metrics) SubmissionGraded(verdict coderunner.Verdict, tests int, d time.Duration) {
+	m.gradingDuration.WithLabelValues(string(verdict)).Observe(d.Seconds())
+	m.testsGraded.Add(float64(tests))
 }
 
 // ErrorAnswered records a GraphQL error answered with code.

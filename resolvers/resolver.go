@@ -10,6 +10,7 @@ import (
 	"coderunner/graph"
 	"coderunner/loaders"
 	"coderunner/runs"
+	"coderunner/submissions"
 )
 
 // Resolver is the root resolver. Curriculum reads and run(id) go through
@@ -18,8 +19,9 @@ import (
 // the accounts service. Who the caller is comes from the
 // context (coderunner.CallerFrom), put there by the server.
 type Resolver struct {
-	Runs     *runs.Service
-	Accounts *accounts.Service
+	Runs        *runs.Service
+	Submissions *submissions.Service
+	Accounts    *accounts.Service
 	// TrackSubscription, if not nil, is called when a subscription starts
 	// and the func it returns when it ends (for metrics).
 	TrackSubscription func() (ended func())

@@ -63,10 +63,15 @@ type runResolver struct{ *Resolver }
 // Owner is the run's user, or null for a guest's run (or a user since
 // deleted). Whoever sees the run may see its owner.
 func (r runResolver) Owner(ctx context.Context, run *coderunner.Run) (*coderunner.User, error) {
-	if strings.HasPrefix(run.Owner, coderunner.GuestOwnerPrefix) {
+	return r.owner(ctx, run.Owner)
+}
+
+// owner is the user with id, or null for a guest (or a user since deleted).
+func (r *Resolver) owner(ctx context.Context, id string) (*coderunner.User, error) {
+	if strings.HasPrefix(id, coderunner.GuestOwnerPrefix) {
 		return nil, nil
 	}
-	u, err := r.Accounts.User(ctx, run.Owner)
+	u, err := r.Accounts.User(ctx, id)
 	if coderunner.ErrorCode(err) == coderunner.NotFound {
 		return nil, nil
 	}

@@ -7,12 +7,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"coderunner"
+	"coderunner/stream"
 )
 
 // MaxInputBytes bounds one sendInput.
@@ -418,6 +418,8 @@ func (s *Service) Cancel(ctx context.Context, caller coderunner.Caller, id strin
 // once, and closes after FINISHED or when ctx ends. For a run that finished
 // so long ago that its replay buffer expired, it replays the run from the
 // store: QUEUED, STARTED, its whole stdout, its whole stderr, FINISHED.
+// Published FINISHED events get the run's code and stdin back (see
+// withoutInputs).
 func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id string, afterSeq int64) (<-chan coderunner.RunEvent, error) {
 	if afterSeq < 0 {
 		return nil, coderunner.Errorf(coderunner.BadUserInput, "afterSeq must be 0 or the seq of an event already seen")
@@ -426,130 +428,44 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 	if err != nil {
 		return nil, err
 	}
+	pass := func(e coderunner.RunEvent) coderunner.RunEvent { return withInputs(e, run) }
 	if !run.Status.Finished() {
 		live, err := s.Broker.Subscribe(ctx, id, afterSeq)
 		if err != nil {
 			return nil, err
 		}
-		return s.follow(ctx, run, afterSeq, live), nil
+		every := s.FinishCheck
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		return stream.Follow(ctx, live, afterSeq, every, s.ending(id), pass), nil
 	}
-	events, err := s.replay(ctx, run, afterSeq)
+	events, err := stream.Finished(ctx, s.Broker, id, afterSeq, func() []coderunner.RunEvent { return fromStore(run) })
 	if err != nil {
 		return nil, err
 	}
 	out := make(chan coderunner.RunEvent, len(events))
 	for _, e := range events {
-		out <- withInputs(e, run)
+		out <- pass(e)
 	}
 	close(out)
 	return out, nil
 }
 
-// replay returns a finished run's events after afterSeq: from the buffer
-// if it holds all of them, else rebuilt from the store. A client that has
-// seen FINISHED (afterSeq is its seq) gets nothing more.
-func (s *Service) replay(ctx context.Context, run coderunner.Run, afterSeq int64) ([]coderunner.RunEvent, error) {
-	// Read from the event at afterSeq, to tell whether it was FINISHED.
-	events, err := s.Broker.Replay(ctx, run.ID, max(afterSeq-1, 0))
-	if err != nil {
-		return nil, err
-	}
-	if afterSeq > 0 && len(events) > 0 && events[0].Seq == afterSeq {
-		if events[0].Type == coderunner.EventFinished {
-			return nil, nil
+// ending reads run id from the store, for stream.Follow.
+func (s *Service) ending(id string) stream.Ending {
+	return func(ctx context.Context, last int64) (coderunner.RunEvent, bool) {
+		run, err := s.Store.Run(ctx, id)
+		if err != nil || !run.Status.Finished() {
+			return coderunner.RunEvent{}, false
 		}
-		events = events[1:]
-	}
-	// Nothing counts after FINISHED (a worker that lost a race with a
-	// cancel may still have published output).
-	if i := slices.IndexFunc(events, isFinished); i >= 0 {
-		events = events[:i+1]
-	}
-	if n := len(events); n == 0 || events[0].Seq != afterSeq+1 || events[n-1].Type != coderunner.EventFinished {
-		events = fromStore(run, afterSeq)
-	}
-	return events, nil
-}
-
-func isFinished(e coderunner.RunEvent) bool { return e.Type == coderunner.EventFinished }
-
-// follow passes a live run's events on until FINISHED, and makes sure the
-// subscription ends with FINISHED once the run has finished even when the
-// broker never delivers it: its publish failed for longer than Finish
-// retries, Redis lost the run's events, or the process holding the
-// in-memory broker restarted. It asks the store when the broker closes the
-// subscription without FINISHED, and whenever no event came for
-// FinishCheck: a run found finished at two such checks in a row is ended
-// from the store. A chatty run costs no store read.
-//
-// run is the run as read when the subscription began: published FINISHED
-// events get its code and stdin back (see withoutInputs).
-func (s *Service) follow(ctx context.Context, run coderunner.Run, afterSeq int64, live <-chan coderunner.RunEvent) <-chan coderunner.RunEvent {
-	id := run.ID
-	every := s.FinishCheck
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	out := make(chan coderunner.RunEvent)
-	go func() {
-		defer close(out)
-		last := afterSeq
-		quiet := time.NewTimer(every)
-		defer quiet.Stop()
-		finishedBefore := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-live:
-				if !ok {
-					if ctx.Err() == nil {
-						s.endFromStore(ctx, id, last, out)
-					}
-					return
-				}
-				send(ctx, out, withInputs(e, run))
-				if last = e.Seq; e.Type == coderunner.EventFinished {
-					return
-				}
-				quiet.Reset(every)
-				finishedBefore = false
-			case <-quiet.C:
-				stored, err := s.Store.Run(ctx, id)
-				finished := err == nil && stored.Status.Finished()
-				if finished && finishedBefore {
-					send(ctx, out, finishedEvent(stored, last))
-					return
-				}
-				finishedBefore = finished
-				quiet.Reset(every)
-			}
-		}
-	}()
-	return out
-}
-
-// endFromStore sends FINISHED from the store after seq last, if the run
-// has finished.
-func (s *Service) endFromStore(ctx context.Context, id string, last int64, out chan<- coderunner.RunEvent) {
-	if run, err := s.Store.Run(ctx, id); err == nil && run.Status.Finished() {
-		send(ctx, out, finishedEvent(run, last))
+		return coderunner.RunEvent{RunID: id, Seq: last + 1, Type: coderunner.EventFinished, Run: &run}, true
 	}
 }
 
-func send(ctx context.Context, out chan<- coderunner.RunEvent, e coderunner.RunEvent) {
-	select {
-	case out <- e:
-	case <-ctx.Done():
-	}
-}
-
-func finishedEvent(run coderunner.Run, last int64) coderunner.RunEvent {
-	return coderunner.RunEvent{RunID: run.ID, Seq: last + 1, Type: coderunner.EventFinished, Run: &run}
-}
-
-// fromStore rebuilds a finished run's events from its stored record.
-func fromStore(run coderunner.Run, afterSeq int64) []coderunner.RunEvent {
+// fromStore rebuilds a finished run's events from its stored record, to
+// be numbered by stream.Finished.
+func fromStore(run coderunner.Run) []coderunner.RunEvent {
 	all := []coderunner.RunEvent{{Type: coderunner.EventQueued}, {Type: coderunner.EventStarted}}
 	if run.Stdout != "" {
 		all = append(all, coderunner.RunEvent{Type: coderunner.EventStdout, Text: run.Stdout})
@@ -557,17 +473,5 @@ func fromStore(run coderunner.Run, afterSeq int64) []coderunner.RunEvent {
 	if run.Stderr != "" {
 		all = append(all, coderunner.RunEvent{Type: coderunner.EventStderr, Text: run.Stderr})
 	}
-	all = append(all, coderunner.RunEvent{Type: coderunner.EventFinished, Run: &run})
-	var out []coderunner.RunEvent
-	for i, e := range all {
-		e.RunID, e.Seq = run.ID, int64(i+1)
-		if e.Type == coderunner.EventFinished {
-			// Whatever seq the client saw last, it gets the ending.
-			e.Seq = max(e.Seq, afterSeq+1)
-		}
-		if e.Seq > afterSeq {
-			out = append(out, e)
-		}
-	}
-	return out
+	return append(all, coderunner.RunEvent{Type: coderunner.EventFinished, Run: &run})
 }

@@ -30,6 +30,7 @@ import (
 	"coderunner/loaders"
 	"coderunner/resolvers"
 	"coderunner/runs"
+	"coderunner/submissions"
 )
 
 // Config is what the HTTP server is built from.
@@ -48,6 +49,8 @@ type Config struct {
 	LoaderWait time.Duration
 	// Runs starts and follows runs.
 	Runs *runs.Service
+	// Submissions submits and follows submissions.
+	Submissions *submissions.Service
 	// Accounts signs callers in and out and keeps their budgets.
 	Accounts *accounts.Service
 	// Revocations announces sessions signed out on any replica.
@@ -193,7 +196,7 @@ func init() {
 // graphQL builds gqlgen's handler.
 func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
+		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Submissions: cfg.Submissions, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
 		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: fieldComplexity(),
 	}))
@@ -238,7 +241,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	// WebSocket carries many operations over its life, and loaders cache
 	// what they read for as long as they live.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.Runs, cfg.LoaderWait)))
+		return next(loaders.NewContext(ctx, loaders.New(cfg.Store, cfg.Runs, cfg.Store, cfg.LoaderWait)))
 	})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if ctx.Value(webSocketKey{}) == nil {

@@ -23,20 +23,22 @@ import (
 	"coderunner/server"
 	"coderunner/store/mongo"
 	"coderunner/store/sqlite"
+	"coderunner/submissions"
 )
 
 // app is what every long-running command shares: configuration, logs, the
 // store, the broker, metrics and the run service. close releases them in
 // reverse order.
 type app struct {
-	cfg      config
-	log      *slog.Logger
-	store    coderunner.Store
-	broker   coderunner.Broker
-	metrics  *metrics.Metrics
-	runs     *runs.Service
-	accounts *accounts.Service
-	checks   map[string]server.Check
+	cfg         config
+	log         *slog.Logger
+	store       coderunner.Store
+	broker      coderunner.Broker
+	metrics     *metrics.Metrics
+	runs        *runs.Service
+	submissions *submissions.Service
+	accounts    *accounts.Service
+	checks      map[string]server.Check
 	// facts are reported by /readyz: the worker's sandbox mode.
 	facts   map[string]string
 	closers []func() error
@@ -69,6 +71,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		TokenTTL: cfg.TokenTTL, Guests: cfg.Guests, Quotas: cfg.Quotas, GuestQuota: cfg.GuestQuota,
 	}}
 	a.runs = &runs.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts, Log: a.log}
+	a.submissions = &submissions.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts, Log: a.log}
 	return a, nil
 }
 
@@ -130,6 +133,7 @@ func (a *app) apiServer() (*server.Server, error) {
 		Queries:           queries,
 		Limits:            server.DefaultLimits,
 		Runs:              a.runs,
+		Submissions:       a.submissions,
 		Accounts:          a.accounts,
 		Revocations:       a.broker,
 		TrustedProxies:    a.cfg.TrustedProxies,
@@ -209,6 +213,7 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 		Name:           name,
 		Broker:         a.broker,
 		Runs:           a.runs,
+		Submissions:    a.submissions,
 		Sandbox:        sandbox,
 		Concurrency:    a.cfg.Workers,
 		MaxDeliveries:  a.cfg.MaxDeliveries,
@@ -216,9 +221,10 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 		Grace:          a.cfg.Grace,
 		Log:            a.log.With("component", "worker"),
 		Metrics: executor.Metrics{
-			QueueWait:    a.metrics.QueueWait,
-			RunFinished:  a.metrics.RunFinished,
-			DeadLettered: a.metrics.DeadLettered,
+			QueueWait:        a.metrics.QueueWait,
+			RunFinished:      a.metrics.RunFinished,
+			DeadLettered:     a.metrics.DeadLettered,
+			SubmissionGraded: a.metrics.SubmissionGraded,
 		},
 	}, nil
 }
