@@ -45,15 +45,18 @@ const DefaultTokenTTL = 30 * 24 * time.Hour
 
 // DefaultQuotas are the roles' budgets unless configured: a class of
 // children pressing Run stays well within a student's, and one student
-// cannot occupy the queue.
+// cannot occupy the queue. A submission runs every test of a problem, so
+// a day allows fewer submissions than runs: still many more than a child
+// needs, trying again after each verdict.
 var DefaultQuotas = map[coderunner.Role]coderunner.Quota{
-	coderunner.RoleStudent: {RunsPerMinute: 10, RunsPerDay: 500, ExecSecondsPerDay: 600, MaxActiveRuns: 2},
-	coderunner.RoleEditor:  {RunsPerMinute: 30, RunsPerDay: 2000, ExecSecondsPerDay: 3600, MaxActiveRuns: 4},
-	coderunner.RoleAdmin:   {RunsPerMinute: 60, RunsPerDay: 10000, ExecSecondsPerDay: 36000, MaxActiveRuns: 8},
+	coderunner.RoleStudent: {RunsPerMinute: 10, RunsPerDay: 500, ExecSecondsPerDay: 600, MaxActiveRuns: 2, SubmitsPerMinute: 10, SubmitsPerDay: 200},
+	coderunner.RoleEditor:  {RunsPerMinute: 30, RunsPerDay: 2000, ExecSecondsPerDay: 3600, MaxActiveRuns: 4, SubmitsPerMinute: 30, SubmitsPerDay: 1000},
+	coderunner.RoleAdmin:   {RunsPerMinute: 60, RunsPerDay: 10000, ExecSecondsPerDay: 36000, MaxActiveRuns: 8, SubmitsPerMinute: 60, SubmitsPerDay: 5000},
 }
 
 // DefaultGuestQuota is a guest's budget unless configured, per address: a
-// school's children may share one.
+// school's children may share one. Guests cannot submit, so it allows no
+// submissions.
 var DefaultGuestQuota = coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 300, ExecSecondsPerDay: 300, MaxActiveRuns: 2}
 
 // Throttles, so that no client can guess passwords quickly or fill the

@@ -177,15 +177,16 @@ func TestQuotaResolution(t *testing.T) {
 		t.Fatal(err)
 	}
 	three, five, zero := 3, 5, 0
-	if _, err := f.svc.SetRoleQuota(ctx, actor, coderunner.RoleStudent, coderunner.QuotaOverride{RunsPerMinute: &three}); err != nil {
+	if _, err := f.svc.SetRoleQuota(ctx, actor, coderunner.RoleStudent, coderunner.QuotaOverride{RunsPerMinute: &three, SubmitsPerDay: &three}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.svc.SetQuota(ctx, actor, student.ID, coderunner.QuotaOverride{RunsPerDay: &five, MaxActiveRuns: &zero})
+	got, err := f.svc.SetQuota(ctx, actor, student.ID, coderunner.QuotaOverride{RunsPerDay: &five, MaxActiveRuns: &zero, SubmitsPerMinute: &zero})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := accounts.DefaultQuotas[coderunner.RoleStudent]
 	want.RunsPerMinute, want.RunsPerDay, want.MaxActiveRuns = 3, 5, 0
+	want.SubmitsPerDay, want.SubmitsPerMinute = 3, 0
 	if got.Quota != want {
 		t.Fatalf("effective quota %+v, want %+v", got.Quota, want)
 	}
@@ -218,7 +219,7 @@ func TestQuotaResolution(t *testing.T) {
 	if strings.Join(actions, ", ") != strings.Join(wantActions, ", ") {
 		t.Fatalf("audit log %v, want %v (newest first)", actions, wantActions)
 	}
-	if !strings.Contains(log[0].After, `"runsPerDay":5`) || log[0].Target != "user:"+student.ID {
+	if !strings.Contains(log[0].After, `"runsPerDay":5`) || !strings.Contains(log[0].After, `"submitsPerMinute":0`) || log[0].Target != "user:"+student.ID {
 		t.Errorf("setQuota entry %+v: want the target and the value after", log[0])
 	}
 }

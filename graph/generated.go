@@ -148,6 +148,9 @@ type ComplexityRoot struct {
 		RunsPerDay        func(childComplexity int) int
 		RunsPerMinute     func(childComplexity int) int
 		RunsToday         func(childComplexity int) int
+		SubmitsPerDay     func(childComplexity int) int
+		SubmitsPerMinute  func(childComplexity int) int
+		SubmitsToday      func(childComplexity int) int
 	}
 
 	Run struct {
@@ -869,6 +872,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Quota.RunsToday(childComplexity), true
+	case "Quota.submitsPerDay":
+		if e.ComplexityRoot.Quota.SubmitsPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quota.SubmitsPerDay(childComplexity), true
+	case "Quota.submitsPerMinute":
+		if e.ComplexityRoot.Quota.SubmitsPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quota.SubmitsPerMinute(childComplexity), true
+	case "Quota.submitsToday":
+		if e.ComplexityRoot.Quota.SubmitsToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quota.SubmitsToday(childComplexity), true
 
 	case "Run.cpuMs":
 		if e.ComplexityRoot.Run.CPUMs == nil {
@@ -1425,18 +1446,26 @@ type User {
 """
 A budget and where its owner stands today (days are UTC). A run over
 runsPerMinute or maxActiveRuns is refused RATE_LIMITED; over runsPerDay or
-execSecondsPerDay, QUOTA_EXCEEDED until resetsAt.
+execSecondsPerDay, QUOTA_EXCEEDED until resetsAt. A submission likewise,
+over submitsPerMinute or maxActiveRuns, or submitsPerDay or
+execSecondsPerDay: runs and submissions count apart, but share the CPU
+time and the active runs.
 """
 type Quota {
   runsPerMinute: Int!
   runsPerDay: Int!
-  "CPU seconds the day's finished runs may use together."
+  "CPU seconds the day's finished runs and submissions may use together."
   execSecondsPerDay: Int!
-  "Runs queued or running at once."
+  "Runs and submissions queued or running at once."
   maxActiveRuns: Int!
+  "Submissions sent in any 60 s."
+  submitsPerMinute: Int!
+  submitsPerDay: Int!
   "0 for a role's quota, as are the other usage fields."
   runsToday: Int!
+  submitsToday: Int!
   execSecondsToday: Float!
+  "Runs and submissions queued or running."
   activeRuns: Int!
   "When the daily budget renews: the next midnight UTC."
   resetsAt: Time!
@@ -1448,6 +1477,8 @@ input QuotaInput {
   runsPerDay: Int
   execSecondsPerDay: Int
   maxActiveRuns: Int
+  submitsPerMinute: Int
+  submitsPerDay: Int
 }
 
 "A new session. Send the token as ` + "`" + `Authorization: Bearer TOKEN` + "`" + `, or as ` + "`" + `authorization` + "`" + ` in a WebSocket's connection_init payload."
@@ -2028,8 +2059,14 @@ func (ec *executionContext) childFields_Quota(ctx context.Context, field graphql
 		return ec.fieldContext_Quota_execSecondsPerDay(ctx, field)
 	case "maxActiveRuns":
 		return ec.fieldContext_Quota_maxActiveRuns(ctx, field)
+	case "submitsPerMinute":
+		return ec.fieldContext_Quota_submitsPerMinute(ctx, field)
+	case "submitsPerDay":
+		return ec.fieldContext_Quota_submitsPerDay(ctx, field)
 	case "runsToday":
 		return ec.fieldContext_Quota_runsToday(ctx, field)
+	case "submitsToday":
+		return ec.fieldContext_Quota_submitsToday(ctx, field)
 	case "execSecondsToday":
 		return ec.fieldContext_Quota_execSecondsToday(ctx, field)
 	case "activeRuns":
@@ -5067,6 +5104,52 @@ func (ec *executionContext) fieldContext_Quota_maxActiveRuns(_ context.Context, 
 	return graphql.NewScalarFieldContext("Quota", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Quota_submitsPerMinute(ctx context.Context, field graphql.CollectedField, obj *accounts.Standing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quota_submitsPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmitsPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quota_submitsPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Quota_submitsPerDay(ctx context.Context, field graphql.CollectedField, obj *accounts.Standing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quota_submitsPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmitsPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quota_submitsPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quota", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Quota_runsToday(ctx context.Context, field graphql.CollectedField, obj *accounts.Standing) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5087,6 +5170,29 @@ func (ec *executionContext) _Quota_runsToday(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Quota_runsToday(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Quota_submitsToday(ctx context.Context, field graphql.CollectedField, obj *accounts.Standing) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quota_submitsToday(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmitsToday, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quota_submitsToday(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Quota", field, false, false, "Int")
 }
 
@@ -7957,7 +8063,7 @@ func (ec *executionContext) unmarshalInputQuotaInput(ctx context.Context, obj an
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"runsPerMinute", "runsPerDay", "execSecondsPerDay", "maxActiveRuns"}
+	fieldsInOrder := [...]string{"runsPerMinute", "runsPerDay", "execSecondsPerDay", "maxActiveRuns", "submitsPerMinute", "submitsPerDay"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7992,6 +8098,20 @@ func (ec *executionContext) unmarshalInputQuotaInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.MaxActiveRuns = data
+		case "submitsPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submitsPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmitsPerMinute = data
+		case "submitsPerDay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submitsPerDay"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmitsPerDay = data
 		}
 	}
 	return it, nil
@@ -8771,8 +8891,23 @@ func (ec *executionContext) _Quota(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "submitsPerMinute":
+			out.Values[i] = ec._Quota_submitsPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "submitsPerDay":
+			out.Values[i] = ec._Quota_submitsPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "runsToday":
 			out.Values[i] = ec._Quota_runsToday(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "submitsToday":
+			out.Values[i] = ec._Quota_submitsToday(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -44,6 +44,9 @@ func TestMeAndBadTokens(t *testing.T) {
 	if _, out := ts.postAs(t, bearerHeader(token), `{ me { name role quota { runsPerMinute runsToday resetsAt } } }`); !strings.Contains(string(out.Data), `"name":"Ada","role":"STUDENT"`) {
 		t.Fatalf("me with a token: %s %+v", out.Data, out.Errors)
 	}
+	if _, out := ts.postAs(t, bearerHeader(token), `{ me { quota { submitsPerMinute submitsPerDay submitsToday } } }`); string(out.Data) != `{"me":{"quota":{"submitsPerMinute":10,"submitsPerDay":200,"submitsToday":0}}}` {
+		t.Fatalf("me's submission budget: %s %+v", out.Data, out.Errors)
+	}
 	if _, out := ts.postAs(t, nil, `{ me { name } }`); string(out.Data) != `{"me":null}` {
 		t.Fatalf("me as a guest: %s %+v, want null", out.Data, out.Errors)
 	}

@@ -76,7 +76,7 @@ var authzRows = map[string]authzRow{
 	"Mutation.signIn":       {`mutation { signIn(name: "target", password: "target password") { token } }`, noVars, anyone},
 	"Mutation.signOut":      {`mutation { signOut }`, noVars, signedIn},
 	"Mutation.setRole":      {`mutation($user: ID!) { setRole(userId: $user, role: EDITOR) { role } }`, targetVars, adminOnly},
-	"Mutation.setQuota":     {`mutation($user: ID!) { setQuota(userId: $user, input: {runsPerDay: 7}) { runsPerDay } }`, targetVars, adminOnly},
+	"Mutation.setQuota":     {`mutation($user: ID!) { setQuota(userId: $user, input: {runsPerDay: 7, submitsPerDay: 3}) { runsPerDay submitsPerDay } }`, targetVars, adminOnly},
 	"Mutation.setRoleQuota": {`mutation { setRoleQuota(role: STUDENT, input: {runsPerDay: 400}) { runsPerDay } }`, noVars, adminOnly},
 
 	"Subscription.runEvents": {`subscription($id: ID!) { runEvents(runId: $id) { seq type } }`, runVars, ownerOrAdmin},

@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,12 +17,9 @@ func testLimiter(t *testing.T, open Open, peer Peer) {
 		name string
 		test func(t *testing.T, open Open, peer Peer)
 	}{
-		{"RunsPerMinuteSlidingWindow", testRunsPerMinute},
-		{"ConcurrentAdmissionsKeepTheLimit", testConcurrentAdmissions},
-		{"RunsPerDay", testRunsPerDay},
 		{"ExecSecondsPerDay", testExecSecondsPerDay},
 		{"MaxActiveRuns", testMaxActiveRuns},
-		{"ChecksInOrder", testChecksInOrder},
+		{"ConcurrentRunsAndSubmissionsKeepTheActiveLimit", testConcurrentActive},
 		{"EndRunChargesOnce", testEndRunChargesOnce},
 		{"KeysAreIndependent", testKeysIndependent},
 		{"Usage", testUsage},
@@ -31,6 +29,26 @@ func testLimiter(t *testing.T, open Open, peer Peer) {
 		{"TakeKeysAreIndependent", testTakeKeysIndependent},
 		{"ConcurrentTakesKeepTheLimit", testConcurrentTakes},
 	}
+	// Runs and submissions are each held to limits of their own, by the
+	// same rules.
+	perKind := []struct {
+		name string
+		test func(t *testing.T, open Open, peer Peer, k kind)
+	}{
+		{"PerMinuteSlidingWindow", testPerMinute},
+		{"ConcurrentAdmissionsKeepTheLimit", testConcurrentAdmissions},
+		{"PerDay", testPerDay},
+		{"ChecksInOrder", testChecksInOrder},
+		{"KindsCountApart", testKindsApart},
+	}
+	for _, tt := range perKind {
+		for _, k := range kinds {
+			tests = append(tests, struct {
+				name string
+				test func(t *testing.T, open Open, peer Peer)
+			}{tt.name + "/" + k.name, func(t *testing.T, open Open, peer Peer) { tt.test(t, open, peer, k) }})
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -38,6 +56,68 @@ func testLimiter(t *testing.T, open Open, peer Peer) {
 		})
 	}
 }
+
+// kind is what a Limiter admits, a run or a submission, as the tests
+// see it.
+type kind struct {
+	broker.Kind
+	name  string
+	admit func(l coderunner.Limiter, ctx context.Context, key, id string, q coderunner.Quota, now time.Time) error
+	// limit sets q's limits on the kind's admissions a day and a minute.
+	limit func(q *coderunner.Quota, perDay, perMinute int)
+	// today points at u's count of the kind's admissions today.
+	today func(u *coderunner.Usage) *int
+	// dayMessage refuses with 3 a day, minuteMessage with 10 a minute,
+	// 30 s before there is room again: spelt out once, so that a child
+	// is seen to get words it can act on.
+	dayMessage, minuteMessage string
+}
+
+var kinds = []kind{
+	{
+		Kind: broker.Runs, name: "Runs", admit: coderunner.Limiter.AdmitRun,
+		limit:         func(q *coderunner.Quota, perDay, perMinute int) { q.RunsPerDay, q.RunsPerMinute = perDay, perMinute },
+		today:         func(u *coderunner.Usage) *int { return &u.RunsToday },
+		dayMessage:    "you have used up today's runs (3 runs a day): you can start more at 00:00 UTC",
+		minuteMessage: "you may start 10 runs a minute: try again in 30 s",
+	},
+	{
+		Kind: broker.Submissions, name: "Submissions", admit: coderunner.Limiter.AdmitSubmission,
+		limit: func(q *coderunner.Quota, perDay, perMinute int) {
+			q.SubmitsPerDay, q.SubmitsPerMinute = perDay, perMinute
+		},
+		today:         func(u *coderunner.Usage) *int { return &u.SubmitsToday },
+		dayMessage:    "you have used up today's submissions (3 submissions a day): you can submit again at 00:00 UTC",
+		minuteMessage: "you may send 10 submissions a minute: try again in 30 s",
+	},
+}
+
+// other is the kind that is not k.
+func (k kind) other() kind {
+	if k.name == kinds[0].name {
+		return kinds[1]
+	}
+	return kinds[0]
+}
+
+// usage is a Usage of admitted of k's admissions today and active runs
+// and submissions.
+func (k kind) usage(admitted, active int) coderunner.Usage {
+	u := coderunner.Usage{ActiveRuns: active}
+	*k.today(&u) = admitted
+	return u
+}
+
+// mustAdmit fails t unless k's id is admitted.
+func (k kind) mustAdmit(t *testing.T, l coderunner.Limiter, key, id string, q coderunner.Quota, now time.Time) {
+	t.Helper()
+	if err := k.admit(l, t.Context(), key, id, q, now); err != nil {
+		t.Fatalf("admit %s %s of %s at %v: %v", k.name, id, key, now, err)
+	}
+}
+
+// runs and submissions admit their kind.
+var runs, submissions = kinds[0], kinds[1]
 
 // day is a UTC day the tests take place on: time comes from the callers,
 // so it need not be today.
@@ -49,13 +129,11 @@ func at(hour, minute, second int) time.Time {
 }
 
 // roomy is a quota no test reaches but in the field it sets lower.
-var roomy = coderunner.Quota{RunsPerMinute: 1000, RunsPerDay: 1000, ExecSecondsPerDay: 100_000, MaxActiveRuns: 1000}
+var roomy = coderunner.Quota{RunsPerMinute: 1000, RunsPerDay: 1000, ExecSecondsPerDay: 100_000, MaxActiveRuns: 1000, SubmitsPerMinute: 1000, SubmitsPerDay: 1000}
 
 func admit(t *testing.T, l coderunner.Limiter, key, runID string, q coderunner.Quota, now time.Time) {
 	t.Helper()
-	if err := l.AdmitRun(t.Context(), key, runID, q, now); err != nil {
-		t.Fatalf("AdmitRun(%s, %s) at %v: %v", key, runID, now, err)
-	}
+	runs.mustAdmit(t, l, key, runID, q, now)
 }
 
 func endRun(t *testing.T, l coderunner.Limiter, key, runID string, cpu time.Duration, now time.Time) {
@@ -87,156 +165,231 @@ func expectUsage(t *testing.T, l coderunner.Limiter, key string, now time.Time, 
 	}
 }
 
-// testRunsPerMinute: the limit counts the admissions of the last 60 s,
+// testPerMinute: the limit counts the kind's admissions of the last 60 s,
 // (now-60s, now], at any moment, not those of a calendar minute; a refusal
 // says when the oldest leaves the window.
-func testRunsPerMinute(t *testing.T, open Open, _ Peer) {
+func testPerMinute(t *testing.T, open Open, _ Peer, k kind) {
 	b := open(t, options())
 	q := roomy
-	q.RunsPerMinute = 10
+	k.limit(&q, 1000, 10)
 	start := at(10, 0, 0)
 	for i := range 10 {
-		admit(t, b, "owner", fmt.Sprint("run-", i), q, start.Add(time.Duration(i)*time.Second))
+		k.mustAdmit(t, b, "owner", fmt.Sprint("id-", i), q, start.Add(time.Duration(i)*time.Second))
 	}
 	now := start.Add(30 * time.Second)
-	err := b.AdmitRun(t.Context(), "owner", "run-10", q, now)
-	expectRefused(t, err, coderunner.ErrRateLimited(30*time.Second, "you may start 10 runs a minute: try again in 30 s"))
+	err := k.admit(b, t.Context(), "owner", "id-10", q, now)
+	expectRefused(t, err, coderunner.ErrRateLimited(30*time.Second, "%s", k.minuteMessage))
 
 	// 60 s after the first admission, it has left the window: one more.
 	now = start.Add(time.Minute)
-	admit(t, b, "owner", "run-10", q, now)
-	err = b.AdmitRun(t.Context(), "owner", "run-11", q, now)
+	k.mustAdmit(t, b, "owner", "id-10", q, now)
+	err = k.admit(b, t.Context(), "owner", "id-11", q, now)
 	// The second admission, at start+1s, is the oldest now.
-	expectRefused(t, err, coderunner.ErrRateLimited(time.Second, "you may start 10 runs a minute: try again in 1 s"))
+	expectRefused(t, err, k.ErrPerMinute(q, start.Add(time.Second), now))
 	now = start.Add(61 * time.Second)
-	admit(t, b, "owner", "run-11", q, now)
-	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 12, ActiveRuns: 12})
+	k.mustAdmit(t, b, "owner", "id-11", q, now)
+	expectUsage(t, b, "owner", now, k.usage(12, 12))
 }
 
-// testConcurrentAdmissions: 50 requests at once, through two processes,
-// admit exactly as many runs as the limit allows.
-func testConcurrentAdmissions(t *testing.T, open Open, peer Peer) {
-	b := open(t, options())
-	brokers := []coderunner.Broker{b, peer(t, b)}
-	q := roomy
-	q.RunsPerMinute, q.MaxActiveRuns = 10, 100
-	now := at(10, 0, 0)
+// admitAtOnce makes n admissions at once, the i-th by admit through
+// brokers[i%len(brokers)], and returns the indices of those that passed;
+// each of the others must be refused with the code refused.
+func admitAtOnce(t *testing.T, n int, brokers []coderunner.Broker, refused coderunner.Code, admit func(l coderunner.Limiter, i int) error) []int {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make([]error, 50)
+	errs := make([]error, n)
 	for i := range errs {
-		wg.Go(func() {
-			errs[i] = brokers[i%2].AdmitRun(t.Context(), "owner", fmt.Sprint("run-", i), q, now)
-		})
+		wg.Go(func() { errs[i] = admit(brokers[i%len(brokers)], i) })
 	}
 	wg.Wait()
-	admitted := 0
+	var passed []int
 	for i, err := range errs {
 		switch {
 		case err == nil:
-			admitted++
-		case coderunner.ErrorCode(err) != coderunner.RateLimited:
-			t.Fatalf("AdmitRun %d: %v; want admitted or RATE_LIMITED", i, err)
+			passed = append(passed, i)
+		case coderunner.ErrorCode(err) != refused:
+			t.Fatalf("admission %d: %v; want admitted or %s", i, err, refused)
 		}
 	}
-	if admitted != 10 {
-		t.Fatalf("%d of 50 concurrent runs admitted; want 10", admitted)
-	}
-	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 10, ActiveRuns: 10})
+	return passed
 }
 
-// testRunsPerDay: the day is the UTC day whatever the zone of now; its
-// budget, once used up, is renewed at the next UTC midnight, while the
-// minute's window runs on across midnight.
-func testRunsPerDay(t *testing.T, open Open, _ Peer) {
+// testConcurrentAdmissions: 50 requests at once, through two processes,
+// admit exactly as many as the minute's limit allows, or the day's.
+func testConcurrentAdmissions(t *testing.T, open Open, peer Peer, k kind) {
+	for _, tt := range []struct {
+		name              string
+		perDay, perMinute int
+		refused           coderunner.Code
+	}{
+		{"Minute", 1000, 10, coderunner.RateLimited},
+		{"Day", 10, 1000, coderunner.QuotaExceeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := open(t, options())
+			q := roomy
+			k.limit(&q, tt.perDay, tt.perMinute)
+			q.MaxActiveRuns = 100
+			now := at(10, 0, 0)
+			passed := admitAtOnce(t, 50, []coderunner.Broker{b, peer(t, b)}, tt.refused, func(l coderunner.Limiter, i int) error {
+				return k.admit(l, t.Context(), "owner", fmt.Sprint("id-", i), q, now)
+			})
+			if len(passed) != 10 {
+				t.Fatalf("%d of 50 concurrent admissions; want 10", len(passed))
+			}
+			expectUsage(t, b, "owner", now, k.usage(10, 10))
+		})
+	}
+}
+
+// testConcurrentActive: 60 runs and submissions at once, through two
+// processes, admit exactly MaxActiveRuns of them together.
+func testConcurrentActive(t *testing.T, open Open, peer Peer) {
 	b := open(t, options())
 	q := roomy
-	q.RunsPerDay, q.RunsPerMinute = 3, 3
+	q.MaxActiveRuns = 10
+	now := at(10, 0, 0)
+	kindOf := func(i int) kind { return kinds[i/2%2] } // through both brokers
+	passed := admitAtOnce(t, 60, []coderunner.Broker{b, peer(t, b)}, coderunner.RateLimited, func(l coderunner.Limiter, i int) error {
+		return kindOf(i).admit(l, t.Context(), "owner", fmt.Sprint("id-", i), q, now)
+	})
+	if len(passed) != 10 {
+		t.Fatalf("%d of 60 concurrent runs and submissions admitted; want 10", len(passed))
+	}
+	u := coderunner.Usage{ActiveRuns: 10}
+	for _, i := range passed {
+		*kindOf(i).today(&u)++
+	}
+	expectUsage(t, b, "owner", now, u)
+}
+
+// testPerDay: the day is the UTC day whatever the zone of now; its
+// budget, once used up, is renewed at the next UTC midnight, while the
+// minute's window runs on across midnight.
+func testPerDay(t *testing.T, open Open, _ Peer, k kind) {
+	b := open(t, options())
+	q := roomy
+	k.limit(&q, 3, 3)
 	sydney := time.FixedZone("UTC+10", 10*60*60)
 	for i, s := range []int{0, 10, 20} {
-		admit(t, b, "owner", fmt.Sprint("run-", i), q, at(23, 59, s).In(sydney))
+		k.mustAdmit(t, b, "owner", fmt.Sprint("id-", i), q, at(23, 59, s).In(sydney))
 	}
 	// The minute's limit is reached too: the day's is checked first.
 	now := at(23, 59, 30).In(sydney)
-	err := b.AdmitRun(t.Context(), "owner", "run-3", q, now)
-	expectRefused(t, err, coderunner.ErrQuotaExceeded(day.Add(24*time.Hour),
-		"you have used up today's runs (3 runs a day): you can start more at 00:00 UTC"))
-	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 3, ActiveRuns: 3})
+	err := k.admit(b, t.Context(), "owner", "id-3", q, now)
+	expectRefused(t, err, coderunner.ErrQuotaExceeded(day.Add(24*time.Hour), "%s", k.dayMessage))
+	expectUsage(t, b, "owner", now, k.usage(3, 3))
 
 	next := day.Add(24 * time.Hour)
-	admit(t, b, "owner", "run-3", q, next) // the run at 23:59:00 left the minute's window
-	err = b.AdmitRun(t.Context(), "owner", "run-4", q, next)
-	expectRefused(t, err, broker.ErrRunsPerMinute(q, at(23, 59, 10), next))
-	expectUsage(t, b, "owner", next, coderunner.Usage{RunsToday: 1, ActiveRuns: 4})
+	k.mustAdmit(t, b, "owner", "id-3", q, next) // the one at 23:59:00 left the minute's window
+	err = k.admit(b, t.Context(), "owner", "id-4", q, next)
+	expectRefused(t, err, k.ErrPerMinute(q, at(23, 59, 10), next))
+	expectUsage(t, b, "owner", next, k.usage(1, 4))
 }
 
-// testExecSecondsPerDay: the CPU time of ended runs is charged to the day;
-// once it reaches the budget, no run starts until the next day.
+// testKindsApart: one kind's admissions count against neither the day's
+// nor the minute's limit of the other.
+func testKindsApart(t *testing.T, open Open, _ Peer, k kind) {
+	b := open(t, options())
+	other := k.other()
+	q := roomy
+	k.limit(&q, 2, 2)
+	other.limit(&q, 6, 6)
+	now := at(10, 0, 0)
+	for i := range 5 {
+		other.mustAdmit(t, b, "owner", fmt.Sprint("other-", i), q, now)
+	}
+	k.mustAdmit(t, b, "owner", "id-0", q, now)
+	k.mustAdmit(t, b, "owner", "id-1", q, now)
+	expectRefused(t, k.admit(b, t.Context(), "owner", "id-2", q, now), k.ErrPerDay(q, now))
+	other.mustAdmit(t, b, "owner", "other-5", q, now)
+	expectRefused(t, other.admit(b, t.Context(), "owner", "other-6", q, now), other.ErrPerDay(q, now))
+	u := k.usage(2, 8)
+	*other.today(&u) = 6
+	expectUsage(t, b, "owner", now, u)
+}
+
+// testExecSecondsPerDay: the CPU time of ended runs and submissions is
+// charged to the day, one budget for both; once it reaches the budget,
+// neither starts until the next day.
 func testExecSecondsPerDay(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
 	q := roomy
 	q.ExecSecondsPerDay = 10
 	for i, cpu := range []time.Duration{6 * time.Second, 3500 * time.Millisecond, time.Second} {
-		id := fmt.Sprint("run-", i)
-		admit(t, b, "owner", id, q, at(10, i, 0)) // 9.5 s spent before the third: not yet all
+		id := fmt.Sprint("id-", i)
+		kinds[i%2].mustAdmit(t, b, "owner", id, q, at(10, i, 0)) // 9.5 s spent before the third: not yet all
 		endRun(t, b, "owner", id, cpu, at(10, i, 30))
 	}
 	now := at(11, 0, 0)
-	err := b.AdmitRun(t.Context(), "owner", "run-3", q, now)
-	expectRefused(t, err, coderunner.ErrQuotaExceeded(day.Add(24*time.Hour),
-		"you have used up today's running time (10 s a day): you can run more at 00:00 UTC"))
-	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 3, ExecToday: 10500 * time.Millisecond})
-	admit(t, b, "owner", "run-3", q, day.Add(24*time.Hour))
+	for _, k := range kinds {
+		err := k.admit(b, t.Context(), "owner", "id-3", q, now)
+		expectRefused(t, err, coderunner.ErrQuotaExceeded(day.Add(24*time.Hour),
+			"you have used up today's running time (10 s a day): you can run more at 00:00 UTC"))
+	}
+	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 2, SubmitsToday: 1, ExecToday: 10500 * time.Millisecond})
+	for _, k := range kinds {
+		k.mustAdmit(t, b, "owner", "id-3-"+k.name, q, day.Add(24*time.Hour))
+	}
 }
 
-// testMaxActiveRuns: runs admitted and not ended count, until EndRun or
-// until MaxActiveRunLife has passed since their admission (their end was
-// lost); such a run is not charged if its end comes after all.
+// testMaxActiveRuns: runs and submissions admitted and not ended count
+// together, until EndRun or until MaxActiveRunLife has passed since their
+// admission (their end was lost); such a one is not charged if its end
+// comes after all.
 func testMaxActiveRuns(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
 	q := roomy
 	q.MaxActiveRuns = 2
 	start := at(10, 0, 0)
 	admit(t, b, "owner", "run-a", q, start)
-	admit(t, b, "owner", "run-b", q, start)
-	err := b.AdmitRun(t.Context(), "owner", "run-c", q, start.Add(time.Second))
-	expectRefused(t, err, coderunner.ErrRateLimited(broker.ActiveRunsRetryAfter,
-		"you may have 2 runs going at once: try again when one has finished"))
+	submissions.mustAdmit(t, b, "owner", "sub-b", q, start)
+	for _, k := range kinds {
+		err := k.admit(b, t.Context(), "owner", "c", q, start.Add(time.Second))
+		expectRefused(t, err, coderunner.ErrRateLimited(broker.ActiveRunsRetryAfter,
+			"you may have 2 runs or submissions going at once: try again when one has finished"))
+	}
 
 	endRun(t, b, "owner", "run-a", time.Second, start.Add(2*time.Second))
-	admit(t, b, "owner", "run-c", q, start.Add(3*time.Second))
-	err = b.AdmitRun(t.Context(), "owner", "run-d", q, start.Add(4*time.Second))
+	submissions.mustAdmit(t, b, "owner", "sub-c", q, start.Add(3*time.Second))
+	err := b.AdmitRun(t.Context(), "owner", "run-d", q, start.Add(4*time.Second))
 	expectRefused(t, err, broker.ErrActiveRuns(q))
 
-	// run-b's end was lost: it stops counting MaxActiveRunLife after its
+	// sub-b's end was lost: it stops counting MaxActiveRunLife after its
 	// admission.
 	later := start.Add(coderunner.MaxActiveRunLife)
-	expectUsage(t, b, "owner", later, coderunner.Usage{RunsToday: 3, ExecToday: time.Second, ActiveRuns: 1})
+	expectUsage(t, b, "owner", later, coderunner.Usage{RunsToday: 1, SubmitsToday: 2, ExecToday: time.Second, ActiveRuns: 1})
 	admit(t, b, "owner", "run-d", q, later)
-	endRun(t, b, "owner", "run-b", 5*time.Second, later)
-	expectUsage(t, b, "owner", later, coderunner.Usage{RunsToday: 4, ExecToday: time.Second, ActiveRuns: 2})
+	endRun(t, b, "owner", "sub-b", 5*time.Second, later)
+	endRun(t, b, "owner", "sub-c", 2*time.Second, later)
+	expectUsage(t, b, "owner", later, coderunner.Usage{RunsToday: 2, SubmitsToday: 2, ExecToday: 3 * time.Second, ActiveRuns: 1})
 }
 
 // testChecksInOrder: with several limits reached, the first in the order
-// of the contract answers — day's runs, day's CPU time, active runs, the
-// minute's runs.
-func testChecksInOrder(t *testing.T, open Open, _ Peer) {
+// of the contract answers — the kind's day's admissions, the day's CPU
+// time, active runs and submissions, the kind's minute's admissions.
+func testChecksInOrder(t *testing.T, open Open, _ Peer, k kind) {
 	b := open(t, options())
-	q := coderunner.Quota{RunsPerMinute: 1, RunsPerDay: 2, ExecSecondsPerDay: 1, MaxActiveRuns: 1}
+	q := coderunner.Quota{ExecSecondsPerDay: 1, MaxActiveRuns: 1}
+	k.limit(&q, 2, 1)
 	start := at(10, 0, 0)
-	admit(t, b, "owner", "run-a", q, start)
-	// Active runs and the minute's runs are at their limits.
-	err := b.AdmitRun(t.Context(), "owner", "run-b", q, start.Add(time.Second))
+	k.mustAdmit(t, b, "owner", "id-a", q, start)
+	// Active runs and the minute's admissions are at their limits.
+	err := k.admit(b, t.Context(), "owner", "id-b", q, start.Add(time.Second))
 	expectRefused(t, err, broker.ErrActiveRuns(q))
-	// The day's CPU time is spent, and the minute's runs at their limit.
-	endRun(t, b, "owner", "run-a", time.Second, start.Add(2*time.Second))
+	// The day's CPU time is spent, and the minute's admissions at their
+	// limit.
+	endRun(t, b, "owner", "id-a", time.Second, start.Add(2*time.Second))
 	now := start.Add(3 * time.Second)
-	err = b.AdmitRun(t.Context(), "owner", "run-b", q, now)
+	err = k.admit(b, t.Context(), "owner", "id-b", q, now)
 	expectRefused(t, err, broker.ErrExecPerDay(q, now))
-	// With a quota of one run a day, the day's runs are used up too.
-	q.RunsPerDay = 1
-	err = b.AdmitRun(t.Context(), "owner", "run-b", q, now)
-	expectRefused(t, err, broker.ErrRunsPerDay(q, now))
-	expectUsage(t, b, "owner", now, coderunner.Usage{RunsToday: 1, ExecToday: time.Second})
+	// With a quota of one a day, the day's admissions are used up too.
+	k.limit(&q, 1, 1)
+	err = k.admit(b, t.Context(), "owner", "id-b", q, now)
+	expectRefused(t, err, k.ErrPerDay(q, now))
+	u := k.usage(1, 0)
+	u.ExecToday = time.Second
+	expectUsage(t, b, "owner", now, u)
 }
 
 // testEndRunChargesOnce: ending a run twice charges it once; ending a run
@@ -279,17 +432,20 @@ func testKeysIndependent(t *testing.T, open Open, _ Peer) {
 	take(t, b, "user-1", 1, time.Minute, now) // admissions but no attempt
 }
 
-// testUsage: Usage reports the day of now; active runs are not per day.
-// A run admitted again while active counts once among them.
+// testUsage: Usage reports the day of now; active runs and submissions
+// are not per day. One admitted again while active counts once among them.
 func testUsage(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
 	expectUsage(t, b, "owner", at(23, 0, 0), coderunner.Usage{})
 	admit(t, b, "owner", "run-a", roomy, at(23, 30, 0))
 	admit(t, b, "owner", "run-b", roomy, at(23, 30, 0))
 	admit(t, b, "owner", "run-a", roomy, at(23, 31, 0))
-	expectUsage(t, b, "owner", at(23, 32, 0), coderunner.Usage{RunsToday: 3, ActiveRuns: 2})
+	submissions.mustAdmit(t, b, "owner", "sub-a", roomy, at(23, 31, 0))
+	submissions.mustAdmit(t, b, "owner", "sub-a", roomy, at(23, 31, 0))
+	expectUsage(t, b, "owner", at(23, 32, 0), coderunner.Usage{RunsToday: 3, SubmitsToday: 2, ActiveRuns: 3})
 	endRun(t, b, "owner", "run-a", 1500*time.Millisecond, at(23, 40, 0))
-	expectUsage(t, b, "owner", at(23, 41, 0), coderunner.Usage{RunsToday: 3, ExecToday: 1500 * time.Millisecond, ActiveRuns: 1})
+	endRun(t, b, "owner", "sub-a", 500*time.Millisecond, at(23, 40, 0))
+	expectUsage(t, b, "owner", at(23, 41, 0), coderunner.Usage{RunsToday: 3, SubmitsToday: 2, ExecToday: 2 * time.Second, ActiveRuns: 1})
 	expectUsage(t, b, "owner", day.Add(24*time.Hour+10*time.Minute), coderunner.Usage{ActiveRuns: 1})
 	expectUsage(t, b, "owner", at(23, 30, 0).Add(coderunner.MaxActiveRunLife), coderunner.Usage{})
 	expectUsage(t, b, "someone-else", at(23, 41, 0), coderunner.Usage{})

@@ -60,9 +60,12 @@ func TestSweepFreesLimiterState(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	ctx := t.Context()
 	now := time.Now()
-	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 10, ExecSecondsPerDay: 10, MaxActiveRuns: 10}
+	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 10, ExecSecondsPerDay: 10, MaxActiveRuns: 10, SubmitsPerMinute: 10, SubmitsPerDay: 10}
 	for _, owner := range []string{"user-1", "guest:10.0.0.1"} {
 		if err := b.AdmitRun(ctx, owner, "run-1", q, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AdmitSubmission(ctx, owner, "sub-1", q, now); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Take(ctx, "signin:"+owner, 5, time.Minute, now); err != nil {
@@ -79,7 +82,7 @@ func TestSweepFreesLimiterState(t *testing.T) {
 		after time.Duration
 		want  [4]int // days, active sets, admission logs, attempt logs
 	}{
-		{0, [4]int{2, 2, 2, 2}},
+		{0, [4]int{2, 2, 4, 2}}, // a log of runs and one of submissions each
 		{2*time.Minute + time.Second, [4]int{2, 2, 0, 0}},
 		{coderunner.MaxActiveRunLife + time.Minute + time.Second, [4]int{2, 0, 0, 0}},
 		{broker.DayUsageTTL + time.Second, [4]int{0, 0, 0, 0}},

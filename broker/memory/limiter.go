@@ -14,8 +14,9 @@ import (
 )
 
 // limits is the Limiter's state, laid out as broker/redis keeps it — per
-// owner and day, the runs started and the CPU time charged; per owner, the
-// active runs and the admissions of the last minute; per throttled key,
+// owner and day, the runs and submissions admitted and the CPU time
+// charged; per owner, the active runs and submissions, and for each kind
+// the admissions of the last minute; per throttled key,
 // the attempts Take counted, each with its token — and freed by the
 // sweeper when Redis would expire the key. One mutex makes each call one
 // atomic step. Calls that write trim what their now has made obsolete, so
@@ -24,16 +25,16 @@ import (
 type limits struct {
 	mu       sync.Mutex
 	days     map[ownerDay]*dayUsage
-	active   map[string]*runSet // by owner
-	admitted map[string]*window // by owner: the RunsPerMinute log
-	attempts map[string]*window // by throttled key: Take's log
+	active   map[string]*runSet   // by owner
+	admitted map[ownerLog]*window // the RunsPerMinute and SubmitsPerMinute logs
+	attempts map[string]*window   // by throttled key: Take's log
 }
 
 func newLimits() limits {
 	return limits{
 		days:     make(map[ownerDay]*dayUsage),
 		active:   make(map[string]*runSet),
-		admitted: make(map[string]*window),
+		admitted: make(map[ownerLog]*window),
 		attempts: make(map[string]*window),
 	}
 }
@@ -42,6 +43,10 @@ type ownerDay struct {
 	owner string
 	day   int64 // Unix time of the day's start
 }
+
+// ownerLog names an owner's log of one kind's admissions in the last
+// minute: its Log is a broker.Kind's.
+type ownerLog struct{ owner, log string }
 
 func dayOf(owner string, now time.Time) ownerDay {
 	return ownerDay{owner, coderunner.DayStart(now).Unix()}
@@ -54,22 +59,40 @@ type expiry struct{ at time.Time }
 func (e *expiry) renew(ttl time.Duration)    { e.at = time.Now().Add(ttl) }
 func (e *expiry) expired(now time.Time) bool { return !now.Before(e.at) }
 
+// dayUsage is an owner's day: the admissions of each kind and the CPU
+// time charged. Its methods but admit accept a nil *dayUsage, a day
+// without either.
 type dayUsage struct {
 	expiry
-	runs int
-	cpu  time.Duration
+	admitted map[string]int // by broker.Kind's Counter
+	cpu      time.Duration
 }
 
-// used returns the runs started and the CPU time charged; d may be nil, a
-// day without either.
-func (d *dayUsage) used() (int, time.Duration) {
+// count returns the admissions of the kind with the given Counter.
+func (d *dayUsage) count(counter string) int {
 	if d == nil {
-		return 0, 0
+		return 0
 	}
-	return d.runs, d.cpu
+	return d.admitted[counter]
 }
 
-// runSet is an owner's active runs, by run ID: when each was admitted.
+// spent returns the CPU time charged.
+func (d *dayUsage) spent() time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.cpu
+}
+
+func (d *dayUsage) admit(counter string) {
+	if d.admitted == nil {
+		d.admitted = make(map[string]int)
+	}
+	d.admitted[counter]++
+}
+
+// runSet is an owner's active runs and submissions, by ID: when each was
+// admitted.
 // Its methods accept a nil *runSet, an owner without any.
 type runSet struct {
 	expiry
@@ -182,41 +205,55 @@ func getOrAdd[K comparable, V any](m map[K]*V, k K) *V {
 
 // AdmitRun implements coderunner.Limiter.
 func (b *Broker) AdmitRun(_ context.Context, key, runID string, q coderunner.Quota, now time.Time) error {
-	l := &b.limits
+	return b.limits.admit(broker.Runs, key, runID, q, now)
+}
+
+// AdmitSubmission implements coderunner.Limiter.
+func (b *Broker) AdmitSubmission(_ context.Context, key, submissionID string, q coderunner.Quota, now time.Time) error {
+	return b.limits.admit(broker.Submissions, key, submissionID, q, now)
+}
+
+// admit counts id, of kind k, against owner's quota, or refuses it and
+// counts nothing: the checks of AdmitRun, with k's own day's and minute's
+// limits and the active runs and CPU time shared by every kind.
+func (l *limits) admit(k broker.Kind, owner, id string, q coderunner.Quota, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	runs, cpu := l.days[dayOf(key, now)].used()
-	if runs >= q.RunsPerDay {
-		return broker.ErrRunsPerDay(q, now)
+	perDay, perMinute := k.Limits(q)
+	today := l.days[dayOf(owner, now)]
+	if today.count(k.Counter) >= perDay {
+		return k.ErrPerDay(q, now)
 	}
-	if cpu >= time.Duration(q.ExecSecondsPerDay)*time.Second {
+	if today.spent() >= time.Duration(q.ExecSecondsPerDay)*time.Second {
 		return broker.ErrExecPerDay(q, now)
 	}
 	activeCut := now.Add(-coderunner.MaxActiveRunLife)
-	l.active[key].trim(activeCut)
-	if l.active[key].count(activeCut) >= q.MaxActiveRuns {
+	l.active[owner].trim(activeCut)
+	if l.active[owner].count(activeCut) >= q.MaxActiveRuns {
 		return broker.ErrActiveRuns(q)
 	}
-	minuteCut := now.Add(-broker.RunsPerMinuteWindow)
-	l.admitted[key].trim(minuteCut)
-	if recent := l.admitted[key].after(minuteCut); len(recent) >= q.RunsPerMinute {
-		return broker.ErrRunsPerMinute(q, oldest(recent), now)
+	log := ownerLog{owner, k.Log}
+	minuteCut := now.Add(-broker.PerMinuteWindow)
+	l.admitted[log].trim(minuteCut)
+	if recent := l.admitted[log].after(minuteCut); len(recent) >= perMinute {
+		return k.ErrPerMinute(q, oldest(recent), now)
 	}
 
-	day := getOrAdd(l.days, dayOf(key, now))
-	day.runs++
+	day := getOrAdd(l.days, dayOf(owner, now))
+	day.admit(k.Counter)
 	day.renew(broker.DayUsageTTL)
-	active := getOrAdd(l.active, key)
-	active.add(runID, now)
+	active := getOrAdd(l.active, owner)
+	active.add(id, now)
 	active.renew(broker.LogTTL(coderunner.MaxActiveRunLife))
-	admitted := getOrAdd(l.admitted, key)
+	admitted := getOrAdd(l.admitted, log)
 	admitted.add(now, "")
-	admitted.renew(broker.LogTTL(broker.RunsPerMinuteWindow))
+	admitted.renew(broker.LogTTL(broker.PerMinuteWindow))
 	return nil
 }
 
-// EndRun implements coderunner.Limiter. A run admitted MaxActiveRunLife or
-// more before now no longer counts as active, so it is not charged either.
+// EndRun implements coderunner.Limiter, for runs and submissions alike. One
+// admitted MaxActiveRunLife or more before now no longer counts as active,
+// so it is not charged either.
 // CPU time is charged in whole milliseconds, as broker/redis counts it.
 func (b *Broker) EndRun(_ context.Context, key, runID string, cpu time.Duration, now time.Time) error {
 	l := &b.limits
@@ -238,10 +275,13 @@ func (b *Broker) Usage(_ context.Context, key string, now time.Time) (coderunner
 	l := &b.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var u coderunner.Usage
-	u.RunsToday, u.ExecToday = l.days[dayOf(key, now)].used()
-	u.ActiveRuns = l.active[key].count(now.Add(-coderunner.MaxActiveRunLife))
-	return u, nil
+	today := l.days[dayOf(key, now)]
+	return coderunner.Usage{
+		RunsToday:    today.count(broker.Runs.Counter),
+		SubmitsToday: today.count(broker.Submissions.Counter),
+		ExecToday:    today.spent(),
+		ActiveRuns:   l.active[key].count(now.Add(-coderunner.MaxActiveRunLife)),
+	}, nil
 }
 
 // Take implements coderunner.Limiter. Like broker/redis, it keeps the

@@ -12,10 +12,10 @@
 //     Each Broker holds one PubSub connection for all its subscriptions.
 //   - Control: a per-run list, popped by the worker that runs the run.
 //   - Limiter: per owner, a hash of the day's counters and sorted sets of
-//     the active runs and of the last minute's admissions, checked and
-//     updated together by one Lua script; per throttled key, a sorted set
-//     of the attempts Take counted, checked and added to by another. Every
-//     key expires (see limiter.go).
+//     the active runs and submissions and of the last minute's admissions
+//     of each, checked and updated together by one Lua script; per
+//     throttled key, a sorted set of the attempts Take counted, checked
+//     and added to by another. Every key expires (see limiter.go).
 //   - Revocations: one channel, on the same PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several
@@ -165,9 +165,9 @@ func (k keys) query(hash string) string { return k.prefix + "apq:" + hash }
 func (k keys) quotaDay(owner string, now time.Time) string {
 	return k.prefix + "quota:day:" + coderunner.DayStart(now).Format(time.DateOnly) + ":" + owner
 }
-func (k keys) activeRuns(owner string) string { return k.prefix + "quota:active:" + owner }
-func (k keys) admissions(owner string) string { return k.prefix + "quota:admitted:" + owner }
-func (k keys) throttle(key string) string     { return k.prefix + "throttle:" + key }
+func (k keys) activeRuns(owner string) string      { return k.prefix + "quota:active:" + owner }
+func (k keys) admissions(log, owner string) string { return k.prefix + "quota:" + log + ":" + owner }
+func (k keys) throttle(key string) string          { return k.prefix + "throttle:" + key }
 
 // revoked is the channel of session revocations.
 func (k keys) revoked() string { return k.prefix + "sessions:revoked" }

@@ -18,9 +18,10 @@ func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2030, 3, 14, 10, 0, 0, 0, time.UTC)
 	owner := "guest:10.0.0.1"
-	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 100, ExecSecondsPerDay: 100, MaxActiveRuns: 20}
+	q := coderunner.Quota{RunsPerMinute: 10, RunsPerDay: 100, ExecSecondsPerDay: 100, MaxActiveRuns: 20, SubmitsPerMinute: 5, SubmitsPerDay: 100}
 	for i := range 30 {
-		_ = b.AdmitRun(ctx, owner, fmt.Sprint("run-", i), q, now) // 10 admitted
+		_ = b.AdmitRun(ctx, owner, fmt.Sprint("run-", i), q, now)               // 10 admitted
+		_ = b.AdmitSubmission(ctx, owner, fmt.Sprint("submission-", i), q, now) // 5 admitted
 	}
 	if err := b.EndRun(ctx, owner, "run-0", time.Second, now); err != nil {
 		t.Fatal(err)
@@ -49,8 +50,9 @@ func TestLimiterKeysExpireAndStayBounded(t *testing.T) {
 		entries int64 // of a sorted set
 	}{
 		p + "quota:day:2030-03-14:" + owner: {ttl: broker.DayUsageTTL},
-		p + "quota:active:" + owner:         {ttl: time.Hour + time.Minute, entries: 9},
+		p + "quota:active:" + owner:         {ttl: time.Hour + time.Minute, entries: 14},
 		p + "quota:admitted:" + owner:       {ttl: 2 * time.Minute, entries: 10},
+		p + "quota:submitted:" + owner:      {ttl: 2 * time.Minute, entries: 5},
 		p + "throttle:signin:name:ada":      {ttl: window + time.Minute, entries: limit},
 		p + "throttle:signin:addr:10.0.0.1": {ttl: window + time.Minute, entries: 3},
 	}

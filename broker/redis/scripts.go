@@ -221,49 +221,51 @@ local function recent(key, now, width)
 end
 `
 
-// admitRunScript checks an owner's quota and, if it allows a run, counts
-// it: in one step, so that replicas together admit no more than the quota.
-// It checks the runs started today, the CPU time charged today, the
-// active runs and the admissions of the last minute, in that order, and
-// counts nothing when one of them refuses.
+// admitScript checks an owner's quota and, if it allows a run or a
+// submission, counts it: in one step, so that replicas together admit no
+// more than the quota. It checks the kind's admissions today, the CPU time
+// charged today, the active runs and submissions (one set for both) and
+// the kind's admissions of the last minute, in that order, and counts
+// nothing when one of them refuses.
 //
-// KEYS[1] day hash (fields runs, cpu ms), KEYS[2] active runs (run ID →
-// admitted ms), KEYS[3] admissions (token → admitted ms); ARGV[1] now ms,
-// ARGV[2] run ID, ARGV[3] admission token (unique), ARGV[4] runs a day,
-// ARGV[5] CPU ms a day, ARGV[6] max active runs, ARGV[7] runs a minute,
-// ARGV[8] active run life ms, ARGV[9] minute ms, ARGV[10] day TTL ms,
-// ARGV[11] active TTL ms, ARGV[12] admissions TTL ms. Returns {'ok'}, or
-// the limit that refuses: {'runs'}, {'cpu'}, {'active'}, or {'minute',
+// KEYS[1] day hash (a count per kind, cpu ms), KEYS[2] active runs and
+// submissions (ID → admitted ms), KEYS[3] the kind's admissions (token →
+// admitted ms); ARGV[1] now ms, ARGV[2] ID, ARGV[3] admission token
+// (unique), ARGV[4] the kind's field in the day hash, ARGV[5] admissions
+// a day, ARGV[6] CPU ms a day, ARGV[7] max active, ARGV[8] admissions a
+// minute, ARGV[9] active run life ms, ARGV[10] minute ms, ARGV[11] day TTL
+// ms, ARGV[12] active TTL ms, ARGV[13] admissions TTL ms. Returns {'ok'},
+// or the limit that refuses: {'day'}, {'cpu'}, {'active'}, or {'minute',
 // oldest admission ms}.
-var admitRunScript = goredis.NewScript(recentLua + `
+var admitScript = goredis.NewScript(recentLua + `
 local now = tonumber(ARGV[1])
-local day = redis.call('HMGET', KEYS[1], 'runs', 'cpu')
-if tonumber(day[1] or 0) >= tonumber(ARGV[4]) then
-	return {'runs'}
+local day = redis.call('HMGET', KEYS[1], ARGV[4], 'cpu')
+if tonumber(day[1] or 0) >= tonumber(ARGV[5]) then
+	return {'day'}
 end
-if tonumber(day[2] or 0) >= tonumber(ARGV[5]) then
+if tonumber(day[2] or 0) >= tonumber(ARGV[6]) then
 	return {'cpu'}
 end
-if recent(KEYS[2], now, tonumber(ARGV[8])) >= tonumber(ARGV[6]) then
+if recent(KEYS[2], now, tonumber(ARGV[9])) >= tonumber(ARGV[7]) then
 	return {'active'}
 end
-local admitted, oldest = recent(KEYS[3], now, tonumber(ARGV[9]))
-if admitted >= tonumber(ARGV[7]) then
+local admitted, oldest = recent(KEYS[3], now, tonumber(ARGV[10]))
+if admitted >= tonumber(ARGV[8]) then
 	return {'minute', oldest}
 end
-redis.call('HINCRBY', KEYS[1], 'runs', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[10])
+redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
 redis.call('ZADD', KEYS[2], now, ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[11])
+redis.call('PEXPIRE', KEYS[2], ARGV[12])
 redis.call('ZADD', KEYS[3], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[12])
+redis.call('PEXPIRE', KEYS[3], ARGV[13])
 return {'ok'}
 `)
 
-// endRunScript removes a run from its owner's active runs and, only if it
-// was there, charges its CPU time to the day's hash: so a run ended twice
-// is charged once. A run admitted the active run life or more ago no
-// longer counts as active, so it is dropped uncharged.
+// endRunScript removes a run or a submission from its owner's active runs
+// and, only if it was there, charges its CPU time to the day's hash: so
+// one ended twice is charged once. One admitted the active run life or
+// more ago no longer counts as active, so it is dropped uncharged.
 //
 // KEYS[1] active runs, KEYS[2] day hash; ARGV[1] now ms, ARGV[2] run ID,
 // ARGV[3] CPU ms, ARGV[4] active run life ms, ARGV[5] day TTL ms.

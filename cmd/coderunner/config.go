@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,13 +181,10 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // parseQuota reads "runsPerMinute=10,runsPerDay=500" over def: the fields
-// named replace def's.
+// named, by their JSON names, replace def's.
 func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
 	q := def
-	fields := map[string]*int{
-		"runsPerMinute": &q.RunsPerMinute, "runsPerDay": &q.RunsPerDay,
-		"execSecondsPerDay": &q.ExecSecondsPerDay, "maxActiveRuns": &q.MaxActiveRuns,
-	}
+	fields := q.Fields()
 	for _, item := range strings.Split(s, ",") {
 		if item = strings.TrimSpace(item); item == "" {
 			continue
@@ -194,7 +193,7 @@ func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
 		field, ok := fields[name]
 		n, err := strconv.Atoi(value)
 		if !ok || err != nil || n < 0 || n > coderunner.MaxQuotaValue {
-			return def, fmt.Errorf("%q: want name=number pairs, such as runsPerMinute=10,runsPerDay=500, of runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns", item)
+			return def, fmt.Errorf("%q: want name=number pairs, such as runsPerMinute=10,runsPerDay=500, of %s", item, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 		}
 		*field = n
 	}

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"coderunner"
+	"coderunner/accounts"
 	"coderunner/store/mongo/mongotest"
 )
 
@@ -73,6 +75,50 @@ func TestProductionConfigCheck(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not name %s", err, s)
 				}
+			}
+		})
+	}
+}
+
+// TestQuotaConfig: CODERUNNER_QUOTA_<ROLE> and _GUEST set any quota field
+// by its JSON name, the submission limits included, over the defaults;
+// an unknown name or a bad number is an error that lists the names.
+func TestQuotaConfig(t *testing.T) {
+	student := accounts.DefaultQuotas[coderunner.RoleStudent]
+	tests := []struct {
+		value   string
+		want    coderunner.Quota
+		wantErr bool
+	}{
+		{"", student, false},
+		{"submitsPerMinute=3, submitsPerDay=40", func() coderunner.Quota {
+			q := student
+			q.SubmitsPerMinute, q.SubmitsPerDay = 3, 40
+			return q
+		}(), false},
+		{"runsPerDay=7,maxActiveRuns=0", func() coderunner.Quota {
+			q := student
+			q.RunsPerDay, q.MaxActiveRuns = 7, 0
+			return q
+		}(), false},
+		{"submitsPerHour=3", student, true},
+		{"submitsPerDay=-1", student, true},
+		{"submitsPerDay", student, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			cfg, err := loadConfig(envOf(map[string]string{"CODERUNNER_QUOTA_STUDENT": tt.value}))
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "submitsPerDay, submitsPerMinute") {
+					t.Fatalf("loadConfig: %v; want an error that lists the fields", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if got := cfg.Quotas[coderunner.RoleStudent]; got != tt.want {
+				t.Errorf("student quota %+v; want %+v", got, tt.want)
 			}
 		})
 	}

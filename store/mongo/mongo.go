@@ -8,7 +8,8 @@
 //	            timeLimitMs, memoryMb, referenceSolution}
 //	runs       {_id, owner, language, code, stdin, limits, status, outcome, times}
 //	users      {_id, name, nameKey, role, createdAt, passwordHash,
-//	            quota: {runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns}}
+//	            quota: {runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns,
+//	                    submitsPerMinute, submitsPerDay}}
 //	sessions   {_id: tokenHash, userId, createdAt, expiresAt}
 //	roleQuotas {_id: role, quota: {...}}
 //	auditLog   {_id, actorId, action, target, before, after, at}

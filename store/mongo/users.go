@@ -22,6 +22,8 @@ type quotaDoc struct {
 	RunsPerDay        *int `bson:"runsPerDay,omitempty"`
 	ExecSecondsPerDay *int `bson:"execSecondsPerDay,omitempty"`
 	MaxActiveRuns     *int `bson:"maxActiveRuns,omitempty"`
+	SubmitsPerMinute  *int `bson:"submitsPerMinute,omitempty"`
+	SubmitsPerDay     *int `bson:"submitsPerDay,omitempty"`
 }
 
 type userDoc struct {

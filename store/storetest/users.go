@@ -69,7 +69,7 @@ func testUserRoundTrip(t *testing.T, s coderunner.Store) {
 	ada := user("u-ada", "Ada")
 	grace := coderunner.User{
 		ID: "u-grace", Name: "Grace_Hopper.1906", Role: coderunner.RoleAdmin, CreatedAt: at(123),
-		Quota: coderunner.QuotaOverride{RunsPerDay: new(0), MaxActiveRuns: new(coderunner.MaxQuotaValue)},
+		Quota: coderunner.QuotaOverride{RunsPerDay: new(0), MaxActiveRuns: new(coderunner.MaxQuotaValue), SubmitsPerDay: new(0), SubmitsPerMinute: new(3)},
 	}
 	aeroe := user("u-aeroe", "Ærøskøbing-Åsa") // non-ASCII: its name key is lower-cased too
 	for _, u := range []coderunner.User{ada, grace, aeroe} {
@@ -120,6 +120,7 @@ func testUserRoundTrip(t *testing.T, s coderunner.Store) {
 		t.Fatalf("UserByName: %v", err)
 	}
 	*byName.Quota.MaxActiveRuns = 99
+	*byName.Quota.SubmitsPerMinute = 99
 	wantUser(t, s, grace)
 }
 
@@ -228,7 +229,8 @@ func testSetUserQuota(t *testing.T, s coderunner.Store) {
 		{RunsPerMinute: new(0), ExecSecondsPerDay: new(600)},
 		{MaxActiveRuns: new(2)},
 		{MaxActiveRuns: new(2)}, // the same again: no error either
-		{RunsPerMinute: new(1), RunsPerDay: new(2), ExecSecondsPerDay: new(3), MaxActiveRuns: new(0)},
+		{SubmitsPerDay: new(0), SubmitsPerMinute: new(coderunner.MaxQuotaValue)},
+		{RunsPerMinute: new(1), RunsPerDay: new(2), ExecSecondsPerDay: new(3), MaxActiveRuns: new(0), SubmitsPerMinute: new(4), SubmitsPerDay: new(5)},
 		{},
 	}
 	for _, q := range steps {
@@ -262,9 +264,9 @@ func testRoleQuotas(t *testing.T, s coderunner.Store) {
 		q    coderunner.QuotaOverride
 	}{
 		{coderunner.RoleStudent, coderunner.QuotaOverride{RunsPerMinute: new(10), RunsPerDay: new(0)}},
-		{coderunner.RoleEditor, coderunner.QuotaOverride{MaxActiveRuns: new(4)}},
+		{coderunner.RoleEditor, coderunner.QuotaOverride{MaxActiveRuns: new(4), SubmitsPerDay: new(0)}},
 		// Replaces the student override: RunsPerMinute and RunsPerDay go.
-		{coderunner.RoleStudent, coderunner.QuotaOverride{ExecSecondsPerDay: new(300)}},
+		{coderunner.RoleStudent, coderunner.QuotaOverride{ExecSecondsPerDay: new(300), SubmitsPerMinute: new(2)}},
 	}
 	for _, st := range steps {
 		if err := s.SetRoleQuota(ctx, st.role, st.q); err != nil {
