@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"coderunner"
+	"coderunner/grade"
 	"coderunner/runs"
 )
 
@@ -165,17 +166,6 @@ func (s *Service) abandon(sub coderunner.Submission, why string) {
 // program's — with the tests graded so far. Whoever gives up logs why.
 func GiveUp(sub coderunner.Submission) coderunner.Submission {
 	sub.Status, sub.Verdict = coderunner.SubmissionFinished, coderunner.InternalError
-	sub.Passed = Passed(sub.Tests)
+	sub.Passed = grade.Passed(sub.Tests)
 	return sub
-}
-
-// Passed counts the tests that were ACCEPTED.
-func Passed(tests []coderunner.TestResult) int {
-	n := 0
-	for _, t := range tests {
-		if t.Verdict == coderunner.Accepted {
-			n++
-		}
-	}
-	return n
 }
