@@ -20,6 +20,8 @@ import (
 // the inner store and then drop exactly the entries the write can change.
 // Writes this Store does not see — `coderunner seed`, another replica — show
 // once the entries they touch expire, ttl after they were read.
+// Everything else — runs, submissions, gradings, progress, accounts —
+// passes through to the inner store, uncached.
 type Store struct {
 	coderunner.Store
 	entries *ristretto.Cache[string, any]
@@ -301,8 +303,10 @@ func levelsCost(ls []coderunner.Level) int64 {
 
 func problemCost(p coderunner.Problem) int64 {
 	n := int64(160 + len(p.ID) + len(p.LevelID) + len(p.Title) + len(p.Statement) + len(p.StarterCode) + len(p.ReferenceSolution))
-	for _, tc := range append(p.SampleTests, p.HiddenTests...) {
-		n += int64(32 + len(tc.Input) + len(tc.Output))
+	for _, tests := range [][]coderunner.TestCase{p.SampleTests, p.HiddenTests} {
+		for _, tc := range tests {
+			n += int64(32 + len(tc.Input) + len(tc.Output) + len(tc.Hint))
+		}
 	}
 	return n
 }

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -161,6 +162,13 @@ func TestInvalidation(t *testing.T) {
 		{"delete level", func(ctx context.Context, c *cache.Store) error {
 			return c.DeleteLevel(ctx, "a2")
 		}, []string{"levelsIn:a", "level:a2", "problemsIn:a2"}},
+		{"submission, grading and progress writes", func(ctx context.Context, c *cache.Store) error {
+			return errors.Join(
+				c.CreateSubmission(ctx, submission(coderunner.SubmissionQueued)),
+				c.PutGrading(ctx, "key", problem("p1", "a1", 0).Grading()),
+				c.SaveProgress(ctx, coderunner.Progress{Owner: "u1", ProblemID: "p1", Attempts: 1}),
+			)
+		}, nil},
 		{"failed write", func(ctx context.Context, c *cache.Store) error {
 			if err := c.DeleteLevel(ctx, "a1"); coderunner.ErrorCode(err) != coderunner.BadUserInput {
 				return err
@@ -199,6 +207,56 @@ func TestInvalidation(t *testing.T) {
 				t.Errorf("generation changed: %v, want %v", changed, len(tt.want) > 0)
 			}
 		})
+	}
+}
+
+func submission(status coderunner.SubmissionStatus) coderunner.Submission {
+	return coderunner.Submission{ID: "s1", Owner: "u1", ProblemID: "p1", Code: "print(1)\n", Status: status,
+		CreatedAt: time.UnixMilli(1_800_000_000_000).UTC()}
+}
+
+// TestSubmissionsAreNotCached: submissions, gradings and progress go
+// through to the store both ways, so a change made behind the cache (by a
+// worker, another replica) shows at once.
+func TestSubmissionsAreNotCached(t *testing.T) {
+	c, rec := newFixture(t)
+	ctx := t.Context()
+	inner := rec.Store
+
+	must(t, c.CreateSubmission(ctx, submission(coderunner.SubmissionQueued)))
+	if got, err := inner.Submission(ctx, "s1"); err != nil || got.Status != coderunner.SubmissionQueued {
+		t.Errorf("the store has %+v, %v; want the submission created through the cache", got, err)
+	}
+	_, err := c.Submission(ctx, "s1")
+	must(t, err)
+	finished := submission(coderunner.SubmissionFinished)
+	ok, err := inner.UpdateSubmission(ctx, finished)
+	must(t, err)
+	if !ok {
+		t.Fatal("UpdateSubmission behind the cache changed nothing")
+	}
+	if got, err := c.Submission(ctx, "s1"); err != nil || got.Status != coderunner.SubmissionFinished {
+		t.Errorf("Submission through the cache = %+v, %v; want it finished", got, err)
+	}
+	subs, err := c.Submissions(ctx, "u1", "", coderunner.SubmissionCursor{}, 10)
+	if err != nil || len(subs) != 1 || subs[0].Status != coderunner.SubmissionFinished {
+		t.Errorf("Submissions through the cache = %+v, %v; want the finished one", subs, err)
+	}
+
+	g := problem("p1", "a1", 0).Grading()
+	must(t, c.PutGrading(ctx, g.Key(), g))
+	if got, err := inner.Grading(ctx, g.Key()); err != nil || got.Key() != g.Key() {
+		t.Errorf("the store has grading %+v, %v; want the one put through the cache", got, err)
+	}
+
+	p := coderunner.Progress{Owner: "u1", ProblemID: "p1", Attempts: 1}
+	must(t, c.SaveProgress(ctx, p))
+	_, err = c.Progress(ctx, "u1", nil)
+	must(t, err)
+	p.Attempts = 2
+	must(t, inner.SaveProgress(ctx, p))
+	if got, err := c.Progress(ctx, "u1", []string{"p1"}); err != nil || got["p1"] != p {
+		t.Errorf("Progress through the cache = %+v, %v; want %+v", got, err, p)
 	}
 }
 

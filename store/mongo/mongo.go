@@ -4,9 +4,16 @@
 //	ageGroups  {_id: slug, title, description, position}
 //	levels     {_id, ageGroup, position, title, description, problemCount}
 //	problems   {_id, levelId, position, title, statement, starterCode,
-//	            sampleTests: [{input, output}], hiddenTests: [...],
-//	            timeLimitMs, memoryMb, referenceSolution}
+//	            sampleTests: [{input, output, hint}], hiddenTests: [...],
+//	            timeLimitMs, memoryMb, referenceSolution,
+//	            checker: {kind, tolerance}, stopOnFirstFailure}
 //	runs       {_id, owner, language, code, stdin, limits, status, outcome, times}
+//	submissions {_id, owner, problemId, code, gradingKey, status, verdict,
+//	            passed, total, tests: [{index, sample, verdict, …}], times}
+//	gradings   {_id: key, tests: [{input, output, hint}], sampleCount,
+//	            checker: {kind, tolerance}, stopOnFirstFailure, timeLimitMs, memoryMb}
+//	progress   {_id: owner + "/" + problemId, owner, problemId, attempts,
+//	            bestVerdict, bestPassed, total, solvedAt}
 //	users      {_id, name, nameKey, role, createdAt, passwordHash,
 //	            quota: {runsPerMinute, runsPerDay, execSecondsPerDay, maxActiveRuns,
 //	                    submitsPerMinute, submitsPerDay}}
@@ -47,29 +54,35 @@ const DefaultDatabase = "coderunner"
 
 // Collection names.
 const (
-	ageGroupsColl  = "ageGroups"
-	levelsColl     = "levels"
-	problemsColl   = "problems"
-	runsColl       = "runs"
-	usersColl      = "users"
-	sessionsColl   = "sessions"
-	roleQuotasColl = "roleQuotas"
-	auditLogColl   = "auditLog"
+	ageGroupsColl   = "ageGroups"
+	levelsColl      = "levels"
+	problemsColl    = "problems"
+	runsColl        = "runs"
+	usersColl       = "users"
+	sessionsColl    = "sessions"
+	roleQuotasColl  = "roleQuotas"
+	auditLogColl    = "auditLog"
+	submissionsColl = "submissions"
+	gradingsColl    = "gradings"
+	progressColl    = "progress"
 )
 
 // Store is a coderunner.Store on one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
-	client     *mongo.Client
-	db         *mongo.Database
-	ageGroups  *mongo.Collection
-	levels     *mongo.Collection
-	problems   *mongo.Collection
-	runs       *mongo.Collection
-	users      *mongo.Collection
-	sessions   *mongo.Collection
-	roleQuotas *mongo.Collection
-	auditLog   *mongo.Collection
+	client      *mongo.Client
+	db          *mongo.Database
+	ageGroups   *mongo.Collection
+	levels      *mongo.Collection
+	problems    *mongo.Collection
+	runs        *mongo.Collection
+	users       *mongo.Collection
+	sessions    *mongo.Collection
+	roleQuotas  *mongo.Collection
+	auditLog    *mongo.Collection
+	submissions *mongo.Collection
+	gradings    *mongo.Collection
+	progress    *mongo.Collection
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -92,16 +105,19 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	}
 	db := client.Database(dbName)
 	s := &Store{
-		client:     client,
-		db:         db,
-		ageGroups:  db.Collection(ageGroupsColl),
-		levels:     db.Collection(levelsColl),
-		problems:   db.Collection(problemsColl),
-		runs:       db.Collection(runsColl),
-		users:      db.Collection(usersColl),
-		sessions:   db.Collection(sessionsColl),
-		roleQuotas: db.Collection(roleQuotasColl),
-		auditLog:   db.Collection(auditLogColl),
+		client:      client,
+		db:          db,
+		ageGroups:   db.Collection(ageGroupsColl),
+		levels:      db.Collection(levelsColl),
+		problems:    db.Collection(problemsColl),
+		runs:        db.Collection(runsColl),
+		users:       db.Collection(usersColl),
+		sessions:    db.Collection(sessionsColl),
+		roleQuotas:  db.Collection(roleQuotasColl),
+		auditLog:    db.Collection(auditLogColl),
+		submissions: db.Collection(submissionsColl),
+		gradings:    db.Collection(gradingsColl),
+		progress:    db.Collection(progressColl),
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -127,6 +143,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.runs, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}, false},
 		{s.users, "nameKey", bson.D{{Key: "nameKey", Value: 1}}, true},
 		{s.sessions, "expiresAt", bson.D{{Key: "expiresAt", Value: 1}}, false},
+		{s.submissions, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
+		{s.submissions, "owner_problemId_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
+		{s.progress, "owner_problemId", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}}, false},
 	}
 	for _, ix := range indexes {
 		opts := options.Index().SetName(ix.name)
@@ -185,6 +204,12 @@ type testCaseDoc struct {
 	Hint   string `bson:"hint,omitempty"`
 }
 
+// checkerDoc is a coderunner.Checker; the zero one is stored as {}.
+type checkerDoc struct {
+	Kind      coderunner.CheckerKind `bson:"kind,omitempty"`
+	Tolerance float64                `bson:"tolerance,omitempty"`
+}
+
 type problemDoc struct {
 	ID                string        `bson:"_id"`
 	LevelID           string        `bson:"levelId"`
@@ -197,6 +222,10 @@ type problemDoc struct {
 	TimeLimitMs       int           `bson:"timeLimitMs"`
 	MemoryMB          int           `bson:"memoryMb"`
 	ReferenceSolution string        `bson:"referenceSolution"`
+	// Checker and StopOnFirstFailure are absent from problems stored
+	// before they were: those read back with the zero values.
+	Checker            checkerDoc `bson:"checker"`
+	StopOnFirstFailure bool       `bson:"stopOnFirstFailure"`
 }
 
 func (d ageGroupDoc) domain() coderunner.AgeGroup {
@@ -212,33 +241,37 @@ func (d levelDoc) domain() coderunner.Level {
 
 func (d problemDoc) domain() coderunner.Problem {
 	return coderunner.Problem{
-		ID:                d.ID,
-		LevelID:           d.LevelID,
-		Position:          d.Position,
-		Title:             d.Title,
-		Statement:         d.Statement,
-		StarterCode:       d.StarterCode,
-		SampleTests:       testCasesFromDocs(d.SampleTests),
-		HiddenTests:       testCasesFromDocs(d.HiddenTests),
-		TimeLimitMs:       d.TimeLimitMs,
-		MemoryMB:          d.MemoryMB,
-		ReferenceSolution: d.ReferenceSolution,
+		ID:                 d.ID,
+		LevelID:            d.LevelID,
+		Position:           d.Position,
+		Title:              d.Title,
+		Statement:          d.Statement,
+		StarterCode:        d.StarterCode,
+		SampleTests:        testCasesFromDocs(d.SampleTests),
+		HiddenTests:        testCasesFromDocs(d.HiddenTests),
+		TimeLimitMs:        d.TimeLimitMs,
+		MemoryMB:           d.MemoryMB,
+		ReferenceSolution:  d.ReferenceSolution,
+		Checker:            coderunner.Checker(d.Checker),
+		StopOnFirstFailure: d.StopOnFirstFailure,
 	}
 }
 
 func problemToDoc(p coderunner.Problem) problemDoc {
 	return problemDoc{
-		ID:                p.ID,
-		LevelID:           p.LevelID,
-		Position:          p.Position,
-		Title:             p.Title,
-		Statement:         p.Statement,
-		StarterCode:       p.StarterCode,
-		SampleTests:       testCasesToDocs(p.SampleTests),
-		HiddenTests:       testCasesToDocs(p.HiddenTests),
-		TimeLimitMs:       p.TimeLimitMs,
-		MemoryMB:          p.MemoryMB,
-		ReferenceSolution: p.ReferenceSolution,
+		ID:                 p.ID,
+		LevelID:            p.LevelID,
+		Position:           p.Position,
+		Title:              p.Title,
+		Statement:          p.Statement,
+		StarterCode:        p.StarterCode,
+		SampleTests:        testCasesToDocs(p.SampleTests),
+		HiddenTests:        testCasesToDocs(p.HiddenTests),
+		TimeLimitMs:        p.TimeLimitMs,
+		MemoryMB:           p.MemoryMB,
+		ReferenceSolution:  p.ReferenceSolution,
+		Checker:            checkerDoc(p.Checker),
+		StopOnFirstFailure: p.StopOnFirstFailure,
 	}
 }
 
@@ -282,10 +315,41 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection, filter any, opt
 	return docs, nil
 }
 
+// domainDoc is a document that knows its domain value.
+type domainDoc[V any] interface {
+	domain() V
+}
+
 // keyedDoc is a document that knows its _id and its domain value.
 type keyedDoc[V any] interface {
 	key() string
-	domain() V
+	domainDoc[V]
+}
+
+// domains returns the domain values of docs.
+func domains[D domainDoc[V], V any](docs []D) []V {
+	if docs == nil {
+		return nil
+	}
+	out := make([]V, len(docs))
+	for i, d := range docs {
+		out[i] = d.domain()
+	}
+	return out
+}
+
+// findOne reads the document with _id id; notFound makes the error for
+// there being none.
+func findOne[D any](ctx context.Context, coll *mongo.Collection, id string, notFound func(string) error) (D, error) {
+	var d D
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, notFound(id)
+	}
+	if err != nil {
+		return d, fmt.Errorf("mongo store: read %s %q: %w", coll.Name(), id, err)
+	}
+	return d, nil
 }
 
 // findByIDs reads the documents with the given _ids, by _id; missing ids
@@ -313,14 +377,7 @@ func in(key string, ids []string) bson.D {
 // AgeGroups returns every age group ordered by position.
 func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
 	docs, err := findAll[ageGroupDoc](ctx, s.ageGroups, bson.D{}, options.Find().SetSort(byPosition))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]coderunner.AgeGroup, len(docs))
-	for i, d := range docs {
-		out[i] = d.domain()
-	}
-	return out, nil
+	return domains(docs), err
 }
 
 // LevelsInAgeGroups returns the levels of each age group, ordered by

@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -78,23 +77,13 @@ func timeOf(t *time.Time) time.Time {
 
 // CreateRun stores a new run.
 func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
-	if _, err := s.runs.InsertOne(ctx, runToDoc(r)); err != nil {
-		return fmt.Errorf("mongo store: create run %s: %w", r.ID, err)
-	}
-	return nil
+	return create(ctx, s.runs, r.ID, runToDoc(r))
 }
 
 // Run returns the run with the given id.
 func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
-	var d runDoc
-	err := s.runs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return coderunner.Run{}, coderunner.ErrNoRun(id)
-	}
-	if err != nil {
-		return coderunner.Run{}, fmt.Errorf("mongo store: read run %s: %w", id, err)
-	}
-	return d.domain(), nil
+	d, err := findOne[runDoc](ctx, s.runs, id, coderunner.ErrNoRun)
+	return d.domain(), err
 }
 
 // UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
@@ -106,41 +95,55 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunne
 		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
 	}
 	if after != (coderunner.RunCursor{}) {
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},
-			bson.D{{Key: "createdAt", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: after.ID}}}},
-		}})
+		filter = append(filter, afterCursor(after.CreatedAt, after.ID, "$gt"))
 	}
 	sort := bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}
 	docs, err := findAll[runDoc](ctx, s.runs, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, err
-	}
-	runs := make([]coderunner.Run, len(docs))
-	for i, d := range docs {
-		runs[i] = d.domain()
-	}
-	return runs, nil
+	return domains(docs), err
 }
 
-// UpdateRun replaces a run whose status is one of from. The filter on
-// status makes the check and the write one atomic operation.
+// UpdateRun replaces a run whose status is one of from.
 func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
-	from = coderunner.UpdatableFrom(from)
+	return replaceIfStatus(ctx, s.runs, r.ID, coderunner.UpdatableFrom(from), runToDoc(r))
+}
+
+// afterCursor is the $or that keeps the documents after (createdAt, id) in
+// an order by createdAt, then _id: op is "$gt" when both ascend, "$lt" when
+// both descend. A zero createdAt is a document stored without one.
+func afterCursor(createdAt time.Time, id, op string) bson.E {
+	var sameTime any = createdAt
+	if createdAt.IsZero() {
+		sameTime = nil // matches an absent createdAt
+	}
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "createdAt", Value: bson.D{{Key: op, Value: createdAt}}}},
+		bson.D{{Key: "createdAt", Value: sameTime}, {Key: "_id", Value: bson.D{{Key: op, Value: id}}}},
+	}}
+}
+
+// replaceIfStatus replaces the document of coll with _id id by doc if its
+// status is one of from, and reports whether it did; with from empty it
+// replaces nothing. The filter on status makes the check and the write one
+// operation.
+func replaceIfStatus[S ~string](ctx context.Context, coll *mongo.Collection, id string, from []S, doc any) (bool, error) {
 	if len(from) == 0 {
 		return false, nil
 	}
-	var statuses bson.A
-	for _, status := range from {
-		statuses = append(statuses, string(status))
-	}
 	filter := bson.D{
-		{Key: "_id", Value: r.ID},
-		{Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}},
+		{Key: "_id", Value: id},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: from}}},
 	}
-	res, err := s.runs.ReplaceOne(ctx, filter, runToDoc(r))
+	res, err := coll.ReplaceOne(ctx, filter, doc)
 	if err != nil {
-		return false, fmt.Errorf("mongo store: update run %s: %w", r.ID, err)
+		return false, fmt.Errorf("mongo store: update %s %q: %w", coll.Name(), id, err)
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// create inserts doc, whose _id is id, into coll.
+func create(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
+	if _, err := coll.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("mongo store: create %s %q: %w", coll.Name(), id, err)
+	}
+	return nil
 }

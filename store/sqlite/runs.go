@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"coderunner"
@@ -16,24 +13,12 @@ const runColumns = `id, owner, language, code, stdin, interactive, time_limit_ms
 
 // CreateRun stores a new run.
 func (s *Store) CreateRun(ctx context.Context, r coderunner.Run) error {
-	_, err := s.exec(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		runValues(r)...)
-	if err != nil {
-		return fmt.Errorf("create run %s: %w", r.ID, err)
-	}
-	return nil
+	return s.insert(ctx, "runs", runColumns, runValues(r))
 }
 
 // Run returns the run with the given id.
 func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
-	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return coderunner.Run{}, coderunner.ErrNoRun(id)
-	}
-	if err != nil {
-		return coderunner.Run{}, fmt.Errorf("read run %s: %w", id, err)
-	}
-	return r, nil
+	return readByID(ctx, s, scanRun, coderunner.ErrNoRun, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id)
 }
 
 // UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
@@ -44,26 +29,17 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunne
 	if after == (coderunner.RunCursor{}) {
 		afterNanos = -1 // before every run, the ones without a creation time too
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) AND created_at < ?
+	runs, err := queryAll(ctx, s, scanRun, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) AND created_at < ?
 		AND (created_at > ? OR (created_at = ? AND id > ?))
 		ORDER BY created_at, id LIMIT ?`, coderunner.StatusQueued, coderunner.StatusRunning, toNanos(t),
 		afterNanos, afterNanos, after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query unfinished runs: %w", err)
 	}
-	defer rows.Close()
-	var runs []coderunner.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan run: %w", err)
-		}
-		runs = append(runs, r)
-	}
-	return runs, rows.Err()
+	return runs, nil
 }
 
-func scanRun(row interface{ Scan(...any) error }) (coderunner.Run, error) {
+func scanRun(row rowScanner) (coderunner.Run, error) {
 	var r coderunner.Run
 	var created, started, finished int64
 	err := row.Scan(&r.ID, &r.Owner, &r.Language, &r.Code, &r.Stdin, &r.Interactive, &r.TimeLimitMs, &r.MemoryMB,
@@ -75,23 +51,7 @@ func scanRun(row interface{ Scan(...any) error }) (coderunner.Run, error) {
 
 // UpdateRun replaces a run that has not finished.
 func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
-	if from = coderunner.UpdatableFrom(from); len(from) == 0 {
-		return false, nil
-	}
-	args := append(runValues(r), r.ID)
-	for _, status := range from {
-		args = append(args, status)
-	}
-	res, err := s.exec(ctx, `UPDATE runs SET (`+runColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
-	if err != nil {
-		return false, fmt.Errorf("update run %s: %w", r.ID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("update run %s: %w", r.ID, err)
-	}
-	return n == 1, nil
+	return replaceIfStatus(ctx, s, "runs", runColumns, runValues(r), r.ID, coderunner.UpdatableFrom(from))
 }
 
 func runValues(r coderunner.Run) []any {

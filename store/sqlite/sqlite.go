@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,6 +144,40 @@ var migrations = []string{
 		after_json  TEXT NOT NULL,
 		at          INTEGER NOT NULL
 	);`,
+	`CREATE TABLE submissions (
+		id          TEXT PRIMARY KEY,
+		owner       TEXT NOT NULL,
+		problem_id  TEXT NOT NULL, -- no foreign key: a submission outlives its problem
+		code        TEXT NOT NULL,
+		grading_key TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		verdict     TEXT NOT NULL,
+		passed      INTEGER NOT NULL,
+		total       INTEGER NOT NULL,
+		tests       TEXT NOT NULL, -- JSON array of coderunner.TestResult
+		created_at  INTEGER NOT NULL, -- Unix nanoseconds; 0: not yet
+		started_at  INTEGER NOT NULL,
+		finished_at INTEGER NOT NULL
+	);
+	CREATE INDEX submissions_by_owner ON submissions(owner, created_at DESC, id DESC);
+	CREATE INDEX submissions_by_owner_problem ON submissions(owner, problem_id, created_at DESC, id DESC);
+	CREATE TABLE gradings (
+		key     TEXT PRIMARY KEY, -- coderunner.Grading.Key
+		grading TEXT NOT NULL     -- JSON coderunner.Grading
+	);
+	CREATE TABLE progress (
+		owner        TEXT NOT NULL,
+		problem_id   TEXT NOT NULL,
+		attempts     INTEGER NOT NULL,
+		best_verdict TEXT NOT NULL,
+		best_passed  INTEGER NOT NULL,
+		total        INTEGER NOT NULL,
+		solved_at    INTEGER NOT NULL, -- Unix nanoseconds; 0: not solved
+		PRIMARY KEY (owner, problem_id)
+	) WITHOUT ROWID;`,
+	// Tests in sample_tests and hidden_tests may carry a "hint" since.
+	`ALTER TABLE problems ADD COLUMN checker TEXT NOT NULL DEFAULT '{}'; -- JSON coderunner.Checker
+	ALTER TABLE problems ADD COLUMN stop_on_first_failure INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -203,13 +238,83 @@ func busy(err error) error {
 	return err
 }
 
-// inClause returns "(?,?,…)" for n values and the values as []any.
-func inClause(values []string) (string, []any) {
+// inClause returns "(?,?,…)" for the values and the values as []any.
+func inClause[T any](values []T) (string, []any) {
 	args := make([]any, len(values))
 	for i, v := range values {
 		args[i] = v
 	}
-	return "(" + strings.TrimSuffix(strings.Repeat("?,", len(values)), ",") + ")", args
+	return placeholders(len(values)), args
+}
+
+// placeholders returns "(?,?,…)" with n question marks.
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// queryAll runs a query and scans every row it returns with scan.
+func queryAll[T any](ctx context.Context, s *Store, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// readByID scans, with scan, the row that query selects by id; notFound
+// makes the error for there being none.
+func readByID[T any](ctx context.Context, s *Store, scan func(rowScanner) (T, error), notFound func(string) error, query, id string) (T, error) {
+	v, err := scan(s.db.QueryRowContext(ctx, query, id))
+	var zero T
+	if errors.Is(err, sql.ErrNoRows) {
+		return zero, notFound(id)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("read %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// insert adds a row to table. table and columns are constants of this
+// package; values are the columns' values, in order, the id first.
+func (s *Store) insert(ctx context.Context, table, columns string, values []any) error {
+	if _, err := s.exec(ctx, `INSERT INTO `+table+` (`+columns+`) VALUES `+placeholders(len(values)), values...); err != nil {
+		return fmt.Errorf("insert %v into %s: %w", values[0], table, err)
+	}
+	return nil
+}
+
+// replaceIfStatus sets the columns of table's row with the given id to
+// values if its status is one of from, and reports whether it did; with
+// from empty it replaces nothing. The check and the write are one
+// statement. table and columns are constants of this package.
+func replaceIfStatus[S ~string](ctx context.Context, s *Store, table, columns string, values []any, id string, from []S) (bool, error) {
+	if len(from) == 0 {
+		return false, nil
+	}
+	in, statuses := inClause(from)
+	res, err := s.exec(ctx, `UPDATE `+table+` SET (`+columns+`) = `+placeholders(len(values))+` WHERE id = ? AND status IN `+in,
+		slices.Concat(values, []any{id}, statuses)...)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return false, fmt.Errorf("update %s in %s: %w", id, table, err)
+	}
+	return n == 1, nil
 }
 
 // AgeGroups returns every age group in order.
@@ -287,16 +392,17 @@ func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner
 	return out, nil
 }
 
-const problemColumns = `id, level_id, position, title, statement, starter_code, sample_tests, hidden_tests, time_limit_ms, memory_mb, reference_solution`
+const problemColumns = `id, level_id, position, title, statement, starter_code, sample_tests, hidden_tests, time_limit_ms, memory_mb,
+	reference_solution, checker, stop_on_first_failure`
 
 func scanProblems(rows *sql.Rows) ([]coderunner.Problem, error) {
 	defer rows.Close()
 	var problems []coderunner.Problem
 	for rows.Next() {
 		var p coderunner.Problem
-		var samples, hidden string
+		var samples, hidden, checker string
 		if err := rows.Scan(&p.ID, &p.LevelID, &p.Position, &p.Title, &p.Statement, &p.StarterCode,
-			&samples, &hidden, &p.TimeLimitMs, &p.MemoryMB, &p.ReferenceSolution); err != nil {
+			&samples, &hidden, &p.TimeLimitMs, &p.MemoryMB, &p.ReferenceSolution, &checker, &p.StopOnFirstFailure); err != nil {
 			return nil, fmt.Errorf("scan problem: %w", err)
 		}
 		if err := json.Unmarshal([]byte(samples), &p.SampleTests); err != nil {
@@ -304,6 +410,9 @@ func scanProblems(rows *sql.Rows) ([]coderunner.Problem, error) {
 		}
 		if err := json.Unmarshal([]byte(hidden), &p.HiddenTests); err != nil {
 			return nil, fmt.Errorf("decode hidden tests of problem %s: %w", p.ID, err)
+		}
+		if err := json.Unmarshal([]byte(checker), &p.Checker); err != nil {
+			return nil, fmt.Errorf("decode checker of problem %s: %w", p.ID, err)
 		}
 		problems = append(problems, p)
 	}
@@ -401,6 +510,10 @@ func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
 	if err != nil {
 		return fmt.Errorf("encode hidden tests: %w", err)
 	}
+	checker, err := json.Marshal(p.Checker)
+	if err != nil {
+		return fmt.Errorf("encode checker: %w", err)
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := mustExist(ctx, tx, "levels", "id", p.LevelID, "level"); err != nil {
 			return err
@@ -410,14 +523,15 @@ func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read problem %s: %w", p.ID, err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO problems (`+problemColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO problems (`+problemColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET level_id = excluded.level_id, position = excluded.position,
 				title = excluded.title, statement = excluded.statement, starter_code = excluded.starter_code,
 				sample_tests = excluded.sample_tests, hidden_tests = excluded.hidden_tests,
 				time_limit_ms = excluded.time_limit_ms, memory_mb = excluded.memory_mb,
-				reference_solution = excluded.reference_solution`,
+				reference_solution = excluded.reference_solution, checker = excluded.checker,
+				stop_on_first_failure = excluded.stop_on_first_failure`,
 			p.ID, p.LevelID, p.Position, p.Title, p.Statement, p.StarterCode, string(samples), string(hidden),
-			p.TimeLimitMs, p.MemoryMB, p.ReferenceSolution)
+			p.TimeLimitMs, p.MemoryMB, p.ReferenceSolution, string(checker), p.StopOnFirstFailure)
 		if err != nil {
 			return fmt.Errorf("put problem %s: %w", p.ID, err)
 		}

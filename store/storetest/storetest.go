@@ -21,9 +21,12 @@
 //     slice: callers treat both alike;
 //   - values returned by reads are the caller's: changing them does not
 //     change the store;
-//   - times (of runs, users, sessions, audit entries) are kept to the
-//     millisecond at least and read back in UTC;
-//   - AuditEntries with a limit of 0 returns no entries (not all of them).
+//   - times (of runs, submissions, progress, users, sessions, audit
+//     entries) are kept to the millisecond at least and read back in UTC;
+//   - AuditEntries and Submissions with a limit of 0 return none (not all);
+//   - a submission without test results may read back with Tests nil or
+//     empty: callers treat both alike;
+//   - Progress with an empty, non-nil list of problems returns none.
 package storetest
 
 import (
@@ -71,6 +74,12 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"UpdateRun", testUpdateRun},
 		{"CreateRunTwice", testCreateRunTwice},
 		{"UnfinishedRuns", testUnfinishedRuns},
+		{"SubmissionRoundTrip", testSubmissionRoundTrip},
+		{"UpdateSubmission", testUpdateSubmission},
+		{"SubmissionsPages", testSubmissionsPages},
+		{"Gradings", testGradings},
+		{"Progress", testProgress},
+		{"ProblemGrading", testProblemGrading},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"ConcurrentMovesKeepCounts", testConcurrentMovesKeepCounts},
 		{"UserRoundTrip", testUserRoundTrip},
