@@ -81,10 +81,16 @@ func TestWorkerRetriesRunItCouldNotStart(t *testing.T) {
 // the given keep-alive and grace; call the returned func to stop it.
 func runWorker(t *testing.T, svc *runs.Service, sandbox coderunner.Sandbox, keepAlive, grace time.Duration) (stop func()) {
 	t.Helper()
-	w := &Worker{
-		Name: "worker-test", Broker: svc.Broker, Runs: svc, Sandbox: sandbox,
-		Concurrency: 1, MaxDeliveries: 3, KeepAliveEvery: keepAlive, Grace: grace,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	return startWorker(t, &Worker{Broker: svc.Broker, Runs: svc, Sandbox: sandbox, KeepAliveEvery: keepAlive, Grace: grace})
+}
+
+// startWorker runs w, with one slot, a name and a log unless it has them,
+// until the returned func is called.
+func startWorker(t *testing.T, w *Worker) (stop func()) {
+	t.Helper()
+	w.Name, w.Concurrency, w.MaxDeliveries = "worker-test", 1, 3
+	if w.Log == nil {
+		w.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)

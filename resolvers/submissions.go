@@ -16,11 +16,11 @@ func (r *Resolver) TestResult() graph.TestResultResolver           { return test
 func (r *Resolver) ProblemProgress() graph.ProblemProgressResolver { return progressResolver{r} }
 
 func (r mutationResolver) Submit(ctx context.Context, problemID, code string) (coderunner.Submission, error) {
-	return r.Submissions.Submit(ctx, coderunner.CallerFrom(ctx), problemID, code)
+	return r.Resolver.Submissions.Submit(ctx, coderunner.CallerFrom(ctx), problemID, code)
 }
 
 func (r queryResolver) Submission(ctx context.Context, id string) (*coderunner.Submission, error) {
-	return pointer(r.Submissions.Get(ctx, coderunner.CallerFrom(ctx), id))
+	return pointer(r.Resolver.Submissions.Get(ctx, coderunner.CallerFrom(ctx), id))
 }
 
 func (r queryResolver) Submissions(ctx context.Context, problemID *string, first *int, after *string, userID *string) (graph.SubmissionConnection, error) {
@@ -31,7 +31,7 @@ func (r queryResolver) Submissions(ctx context.Context, problemID *string, first
 			n = -1 // an explicit 0 is out of range, not the default
 		}
 	}
-	page, err := r.Submissions.List(ctx, coderunner.CallerFrom(ctx), deref(userID), deref(problemID), n, deref(after))
+	page, err := r.Resolver.Submissions.List(ctx, coderunner.CallerFrom(ctx), deref(userID), deref(problemID), n, deref(after))
 	if err != nil {
 		return graph.SubmissionConnection{}, err
 	}
@@ -39,7 +39,7 @@ func (r queryResolver) Submissions(ctx context.Context, problemID *string, first
 }
 
 func (r subscriptionResolver) SubmissionEvents(ctx context.Context, submissionID string, afterSeq int) (<-chan coderunner.RunEvent, error) {
-	events, err := r.Submissions.Events(ctx, coderunner.CallerFrom(ctx), submissionID, int64(afterSeq))
+	events, err := r.Resolver.Submissions.Events(ctx, coderunner.CallerFrom(ctx), submissionID, int64(afterSeq))
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +151,12 @@ func (r levelResolver) MyProgress(ctx context.Context, l *coderunner.Level) (*gr
 	for i, p := range problems {
 		ids[i] = p.ID
 	}
-	progress, errs := loaders.For(ctx).Progress.LoadAll(ctx, ids)
+	progress, err := loaders.For(ctx).Progress.LoadAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	lp := graph.LevelProgress{Total: len(problems)}
-	for i, p := range progress {
-		if errs != nil && errs[i] != nil {
-			return nil, errs[i]
-		}
+	for _, p := range progress {
 		if p.Solved() {
 			lp.Solved++
 		}

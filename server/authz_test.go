@@ -32,6 +32,9 @@ var (
 	signedIn     = expect{"guest": coderunner.Unauthenticated}
 	adminOnly    = expect{"guest": coderunner.Unauthenticated, "student": coderunner.Forbidden, "otherStudent": coderunner.Forbidden, "editor": coderunner.Forbidden}
 	ownerOrAdmin = expect{"guest": coderunner.NotFound, "otherStudent": coderunner.NotFound, "editor": coderunner.NotFound}
+	// A signed-in owner or an admin: guests cannot submit, so they are
+	// refused before anything is looked up.
+	signedInOwnerOrAdmin = expect{"guest": coderunner.Unauthenticated, "otherStudent": coderunner.NotFound, "editor": coderunner.NotFound}
 )
 
 // authzRow is one root field: an operation calling it, the variables it
@@ -50,6 +53,11 @@ func runVars(t *testing.T, f *authzFixture) map[string]any {
 	return map[string]any{"id": f.studentRun(t)}
 }
 
+// submissionVars submits a program as the student.
+func submissionVars(t *testing.T, f *authzFixture) map[string]any {
+	return map[string]any{"id": f.studentSubmission(t)}
+}
+
 func targetVars(t *testing.T, f *authzFixture) map[string]any {
 	return map[string]any{"user": f.target.ID}
 }
@@ -57,17 +65,20 @@ func targetVars(t *testing.T, f *authzFixture) map[string]any {
 var nextName atomic.Int64
 
 var authzRows = map[string]authzRow{
-	"Query.ageGroups": {`{ ageGroups { slug } }`, noVars, anyone},
-	"Query.levels":    {`{ levels(ageGroup: "7-9") { id } }`, noVars, anyone},
-	"Query.level":     {`{ level(id: "explorers-1") { id } }`, noVars, anyone},
-	"Query.problem":   {`{ problem(id: "hello-world") { id } }`, noVars, anyone},
-	"Query.me":        {`{ me { id name role } }`, noVars, anyone},
-	"Query.user":      {`query($user: ID) { user(id: $user) { id } }`, targetVars, adminOnly},
-	"Query.auditLog":  {`{ auditLog(first: 5) { id action } }`, noVars, adminOnly},
-	"Query.run":       {`query($id: ID!) { run(id: $id) { id code owner { name } } }`, runVars, ownerOrAdmin},
+	"Query.ageGroups":   {`{ ageGroups { slug } }`, noVars, anyone},
+	"Query.levels":      {`{ levels(ageGroup: "7-9") { id } }`, noVars, anyone},
+	"Query.level":       {`{ level(id: "explorers-1") { id } }`, noVars, anyone},
+	"Query.problem":     {`{ problem(id: "hello-world") { id } }`, noVars, anyone},
+	"Query.me":          {`{ me { id name role } }`, noVars, anyone},
+	"Query.user":        {`query($user: ID) { user(id: $user) { id } }`, targetVars, adminOnly},
+	"Query.auditLog":    {`{ auditLog(first: 5) { id action } }`, noVars, adminOnly},
+	"Query.run":         {`query($id: ID!) { run(id: $id) { id code owner { name } } }`, runVars, ownerOrAdmin},
+	"Query.submission":  {`query($id: ID!) { submission(id: $id) { id code owner { name } tests { verdict } } }`, submissionVars, signedInOwnerOrAdmin},
+	"Query.submissions": {`{ submissions(first: 5) { nodes { id } hasNextPage } }`, noVars, signedIn},
 
 	"Mutation.run":       {`mutation { run(input: {language: "python", code: "print(1)"}) { id status } }`, noVars, anyone},
 	"Mutation.sendInput": {`mutation($id: ID!) { sendInput(runId: $id, text: "hi\n") }`, runVars, ownerOrAdmin},
+	"Mutation.submit":    {`mutation { submit(problemId: "hello-world", code: "print(1)") { id status } }`, noVars, signedIn},
 	"Mutation.cancelRun": {`mutation($id: ID!) { cancelRun(id: $id) { id status } }`, runVars, ownerOrAdmin},
 	"Mutation.signUp": {`mutation($name: String!) { signUp(name: $name, password: "correct horse") { token user { id } } }`,
 		func(*testing.T, *authzFixture) map[string]any {
@@ -79,7 +90,8 @@ var authzRows = map[string]authzRow{
 	"Mutation.setQuota":     {`mutation($user: ID!) { setQuota(userId: $user, input: {runsPerDay: 7, submitsPerDay: 3}) { runsPerDay submitsPerDay } }`, targetVars, adminOnly},
 	"Mutation.setRoleQuota": {`mutation { setRoleQuota(role: STUDENT, input: {runsPerDay: 400}) { runsPerDay } }`, noVars, adminOnly},
 
-	"Subscription.runEvents": {`subscription($id: ID!) { runEvents(runId: $id) { seq type } }`, runVars, ownerOrAdmin},
+	"Subscription.runEvents":        {`subscription($id: ID!) { runEvents(runId: $id) { seq type } }`, runVars, ownerOrAdmin},
+	"Subscription.submissionEvents": {`subscription($id: ID!) { submissionEvents(submissionId: $id) { seq type } }`, submissionVars, signedInOwnerOrAdmin},
 }
 
 // TestAuthorizationMatrixCoversSchema fails for a root field without a row
@@ -165,6 +177,17 @@ func (f *authzFixture) studentRun(t *testing.T) string {
 		t.Fatalf("start the student's run: %s %+v", out.Data, out.Errors)
 	}
 	return data.Run.ID
+}
+
+// studentSubmission submits a program as the student and returns its id.
+func (f *authzFixture) studentSubmission(t *testing.T) string {
+	t.Helper()
+	out := f.postAs(t, f.token(t, "student"), `mutation { submit(problemId: "hello-world", code: "print(1)") { id } }`, nil)
+	var data struct{ Submit struct{ ID string } }
+	if err := json.Unmarshal(out.Data, &data); err != nil || len(out.Errors) > 0 || data.Submit.ID == "" {
+		t.Fatalf("submit as the student: %s %+v", out.Data, out.Errors)
+	}
+	return data.Submit.ID
 }
 
 func (f *authzFixture) postAs(t *testing.T, token, q string, vars map[string]any) gqlResponse {

@@ -31,6 +31,7 @@ import (
 	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/sqlite"
+	"coderunner/submissions"
 )
 
 // testServer is the whole HTTP stack over a real SQLite file holding the
@@ -43,6 +44,7 @@ type testServer struct {
 	inner     *countingStore   // under the cache: counts store round trips
 	broker    *memory.Broker   // the run queue and events; tests play the worker
 	runs      *runs.Service
+	subs      *submissions.Service
 	accounts  *accounts.Service
 
 	subscriptions    atomic.Int64 // running, as Config.TrackSubscription counts them
@@ -103,8 +105,9 @@ func newServer(t testing.TB, opt options) *testServer {
 		Guests: true, Quotas: accounts.DefaultQuotas, GuestQuota: accounts.DefaultGuestQuota,
 	}}
 	ts.runs = &runs.Service{Store: ts.inner, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
+	ts.subs = &submissions.Service{Store: ts.inner, Broker: ts.broker}
 	if opt.quotas {
-		ts.runs.Quotas = ts.accounts
+		ts.runs.Quotas, ts.subs.Quotas = ts.accounts, ts.accounts
 	}
 	queries, err := cache.NewQueries(1<<20, nil)
 	if err != nil {
@@ -117,6 +120,7 @@ func newServer(t testing.TB, opt options) *testServer {
 		Introspection:  opt.introspection,
 		LoaderWait:     opt.loaderWait,
 		Runs:           ts.runs,
+		Submissions:    ts.subs,
 		Accounts:       ts.accounts,
 		Revocations:    ts.broker,
 		AllowedOrigins: opt.origins,

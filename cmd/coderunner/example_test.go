@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// TestExampleClient runs examples/run.mjs, the subscription example the
-// README gives frontend developers, against `serve`: it must print the
-// program's output and its FINISHED event, as a developer would see them.
+// TestExampleClient runs examples/run.mjs and examples/submit.mjs, the
+// subscription examples the README gives frontend developers, against
+// `serve`: they must print the program's output and its FINISHED event,
+// and each test's verdict, as a developer would see them.
 func TestExampleClient(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("node is needed to run the example client: apt-get install nodejs npm")
@@ -44,26 +45,32 @@ func TestExampleClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	hello := "name = input(\"Your name? \")\nprint(\"Hello, world!\")\nprint(\"Hello, \" + name + \"!\")"
 	tests := []struct {
-		name string
-		user string // CODERUNNER_USER
-		args []string
-		want []string
+		name   string
+		script string
+		user   string // CODERUNNER_USER
+		args   []string
+		want   []string
 	}{
-		{"hello", "", []string{`print("hi")`}, []string{"QUEUED", "hi\n", "FINISHED COMPLETED exit=0"}},
-		{"input typed while it runs", "", []string{`print("Hello, " + input("name? "))`, "Ada"}, []string{"name? Hello, Ada\n", "FINISHED COMPLETED exit=0"}},
-		{"signed in", "Ada:correct horse", []string{`print("hi")`}, []string{"signed in as Ada (STUDENT), 0 of 500 runs used today", "hi\n", "FINISHED COMPLETED exit=0"}},
+		{"hello", "run.mjs", "", []string{`print("hi")`}, []string{"QUEUED", "hi\n", "FINISHED COMPLETED exit=0"}},
+		{"input typed while it runs", "run.mjs", "", []string{`print("Hello, " + input("name? "))`, "Ada"}, []string{"name? Hello, Ada\n", "FINISHED COMPLETED exit=0"}},
+		{"signed in", "run.mjs", "Ada:correct horse", []string{`print("hi")`}, []string{"signed in as Ada (STUDENT), 0 of 500 runs used today", "hi\n", "FINISHED COMPLETED exit=0"}},
+		{"submit, wrong", "submit.mjs", "Ada:correct horse", []string{"hello-world", `print("Hello")`},
+			[]string{"QUEUED", "test 1 (sample): WRONG_ANSWER", `line 1: expected "Hello, world!" but your program printed "Hello"`, "(hidden): WRONG_ANSWER", "FINISHED WRONG_ANSWER 0/"}},
+		{"submit, solved", "submit.mjs", "Ada:correct horse", []string{"hello-world", hello},
+			[]string{"test 1 (sample): ACCEPTED", "(hidden): ACCEPTED", "(100%); solved: true, attempts: 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
-			node := exec.CommandContext(ctx, "node", append([]string{"run.mjs", base + "/graphql"}, tt.args...)...)
+			node := exec.CommandContext(ctx, "node", append([]string{tt.script, base + "/graphql"}, tt.args...)...)
 			node.Dir = dir
 			node.Env = append(os.Environ(), "CODERUNNER_USER="+tt.user)
 			out, err := node.CombinedOutput()
 			if err != nil {
-				t.Fatalf("node run.mjs: %v\n%s", err, out)
+				t.Fatalf("node %s: %v\n%s", tt.script, err, out)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(string(out), w) {
