@@ -63,6 +63,10 @@ type RunRequest struct {
 	// program reads end-of-file once it is closed. Nil: end-of-file
 	// right after Stdin.
 	Input <-chan string `json:"-"`
+	// SilentPrompts: input()'s prompt is not written to stdout, for grading,
+	// where stdout must hold only what the program prints; the program still
+	// reads its line. See docs/sandbox.md, "Silent prompts".
+	SilentPrompts bool `json:"silentPrompts"`
 }
 
 // Normalize returns r with defaults in place of zero limits, or a

@@ -88,6 +88,89 @@ func TestRunOutcomes(t *testing.T) {
 	}
 }
 
+// TestSilentPrompts runs each program with and without SilentPrompts: with
+// it, input() writes no prompt; everything else (stderr, tracebacks
+// included, exit code, what the program sees of itself) is the same.
+func TestSilentPrompts(t *testing.T) {
+	for _, mode := range sandboxModes {
+		t.Run(string(mode), func(t *testing.T) {
+			ex := newTestExecutorIn(t, mode, 2)
+			tests := []struct {
+				name      string
+				code      string
+				stdin     string
+				exitCode  int
+				stdout    string   // with silent prompts
+				prompted  string   // without; "": the same as stdout
+				stderrHas []string // in both runs, whose stderr is the same
+			}{
+				{name: "prompt silenced", code: "name = input(\"Your name? \")\nprint(\"Hi \" + name)", stdin: "Ada\n",
+					stdout: "Hi Ada\n", prompted: "Your name? Hi Ada\n"},
+				{name: "line without its newline, input without a prompt", code: "print(repr(input('a? ')), repr(input()))", stdin: "x \ny",
+					stdout: "'x ' 'y'\n", prompted: "a? 'x ' 'y'\n"},
+				{name: "traceback: the program's line, no frame of the wrapper", code: "n = input('n? ')\nraise ValueError('bad ' + n)", stdin: "7\n",
+					exitCode: 1, prompted: "n? ",
+					stderrHas: []string{"Traceback (most recent call last):\n  File \"/tmp/main.py\", line 2, in <module>\n", "ValueError: bad 7\n"}},
+				{name: "end of input", code: "a = input('a? ')\nb = input('b? ')", stdin: "x\n",
+					exitCode: 1, prompted: "a? b? ",
+					stderrHas: []string{"main.py\", line 2, in <module>\n    b = input('b? ')\n", "EOFError: EOF when reading a line\n"}},
+				{name: "end of input caught, then another error", code: "def ask():\n    return input('? ')\ntry:\n    ask()\nexcept EOFError:\n    raise KeyError('none')",
+					exitCode: 1, prompted: "? ",
+					stderrHas: []string{"main.py\", line 2, in ask\n", "EOFError: EOF when reading a line\n\nDuring handling", "main.py\", line 6, in <module>\n"}},
+				{name: "syntax error", code: "print(input('? ')", exitCode: 1,
+					stderrHas: []string{"main.py\", line 1\n", "SyntaxError"}},
+				{name: "sys.exit code", code: "import sys\ninput('? ')\nsys.exit(3)", stdin: "x\n", exitCode: 3, prompted: "? "},
+				{name: "sys.exit message", code: "input('? ')\nraise SystemExit('bye')", stdin: "x\n", exitCode: 1, prompted: "? ",
+					stderrHas: []string{"bye\n"}},
+				{name: "what the program sees of itself", code: "import sys\nprint(__name__, __file__, sys.argv, sys.orig_argv[1:], sorted(globals()))",
+					stdout: "__main__ /tmp/main.py ['main.py'] ['-I', '-u', 'main.py'] " +
+						"['__annotations__', '__builtins__', '__cached__', '__doc__', '__file__', '__loader__', '__name__', '__package__', '__spec__', 'sys']\n"},
+				{name: "the program replaces input itself", code: "import builtins\nbuiltins.input = lambda prompt='': 'own'\nprint(input('? '))",
+					stdout: "own\n"},
+				{name: "the program rebinds builtin names", code: "id = type = len = 0\nprint(input('? '))\ninput(1, 2)", stdin: "x\n",
+					exitCode: 1, stdout: "x\n", prompted: "? x\n",
+					stderrHas: []string{"main.py\", line 3, in <module>\n", "TypeError: input expected at most 1 argument, got 2\n"}},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					status := coderunner.StatusCompleted
+					if tt.exitCode != 0 {
+						status = coderunner.StatusRuntimeError
+					}
+					prompted := tt.prompted
+					if prompted == "" {
+						prompted = tt.stdout
+					}
+					var stderr [2]string
+					for i, silent := range []bool{true, false} {
+						res := run(t, ex, coderunner.RunRequest{Code: tt.code, Stdin: tt.stdin, SilentPrompts: silent})
+						want := map[bool]string{true: tt.stdout, false: prompted}[silent]
+						if res.Status != status || res.ExitCode != tt.exitCode || res.Stdout != want {
+							t.Errorf("silent %v: got %s exit %d stdout %q, want %s exit %d stdout %q\nstderr %q",
+								silent, res.Status, res.ExitCode, res.Stdout, status, tt.exitCode, want, res.Stderr)
+						}
+						stderr[i] = res.Stderr
+					}
+					if stderr[0] != stderr[1] {
+						t.Errorf("stderr with silent prompts\n%s\nwithout\n%s", stderr[0], stderr[1])
+					}
+					for _, has := range tt.stderrHas {
+						if !strings.Contains(stderr[0], has) {
+							t.Errorf("stderr %q lacks %q", stderr[0], has)
+						}
+					}
+					if tt.stderrHas == nil && stderr[0] != "" {
+						t.Errorf("stderr %q, want none", stderr[0])
+					}
+					if strings.Contains(stderr[0], "<string>") || strings.Contains(stderr[0], "_silent_prompts") {
+						t.Errorf("stderr shows the wrapper: %q", stderr[0])
+					}
+				})
+			}
+		})
+	}
+}
+
 func TestStreamingDeliversOutputInOrderAsProduced(t *testing.T) {
 	ex := newTestExecutor(t, 1)
 	code := `import sys, time

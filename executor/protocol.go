@@ -38,24 +38,32 @@ const (
 	frameCloseInput = 'C' // the program reads end-of-file after what came before
 )
 
-// writeRequest sends the program, its stdin and the limits the launcher
-// enforces itself, as one request frame whose payload is
-// "v2 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs> <outputLimitBytes> <interactive 0|1>\n",
+// writeRequest sends the program, its stdin, the limits the launcher
+// enforces itself and how to run the program, as one request frame whose
+// payload is
+// "v3 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs> <outputLimitBytes> <interactive 0|1> <silentPrompts 0|1>\n",
 // the source and the stdin. An interactive request (req.Input set) leaves
-// the program's stdin open for input frames. A frame, rather than bytes
-// the launcher counts, lets a reused launcher drop input frames that
-// arrived after its last run ended.
+// the program's stdin open for input frames; silentPrompts runs it with an
+// input() that writes no prompt (req.SilentPrompts). A frame, rather than
+// bytes the launcher counts, lets a reused launcher drop input frames that
+// arrived after its last run ended. The executor and the launcher always
+// ship together (the image is named after the launcher's contents), so the
+// launcher knows only the current version.
 func writeRequest(w io.Writer, req coderunner.RunRequest) error {
-	interactive := 0
-	if req.Input != nil {
-		interactive = 1
-	}
-	header := fmt.Sprintf("v2 %d %d %d %d %d %d\n", len(req.Code), len(req.Stdin),
-		req.TimeLimitMs, req.WallTimeLimitMs, req.OutputLimitBytes, interactive)
+	header := fmt.Sprintf("v3 %d %d %d %d %d %d %d\n", len(req.Code), len(req.Stdin),
+		req.TimeLimitMs, req.WallTimeLimitMs, req.OutputLimitBytes, flag(req.Input != nil), flag(req.SilentPrompts))
 	if err := writeFrame(w, frameRequest, header+req.Code+req.Stdin); err != nil {
 		return fmt.Errorf("send request to launcher: %w", err)
 	}
 	return nil
+}
+
+// flag is a header's 0|1 field.
+func flag(set bool) int {
+	if set {
+		return 1
+	}
+	return 0
 }
 
 // writeFrame sends one frame to the launcher.

@@ -7,7 +7,8 @@ start-up. The launcher then:
 1. tells the executor it is ready (a READY frame on stdout);
 2. reads one request frame on stdin: a header line, the program's source,
    its stdin;
-3. runs `python3 -I -u main.py` as its child in a new session, with stdin
+3. runs `python3 -I -u main.py` (see SILENT_PROMPTS_MAIN for a request
+   with silent prompts) as its child in a new session, with stdin
    from memory (or, for an interactive run, through a pipe fed with the
    request's stdin and then with input frames as they arrive), stdout and
    stderr through pipes, and RLIMIT_CPU set;
@@ -41,8 +42,8 @@ into pipes that the launcher reads. The executor still enforces the wall-time
 and output limits from outside, because this process lives in the sandbox.
 
 Wire format, kept in step with executor/protocol.go:
-  frames in:      Q (request: b"v2 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs>
-                  <outputLimitBytes> <interactive 0|1>\n" + source + stdin),
+  frames in:      Q (request: b"v3 <sourceBytes> <stdinBytes> <cpuLimitMs> <wallLimitMs>
+                  <outputLimitBytes> <interactive 0|1> <silentPrompts 0|1>\n" + source + stdin),
                   then for interactive runs I (input text),
                   C (close: the program reads end-of-file after what came before).
                   Input frames that arrive after a run has ended are dropped.
@@ -307,12 +308,12 @@ def read_request(frames):
             raise ValueError("unexpected frame %r" % kind)
         line, newline, rest = payload.partition(b"\n")
         header = line.split()
-        if not newline or len(header) != 7 or header[0] != b"v2":
+        if not newline or len(header) != 8 or header[0] != b"v3":
             raise ValueError("bad request header %r" % line[:200])
-        source_len, stdin_len, cpu_ms, wall_ms, output_limit, interactive = map(int, header[1:])
+        source_len, stdin_len, cpu_ms, wall_ms, output_limit, interactive, silent_prompts = map(int, header[1:])
         if source_len + stdin_len != len(rest):
             raise ValueError("request of %d bytes, header says %d" % (len(rest), source_len + stdin_len))
-        return rest[:source_len], rest[source_len:], cpu_ms, wall_ms, output_limit, interactive == 1
+        return rest[:source_len], rest[source_len:], cpu_ms, wall_ms, output_limit, interactive == 1, silent_prompts == 1
 
 
 class Input:
@@ -426,7 +427,125 @@ def init_jail():
             mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
 
 
-def exec_program(stdin_fd, out_w, err_w, cpu_s, jailed):
+# What `python3 -I -u -c SILENT_PROMPTS_MAIN main.py` runs for a request with
+# silent prompts (grading): the program as `python3 -I -u main.py` would run
+# it, but with an input() that writes no prompt. The builtin input, called
+# without a prompt, still reads the line (flushing stdout and stderr first,
+# end-of-file an EOFError, as ever). Everything else is as in a normal run:
+# the program runs in __main__ with its own __file__, __loader__ and
+# __cached__, sys.argv and sys.orig_argv lose "-c" and this code, an
+# uncaught exception goes to sys.excepthook without this code's frames (nor
+# that of input()) and exits 1, and SystemExit passes through untouched.
+# What differs: the program runs two calls deeper (this code's frame and
+# exec), so a recursion meets the limit two calls sooner; input is a Python
+# function; an uncaught KeyboardInterrupt exits 1, not by SIGINT (nothing in
+# the sandbox sends one). The guard is held by the with statement alone, so
+# that the program's globals hold none of this code's names while it runs.
+SILENT_PROMPTS_MAIN = r'''
+def _silent_prompts():
+    import builtins, os, sys
+
+    # What runs after the program uses only names bound here: the program's
+    # globals are this code's globals too, and programs rebind `id` or `type`.
+    BaseException, SystemExit, TypeError = builtins.BaseException, builtins.SystemExit, builtins.TypeError
+    getattr, id, isinstance, len, type = builtins.getattr, builtins.id, builtins.isinstance, builtins.len, builtins.type
+    groups = getattr(builtins, "BaseExceptionGroup", ())
+    main = sys.modules["__main__"]
+    del main._silent_prompts
+    read_line = builtins.input
+
+    def input(*args, **kwargs):
+        if kwargs:
+            raise TypeError("input() takes no keyword arguments")
+        if len(args) > 1:
+            raise TypeError("input expected at most 1 argument, got %d" % len(args))
+        return read_line()
+
+    input.__module__, input.__qualname__, input.__doc__ = "builtins", "input", read_line.__doc__
+    builtins.input = input
+    del sys.argv[0]
+    at = sys.orig_argv.index("-c")
+    del sys.orig_argv[at : at + 2]
+    path = os.path.abspath(sys.argv[0])
+    main.__file__, main.__cached__ = path, None
+    main.__loader__ = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", path)
+
+    def strip(exc):
+        """Unlink this code's frames from the tracebacks of exc and of the
+        exceptions it chains or groups."""
+        seen, todo = {}, [exc]
+        while todo:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen[id(e)] = True
+            head = last = None
+            tb = e.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code not in ours:
+                    if last is None:
+                        head = tb
+                    else:
+                        last.tb_next = tb
+                    last = tb
+                tb = tb.tb_next
+            if last is not None:
+                last.tb_next = None
+            e.__traceback__ = head
+            todo += [e.__cause__, e.__context__]
+            if isinstance(e, groups):
+                todo += e.exceptions
+
+    class Guard:
+        def take(self):
+            """The program's code, compiled as Python compiles a script;
+            the guard leaves __main__ first."""
+            del main._g
+            with open(path, "rb") as f:
+                return compile(f.read(), path, "exec", dont_inherit=True)
+
+        def __enter__(self):
+            pass
+
+        def __exit__(self, kind, exc, tb):
+            """What Python does with an uncaught exception."""
+            if exc is None or isinstance(exc, SystemExit):
+                return False
+            strip(exc)
+            tb = exc.__traceback__
+            sys.last_type, sys.last_value, sys.last_traceback = kind, exc, tb
+            if sys.version_info >= (3, 12):
+                sys.last_exc = exc
+            hook = getattr(sys, "excepthook", None)
+            if hook is None:
+                sys.stderr.write("sys.excepthook is missing\n")
+                sys.__excepthook__(kind, exc, tb)
+                raise SystemExit(1)
+            try:
+                hook(kind, exc, tb)
+            except SystemExit:
+                raise
+            except BaseException as err:
+                if err.__context__ is exc:  # Python calls the hook outside any handler
+                    err.__context__ = None
+                strip(err)
+                sys.stderr.write("Error in sys.excepthook:\n")
+                sys.__excepthook__(type(err), err, err.__traceback__)
+                sys.stderr.write("\nOriginal exception was:\n")
+                sys.__excepthook__(kind, exc, tb)
+            raise SystemExit(1)
+
+    ours = (sys._getframe(1).f_code, sys._getframe().f_code, input.__code__, Guard.take.__code__, Guard.__exit__.__code__)
+    return Guard()
+
+
+_g = _silent_prompts()
+with _g:
+    exec(_g.take(), globals())
+'''
+
+
+def exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed):
     """In the forked child: become the program. Never returns."""
     # Forked children inherit the launcher's non-dumpable flag, which
     # makes their /proc files root's; exec would reset it anyway.
@@ -457,7 +576,7 @@ def exec_program(stdin_fd, out_w, err_w, cpu_s, jailed):
         for cap in range(CAP_LAST + 1):
             LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
         install_filter(jail_filter())
-    os.execve(sys.executable, [sys.executable, "-I", "-u", PROGRAM], PROGRAM_ENV)
+    os.execve(sys.executable, argv, PROGRAM_ENV)
 
 
 def write_source(source):
@@ -465,7 +584,7 @@ def write_source(source):
         f.write(source)
 
 
-def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w):
+def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, argv, exec_w, report_w):
     """PID 1 of the jail: start the program, reap everything, and when the
     program's main process ends report on it on report_w and exit, which
     makes the kernel kill whatever is left in the jail. Never returns."""
@@ -473,7 +592,7 @@ def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w):
     write_source(source)
     program = os.fork()
     if program == 0:
-        exec_program(stdin_fd, out_w, err_w, cpu_s, jailed=True)
+        exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed=True)
     # The program's exec closes its copy of exec_w, and the launcher's read
     # of it ends.
     for fd in (stdin_fd, out_w, err_w, exec_w):
@@ -490,8 +609,8 @@ def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w):
     os._exit(0)
 
 
-def start_program(source, stdin_data, cpu_ms, interactive):
-    """Start the program; returns the pid whose end is the program's end,
+def start_program(source, stdin_data, cpu_ms, interactive, silent_prompts):
+    """Start the program (its prompts silenced if silent_prompts); returns the pid whose end is the program's end,
     its output pipes, for an interactive run the write end of its stdin
     pipe, and in jail mode the read end of the jail's report."""
     stdin_w = report_r = None
@@ -504,6 +623,9 @@ def start_program(source, stdin_data, cpu_ms, interactive):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     cpu_s = max(1, -(-cpu_ms // 1000))
+    argv = [sys.executable, "-I", "-u", PROGRAM]
+    if silent_prompts:
+        argv[3:] = ["-c", SILENT_PROMPTS_MAIN, PROGRAM]
     # Told how exec failed through a close-on-exec pipe: end-of-file means
     # the program is running.
     exec_r, exec_w = os.pipe()
@@ -518,7 +640,7 @@ def start_program(source, stdin_data, cpu_ms, interactive):
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             if not JAIL:
-                exec_program(stdin_fd, out_w, err_w, cpu_s, jailed=False)
+                exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed=False)
             # Its own /proc files (oom_score_adj, uid_map) are root's while
             # it is non-dumpable, like the launcher it is a fork of.
             LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
@@ -540,7 +662,7 @@ def start_program(source, stdin_data, cpu_ms, interactive):
             if init == 0:
                 try:
                     os.close(init_w)
-                    run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, exec_w, report_w)
+                    run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, argv, exec_w, report_w)
                 except BaseException as e:
                     try:
                         os.write(exec_w, repr(e).encode())
@@ -578,7 +700,7 @@ def mounts():
 
 def serve(frames, wake_r, request):
     """Run one request and send its STATUS frame."""
-    source, stdin_data, cpu_ms, wall_ms, output_limit, interactive = request
+    source, stdin_data, cpu_ms, wall_ms, output_limit, interactive, silent_prompts = request
     oom_before = cgroup_counter(OOM_KILLS)
     memory_before = cgroup_counter(MEMORY_NOW)
     peak_before = cgroup_counter(MEMORY_PEAK)
@@ -589,7 +711,7 @@ def serve(frames, wake_r, request):
     deadline = started + wall_ms / 1000
     cpu_before = program_cpu_ns()
     next_cpu_check = started + CPU_CHECK_S
-    pid, streams, stdin_w, report_r = start_program(source, stdin_data, cpu_ms, interactive)
+    pid, streams, stdin_w, report_r = start_program(source, stdin_data, cpu_ms, interactive, silent_prompts)
     poller = select.poll()
     for fd in (*streams, wake_r):
         poller.register(fd, select.POLLIN)
