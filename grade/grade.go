@@ -5,10 +5,12 @@
 package grade
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"coderunner"
 )
@@ -131,12 +133,30 @@ func Result(index int, sample bool, tc coderunner.TestCase, c coderunner.Checker
 	if !sample {
 		return res
 	}
-	res.Input, res.ExpectedOutput = tc.Input, tc.Output
-	res.ActualOutput, res.Stderr = r.Stdout, r.Stderr
+	res.Input, res.ExpectedOutput = clip(tc.Input), clip(tc.Output)
+	res.ActualOutput, res.Stderr = clip(r.Stdout), clip(r.Stderr)
 	if res.Verdict == coderunner.WrongAnswer {
 		res.Diff = Diff(c, tc.Output, r.Stdout)
 	}
 	return res
+}
+
+// MaxShownBytes bounds each text a sample test's result keeps (its input,
+// outputs and stderr): a child reads the start of a long output, and a
+// submission's stored results stay within a few megabytes however many
+// sample tests its problem has and whatever its program printed.
+const MaxShownBytes = 8 << 10
+
+// clip cuts s to MaxShownBytes, at a character boundary, and says so.
+func clip(s string) string {
+	if len(s) <= MaxShownBytes {
+		return s
+	}
+	cut := MaxShownBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("\n… (%d more bytes not shown)", len(s)-cut)
 }
 
 // wordsEqual is Check for the tokens and float checkers.

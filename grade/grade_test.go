@@ -1,6 +1,7 @@
 package grade
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -377,6 +378,23 @@ func TestResult(t *testing.T) {
 	want = coderunner.TestResult{Index: 6, Verdict: coderunner.Accepted, WallMs: 31, CPUMs: 21, MemoryKB: 9001}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("right hidden: Result =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestResultClipsLongText: a sample test keeps at most MaxShownBytes of
+// each text, cut at a character boundary, and says how much it left out.
+func TestResultClipsLongText(t *testing.T) {
+	long := strings.Repeat("é", MaxShownBytes) // two bytes each
+	tc := coderunner.TestCase{Input: long, Output: "x\n"}
+	got := Result(0, true, tc, byLines, coderunner.RunResult{Status: coderunner.StatusCompleted, Stdout: long, Stderr: "short"})
+	for name, text := range map[string]string{"input": got.Input, "actual output": got.ActualOutput} {
+		shown, note, ok := strings.Cut(text, "\n… (")
+		if !ok || len(shown) > MaxShownBytes || !utf8.ValidString(shown) || note != fmt.Sprintf("%d more bytes not shown)", len(long)-len(shown)) {
+			t.Errorf("%s clipped to %d bytes with note %q; want at most %d bytes of valid UTF-8 and the count left out", name, len(shown), note, MaxShownBytes)
+		}
+	}
+	if got.Stderr != "short" || got.ExpectedOutput != "x\n" {
+		t.Errorf("short texts changed: %q, %q", got.Stderr, got.ExpectedOutput)
 	}
 }
 

@@ -137,6 +137,9 @@ func fieldComplexity() graph.ComplexityRoot {
 	c.Level.Problems = timesListFactor
 	c.Problem.SampleTests = timesListFactor
 	c.Query.AuditLog = func(child, _ int, _ *string) int { return timesListFactor(child) }
+	c.SubmissionConnection.Nodes = timesListFactor
+	c.Submission.Tests = timesListFactor
+	c.User.Progress = timesListFactor
 	c.Run.Code = largeField
 	c.Run.Stdin = largeField
 	c.Run.Stdout = largeField

@@ -556,6 +556,8 @@ func TestCacheControl(t *testing.T) {
 		{"query with an error", `{ level(id: "no-such-level") { id } }`, "no-store"},
 		{"introspection", `{ __schema { queryType { name } } }`, "no-store"},
 		{"invalid query", `{ nope }`, "no-store"},
+		{"the caller's progress", `{ problem(id: "hello-world") { title myProgress { solved } } }`, "no-store"},
+		{"the caller's progress in a fragment", `{ level(id: "explorers-1") { ...L } } fragment L on Level { myProgress { completed } }`, "no-store"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
