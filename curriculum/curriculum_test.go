@@ -12,6 +12,7 @@ import (
 
 	"coderunner"
 	"coderunner/curriculum"
+	"coderunner/grade"
 )
 
 // runTimeout bounds one python3 run. It is a safety net well above every
@@ -139,7 +140,7 @@ func TestReferenceSolutions(t *testing.T) {
 				switch {
 				case r.err != nil:
 					t.Errorf("%s: input %q: %v\nstderr:\n%s", tc.name, tc.Input, r.err, r.stderr)
-				case r.stdout != tc.Output:
+				case !grade.Check(p.Checker, tc.Output, r.stdout):
 					t.Errorf("%s: input %q:\n got %q\nwant %q", tc.name, tc.Input, r.stdout, tc.Output)
 				}
 				if r.cpu > limit {
@@ -169,7 +170,7 @@ func TestStarterCode(t *testing.T) {
 				if errors.Is(r.err, context.DeadlineExceeded) {
 					t.Errorf("hidden %d: starter code does not finish: %v", i+1, r.err)
 				}
-				if r.err == nil && r.stdout == tc.Output {
+				if r.err == nil && grade.Check(p.Checker, tc.Output, r.stdout) {
 					passed++
 				}
 			}
