@@ -78,7 +78,7 @@ func (w *Worker) grade(ctx context.Context, claim coderunner.Claim) {
 	}
 	go w.keepAlive(attemptCtx, claim, superseded, log, func() { claimLost.Store(true); stopAttempt() })
 
-	for i := len(sub.Tests); i < len(grading.Tests); i++ {
+	for i := len(sub.Tests); i < len(grading.Tests) && !stopped(grading, sub.Tests); i++ {
 		result, err := w.runTest(attemptCtx, sub, grading, i)
 		if err != nil {
 			if claimLost.Load() {
@@ -96,9 +96,6 @@ func (w *Worker) grade(ctx context.Context, claim coderunner.Claim) {
 			}
 			return
 		}
-		if grading.StopOnFirstFailure && result.Verdict != coderunner.Accepted {
-			break
-		}
 	}
 	sub.Verdict, sub.Passed = grade.Overall(sub.Tests), grade.Passed(sub.Tests)
 	sub.FinishedAt = time.Now().UTC().Truncate(time.Millisecond)
@@ -110,6 +107,13 @@ func (w *Worker) grade(ctx context.Context, claim coderunner.Claim) {
 		w.Metrics.SubmissionGraded(sub.Verdict, len(sub.Tests), sub.FinishedAt.Sub(sub.StartedAt))
 	}
 	w.ack(ctx, claim, log)
+}
+
+// stopped reports whether grading ends before the next test: at the first
+// failed one, if the problem says so — one graded by an earlier attempt
+// included.
+func stopped(g coderunner.Grading, graded []coderunner.TestResult) bool {
+	return g.StopOnFirstFailure && grade.Passed(graded) < len(graded)
 }
 
 // runTest runs test i of the grading and judges it. An error means the
