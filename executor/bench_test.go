@@ -30,7 +30,7 @@ import (
 //	(c) the bare interpreter of the same root file system under chroot, no
 //	    Docker: the floor.
 //
-//	go test ./executor -run '^$' -bench . -benchtime 40x
+//	go test ./executor -run '^$' -bench 'Latency|Throughput' -benchtime 40x
 const helloProgram = `print("hi")`
 
 // BenchmarkLatency reports p50/p95 latency of a, j, b and c and the ratios

@@ -10,6 +10,7 @@ import (
 	"coderunner"
 	"coderunner/broker"
 	"coderunner/broker/memory"
+	"coderunner/runs"
 	"coderunner/store/sqlite"
 	"coderunner/submissions"
 )
@@ -27,7 +28,16 @@ var greet = coderunner.Problem{
 
 // newGrader returns a submission service on a fresh store holding problems,
 // with a worker grading in ex until the test ends.
-func newGrader(t *testing.T, ex coderunner.Sandbox, problems ...coderunner.Problem) *submissions.Service {
+func newGrader(t testing.TB, ex coderunner.Sandbox, problems ...coderunner.Problem) *submissions.Service {
+	t.Helper()
+	subs, _ := newGraderAndRunner(t, ex, problems...)
+	return subs
+}
+
+// newGraderAndRunner is newGrader that also returns a run service on the
+// same store and broker, whose runs the same worker carries out in the
+// same slot.
+func newGraderAndRunner(t testing.TB, ex coderunner.Sandbox, problems ...coderunner.Problem) (*submissions.Service, *runs.Service) {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -48,15 +58,16 @@ func newGrader(t *testing.T, ex coderunner.Sandbox, problems ...coderunner.Probl
 	brk := memory.New(broker.Options{ClaimTimeout: time.Second})
 	t.Cleanup(func() { brk.Close() })
 	svc := &submissions.Service{Store: db, Broker: brk}
-	t.Cleanup(startWorker(t, &Worker{Broker: brk, Submissions: svc, Sandbox: ex, KeepAliveEvery: 200 * time.Millisecond, Grace: 5 * time.Second}))
-	return svc
+	runner := &runs.Service{Store: db, Broker: brk}
+	t.Cleanup(startWorker(t, &Worker{Broker: brk, Submissions: svc, Runs: runner, Sandbox: ex, KeepAliveEvery: 200 * time.Millisecond, Grace: 5 * time.Second}))
+	return svc, runner
 }
 
 var student = coderunner.Caller{User: &coderunner.User{ID: "student-1", Name: "ada", Role: coderunner.RoleStudent}}
 
 // submitAndFollow submits code and returns the events it was graded with,
 // FINISHED last.
-func submitAndFollow(t *testing.T, svc *submissions.Service, problemID, code string) []coderunner.RunEvent {
+func submitAndFollow(t testing.TB, svc *submissions.Service, problemID, code string) []coderunner.RunEvent {
 	t.Helper()
 	sub, err := svc.Submit(t.Context(), student, problemID, code)
 	if err != nil {

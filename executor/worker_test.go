@@ -86,7 +86,7 @@ func runWorker(t *testing.T, svc *runs.Service, sandbox coderunner.Sandbox, keep
 
 // startWorker runs w, with one slot, a name and a log unless it has them,
 // until the returned func is called.
-func startWorker(t *testing.T, w *Worker) (stop func()) {
+func startWorker(t testing.TB, w *Worker) (stop func()) {
 	t.Helper()
 	w.Name, w.Concurrency, w.MaxDeliveries = "worker-test", 1, 3
 	if w.Log == nil {
