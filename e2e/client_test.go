@@ -141,30 +141,43 @@ const (
 	legacyWS    = gqlws.LegacyWS
 )
 
-// ws is one WebSocket connection to an api, with one subscription.
-type ws struct {
+// wsOf is one WebSocket connection to an api, with one subscription
+// whose events are E.
+type wsOf[E any] struct {
 	t   *testing.T
 	api *proc
 	*gqlws.Conn
+	decode   func(gqlws.Message) (E, error)
 	finished bool // the subscription completed
 }
+
+// ws is a connection with a runEvents subscription.
+type ws = wsOf[event]
 
 // subscribe connects to api and subscribes to runID's events after afterSeq.
 func subscribe(t *testing.T, api *proc, protocol, runID string, afterSeq int64) *ws {
 	t.Helper()
-	conn, err := gqlws.Dial(t.Context(), api.url("/graphql"), protocol)
+	return subscribeTo(t, api, gqlws.Options{Protocol: protocol}, gqlws.RunEventsQuery,
+		map[string]any{"id": runID, "after": afterSeq}, gqlws.Message.Event)
+}
+
+// subscribeTo connects to api as o says and starts the subscription query
+// with vars, whose events decode decodes.
+func subscribeTo[E any](t *testing.T, api *proc, o gqlws.Options, query string, vars map[string]any, decode func(gqlws.Message) (E, error)) *wsOf[E] {
+	t.Helper()
+	conn, err := gqlws.DialWith(t.Context(), api.url("/graphql"), o)
 	if err != nil {
 		t.Fatalf("%s: %v", api.name, err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if err := conn.SubscribeRunEvents("1", runID, afterSeq); err != nil {
+	if err := conn.Subscribe("1", query, vars); err != nil {
 		t.Fatalf("%s: subscribe: %v", api.name, err)
 	}
-	return &ws{t: t, api: api, Conn: conn}
+	return &wsOf[E]{t: t, api: api, Conn: conn, decode: decode}
 }
 
 // read returns the next message within d.
-func (c *ws) read(d time.Duration) gqlws.Message {
+func (c *wsOf[E]) read(d time.Duration) gqlws.Message {
 	c.t.Helper()
 	m, err := c.Next(time.Now().Add(d))
 	if err != nil {
@@ -175,17 +188,17 @@ func (c *ws) read(d time.Duration) gqlws.Message {
 
 // next returns the subscription's next event, or ok false once it has
 // completed; it fails the test if nothing comes within d.
-func (c *ws) next(d time.Duration) (e event, ok bool) {
+func (c *wsOf[E]) next(d time.Duration) (e E, ok bool) {
 	c.t.Helper()
 	if c.finished {
-		return event{}, false
+		return e, false
 	}
 	m := c.read(d)
 	if m.Type == "complete" {
 		c.finished = true
-		return event{}, false
+		return e, false
 	}
-	e, err := m.Event()
+	e, err := c.decode(m)
 	if err != nil {
 		c.t.Fatalf("%s: %v", c.api.name, err)
 	}
@@ -194,9 +207,9 @@ func (c *ws) next(d time.Duration) (e event, ok bool) {
 
 // until reads events until one satisfies stop (included) or the
 // subscription completes, each within d.
-func (c *ws) until(d time.Duration, stop func(event) bool) []event {
+func (c *wsOf[E]) until(d time.Duration, stop func(E) bool) []E {
 	c.t.Helper()
-	var out []event
+	var out []E
 	for {
 		e, ok := c.next(d)
 		if !ok {
@@ -210,17 +223,17 @@ func (c *ws) until(d time.Duration, stop func(event) bool) []event {
 }
 
 // rest reads events until the subscription completes.
-func (c *ws) rest(d time.Duration) []event {
+func (c *wsOf[E]) rest(d time.Duration) []E {
 	c.t.Helper()
-	return c.until(d, func(event) bool { return false })
+	return c.until(d, func(E) bool { return false })
 }
 
 // drain reads what the server still sends until it closes the
 // connection or completes the subscription (c.finished), and returns the
 // events that came; it fails the test if neither happens within d.
-func (c *ws) drain(d time.Duration) []event {
+func (c *wsOf[E]) drain(d time.Duration) []E {
 	c.t.Helper()
-	var out []event
+	var out []E
 	deadline := time.Now().Add(d)
 	for {
 		m, err := c.Next(deadline)
@@ -235,14 +248,14 @@ func (c *ws) drain(d time.Duration) []event {
 			c.finished = true
 			return out
 		}
-		if e, err := m.Event(); err == nil {
+		if e, err := c.decode(m); err == nil {
 			out = append(out, e)
 		}
 	}
 }
 
 // drop closes the connection abruptly, as a browser tab that goes away.
-func (c *ws) drop() { c.Close() }
+func (c *wsOf[E]) drop() { c.Close() }
 
 // stdoutOf joins the text of the STDOUT events.
 func stdoutOf(events []event) string {
@@ -265,25 +278,37 @@ func count(events []event, typ string) int {
 	return n
 }
 
-// checkStream checks what a subscriber saw of a whole run: seq 1, 2, … N
-// without a gap or a repeat, QUEUED first, FINISHED last and only there,
-// for runID only. It returns the final run.
+// checkStream checks what a subscriber saw of a whole run (see checkSeqs)
+// and returns the final run.
 func checkStream(t *testing.T, runID string, events []event) gqlws.Run {
+	t.Helper()
+	checkSeqs(t, runID, events)
+	last := events[len(events)-1]
+	if last.Run == nil {
+		t.Fatalf("FINISHED event %v without the run", last)
+	}
+	return *last.Run
+}
+
+// checkSeqs checks what a subscriber saw of a whole run or submission
+// (events with the id, seq and type of each in RunID, Seq and Type): seq
+// 1, 2, … N without a gap or a repeat, QUEUED first, FINISHED last and
+// only there, for id only.
+func checkSeqs(t *testing.T, id string, events []event) {
 	t.Helper()
 	if len(events) == 0 {
 		t.Fatal("no events")
 	}
 	for i, e := range events {
-		if e.Seq != int64(i+1) || e.RunID != runID {
-			t.Fatalf("event %d is %v of run %s; want seq %d of run %s (all: %v)", i, e, e.RunID, i+1, runID, events)
+		if e.Seq != int64(i+1) || e.RunID != id {
+			t.Fatalf("event %d is %v of %s; want seq %d of %s (all: %v)", i, e, e.RunID, i+1, id, events)
 		}
 	}
 	if events[0].Type != "QUEUED" {
 		t.Errorf("first event %v; want QUEUED", events[0])
 	}
 	last := events[len(events)-1]
-	if n := count(events, "FINISHED"); n != 1 || last.Type != "FINISHED" || last.Run == nil {
-		t.Fatalf("%d FINISHED events, last event %v; want exactly one FINISHED, last, with the run (all: %v)", n, last, events)
+	if n := count(events, "FINISHED"); n != 1 || last.Type != "FINISHED" {
+		t.Fatalf("%d FINISHED events, last event %v; want exactly one FINISHED, last (all: %v)", n, last, events)
 	}
-	return *last.Run
 }

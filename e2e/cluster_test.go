@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	goredis "github.com/redis/go-redis/v9"
 
+	"coderunner"
 	"coderunner/broker/redis/redistest"
 	"coderunner/executor"
 	"coderunner/store/mongo/mongotest"
@@ -360,8 +361,9 @@ func (c *cluster) waitAcked() {
 	})
 }
 
-// holder is which worker holds runID's job now, and how often the job has
-// been delivered; nil while no worker holds it.
+// holder is which worker holds the job of runID (a run's or a
+// submission's id) now, and how often the job has been delivered; nil
+// while no worker holds it.
 func (c *cluster) holder(runID string) (*proc, int64, error) {
 	ctx, cancel := context.WithTimeout(c.t.Context(), 5*time.Second)
 	defer cancel()
@@ -374,9 +376,9 @@ func (c *cluster) holder(runID string) (*proc, int64, error) {
 		if err != nil || len(entries) == 0 {
 			continue // acknowledged meanwhile
 		}
-		var job struct{ RunID string }
+		var job coderunner.Job
 		payload, _ := entries[0].Values["job"].(string)
-		if json.Unmarshal([]byte(payload), &job) != nil || job.RunID != runID {
+		if json.Unmarshal([]byte(payload), &job) != nil || job.ID() != runID {
 			continue
 		}
 		// Workers name themselves host-pid.
@@ -404,6 +406,51 @@ func (c *cluster) waitHolder(runID string, within time.Duration) (*proc, int64) 
 	}
 	c.t.Fatalf("no worker holds run %s after %v (%v)", runID, within, last)
 	return nil, 0
+}
+
+// kill9 kills w with SIGKILL, as a machine that dies, waits for it to
+// exit and removes its containers at clean-up.
+func (c *cluster) kill9(w *proc) {
+	t := c.t
+	t.Helper()
+	w.signal(t, syscall.SIGKILL)
+	if err := w.waitExit(t, 5*time.Second); err == nil {
+		t.Fatalf("%s exited 0 after kill -9", w.name)
+	}
+	t.Cleanup(func() { removeContainers(t, w) })
+}
+
+// waitTakeover waits until survivor holds the job of id (a run's or a
+// submission's), delivered a second time once the claim of a worker
+// killed at killed timed out.
+func (c *cluster) waitTakeover(id string, survivor *proc, killed time.Time) {
+	t := c.t
+	t.Helper()
+	var w *proc
+	var deliveries int64
+	eventually(t, claimTimeout+10*time.Second, "the other worker takes the job over", func() error {
+		var err error
+		if w, deliveries, err = c.holder(id); err == nil && w != survivor {
+			err = fmt.Errorf("held by %s", w.String())
+		}
+		return err
+	})
+	if deliveries != 2 {
+		t.Errorf("%s took the job over at delivery %d; want 2", w.name, deliveries)
+	}
+	t.Logf("%s took the job of %s over %v after kill -9", w.name, id, time.Since(killed).Round(10*time.Millisecond))
+}
+
+// firstHolder waits until a worker holds the job of id (a run's or a
+// submission's) at its first delivery, and returns it and the other
+// worker.
+func (c *cluster) firstHolder(id string) (holder, other *proc) {
+	c.t.Helper()
+	holder, deliveries := c.waitHolder(id, 5*time.Second)
+	if deliveries != 1 {
+		c.t.Fatalf("%s held by %s at delivery %d; want 1", id, holder.name, deliveries)
+	}
+	return holder, c.other(holder)
 }
 
 func (c *cluster) other(w *proc) *proc {

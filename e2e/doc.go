@@ -2,7 +2,9 @@
 // binary, start a real redis-server, FerretDB (a MongoDB wire-protocol
 // peer, in the test process) and two `api` and two `worker` processes, then
 // kill, restart and disconnect parts of that deployment and check that no
-// run is lost, finished twice, or streamed with a gap.
+// run or submission is lost, finished twice, graded twice or streamed with
+// a gap. TestShippedProblemsGrade also grades every shipped problem's
+// reference solution and starter code through the submit mutation.
 //
 // They need a Docker engine (scripts/setup-docker.sh) and redis-server
 // (scripts/setup-redis.sh). Without them the tests skip, except when CI is

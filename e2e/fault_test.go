@@ -63,23 +63,16 @@ func TestWorkerStopsMidRun(t *testing.T) {
 			if seen[len(seen)-1].Type == "FINISHED" {
 				t.Fatalf("run finished before it could be interrupted: %v", seen)
 			}
-			holder, deliveries := c.waitHolder(id, 5*time.Second)
-			if deliveries != 1 {
-				t.Fatalf("run %s held by %s at delivery %d; want 1", id, holder.name, deliveries)
-			}
-			survivor := c.other(holder)
+			holder, survivor := c.firstHolder(id)
 			if n := completedRuns(t, survivor); n != 0 {
 				t.Fatalf("%s completed %d runs before any was finished", survivor.name, n)
 			}
 
 			signalled := time.Now()
-			holder.signal(t, tt.sig)
 			if tt.sig == syscall.SIGKILL {
-				if err := holder.waitExit(t, 5*time.Second); err == nil {
-					t.Fatalf("%s exited 0 after kill -9", holder.name)
-				}
-				t.Cleanup(func() { removeContainers(t, holder) })
+				c.kill9(holder)
 			} else {
+				holder.signal(t, tt.sig)
 				// Its HTTP server closes when it has taken the signal in:
 				// from then on it claims nothing.
 				eventually(t, 5*time.Second, holder.name+" stops serving after SIGTERM", func() error {
@@ -94,18 +87,7 @@ func TestWorkerStopsMidRun(t *testing.T) {
 
 			if tt.rerun {
 				// The job is taken over once its claim times out.
-				var w *proc
-				eventually(t, claimTimeout+10*time.Second, "the other worker takes the job over", func() error {
-					var err error
-					if w, deliveries, err = c.holder(id); err == nil && w != survivor {
-						err = fmt.Errorf("held by %s", w.String())
-					}
-					return err
-				})
-				if deliveries != 2 {
-					t.Errorf("%s took the job over at delivery %d; want 2", w.name, deliveries)
-				}
-				t.Logf("%s took the run over %v after kill -9", w.name, time.Since(signalled).Round(10*time.Millisecond))
+				c.waitTakeover(id, survivor, signalled)
 			}
 
 			all := append(seen, sub.rest(30*time.Second)...)

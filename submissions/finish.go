@@ -102,27 +102,50 @@ const progressPage = 100
 // finished submissions to it and stores it. Recomputing, rather than
 // adding one submission to a count, makes it safe to repeat. A problem
 // once solved stays solved, whatever happens to the submissions.
+//
+// Two submissions to a problem may finish at once, and the one that read
+// the submissions first, before the other was stored finished, may save
+// last: its progress, one attempt short and perhaps not solved, would
+// stay. So after saving it reads the submissions again and, if more have
+// finished since its first read, saves again: whichever save comes last
+// then counts every submission finished before it.
 func (s *Service) UpdateProgress(ctx context.Context, owner, problemID string) error {
+	p, err := s.progress(ctx, owner, problemID)
+	for err == nil {
+		var old map[string]coderunner.Progress
+		if old, err = s.Store.Progress(ctx, owner, []string{problemID}); err != nil {
+			break
+		}
+		if was := old[problemID]; was.Solved() && (!p.Solved() || was.SolvedAt.Before(p.SolvedAt)) {
+			p.SolvedAt = was.SolvedAt
+		}
+		if err = s.Store.SaveProgress(ctx, p); err != nil {
+			break
+		}
+		var again coderunner.Progress
+		if again, err = s.progress(ctx, owner, problemID); err == nil && again.Attempts == p.Attempts {
+			return nil
+		}
+		p = again
+	}
+	return err
+}
+
+// progress computes owner's progress on a problem from their finished
+// submissions to it.
+func (s *Service) progress(ctx context.Context, owner, problemID string) (coderunner.Progress, error) {
 	p := coderunner.Progress{Owner: owner, ProblemID: problemID}
 	for after := (coderunner.SubmissionCursor{}); ; {
 		page, err := s.Store.Submissions(ctx, owner, problemID, after, progressPage)
 		if err != nil {
-			return err
+			return p, err
 		}
 		for _, sub := range page {
 			p = p.Add(sub)
 		}
 		if len(page) < progressPage {
-			break
+			return p, nil
 		}
 		after = page[len(page)-1].Cursor()
 	}
-	old, err := s.Store.Progress(ctx, owner, []string{problemID})
-	if err != nil {
-		return err
-	}
-	if was := old[problemID]; was.Solved() && (!p.Solved() || was.SolvedAt.Before(p.SolvedAt)) {
-		p.SolvedAt = was.SolvedAt
-	}
-	return s.Store.SaveProgress(ctx, p)
 }

@@ -66,19 +66,33 @@ func (m Message) IsData() bool { return m.Type == "next" || m.Type == "data" }
 // Event decodes the runEvents result that a data message carries; a
 // result with errors is an error.
 func (m Message) Event() (Event, error) {
+	var e Event
+	err := m.Result("runEvents", &e)
+	return e, err
+}
+
+// Result decodes the value of the root field field (runEvents,
+// submissionEvents, …) of the result that a data message carries into
+// out; a result with errors is an error.
+func (m Message) Result(field string, out any) error {
 	var p struct {
-		Data struct {
-			RunEvents Event `json:"runEvents"`
-		} `json:"data"`
-		Errors []json.RawMessage `json:"errors"`
+		Data   map[string]json.RawMessage `json:"data"`
+		Errors []json.RawMessage          `json:"errors"`
 	}
 	if !m.IsData() {
-		return Event{}, fmt.Errorf("a %q message carries no event: %s", m.Type, m.Payload)
+		return fmt.Errorf("a %q message carries no event: %s", m.Type, m.Payload)
 	}
 	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
-		return Event{}, fmt.Errorf("event payload %s: %v", m.Payload, err)
+		return fmt.Errorf("event payload %s: %v", m.Payload, err)
 	}
-	return p.Data.RunEvents, nil
+	value, ok := p.Data[field]
+	if !ok {
+		return fmt.Errorf("event payload %s has no %s", m.Payload, field)
+	}
+	if err := json.Unmarshal(value, out); err != nil {
+		return fmt.Errorf("event payload %s: %w", m.Payload, err)
+	}
+	return nil
 }
 
 // Conn is one WebSocket connection, initialised.
