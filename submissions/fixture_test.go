@@ -2,6 +2,7 @@ package submissions_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,7 +46,8 @@ func newFixture(t *testing.T, opts broker.Options) *fixture {
 	f := &fixture{db: db, store: &countingStore{Store: db}, broker: memory.New(opts), now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	t.Cleanup(func() { f.broker.Close() })
 	f.published = &publishedEvents{Broker: f.broker}
-	f.svc = &submissions.Service{Store: f.store, Broker: f.published, Now: func() time.Time { return f.now }, FinishCheck: 50 * time.Millisecond}
+	f.svc = &submissions.Service{Store: f.store, Broker: f.published, Now: func() time.Time { return f.now }, FinishCheck: 50 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)}
 	ctx := t.Context()
 	if err := db.PutAgeGroup(ctx, coderunner.AgeGroup{Slug: "8-10", Title: "Ages 8 to 10", Description: "Young coders.", Position: 1}); err != nil {
 		t.Fatal(err)
@@ -103,21 +105,12 @@ func (f *fixture) grade(t *testing.T, outputs ...string) coderunner.Submission {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := f.svc.Store.Submission(ctx, claim.Job().SubmissionID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := f.start(t, claim.Job().SubmissionID)
 	g, err := f.svc.Store.Grading(ctx, sub.GradingKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, ok, err := f.svc.Start(ctx, sub, f.now)
-	if err != nil || !ok {
-		t.Fatalf("Start = %v, %v", ok, err)
-	}
-	if _, err := f.svc.Broker.Publish(ctx, coderunner.RunEvent{RunID: sub.ID, Type: coderunner.EventStarted}); err != nil {
-		t.Fatal(err)
-	}
+	var ok bool
 	for i, out := range outputs {
 		result := coderunner.RunResult{Status: coderunner.StatusCompleted, Stdout: out, CPUMs: 100}
 		if sub, ok, err = f.svc.RecordTest(ctx, sub, grade.Result(i, i < g.SampleCount, g.Tests[i], g.Checker, result)); err != nil || !ok {
@@ -134,6 +127,31 @@ func (f *fixture) grade(t *testing.T, outputs ...string) coderunner.Submission {
 	sub, err = f.svc.Store.Submission(ctx, sub.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return sub
+}
+
+// start marks submission id RUNNING, started now, and publishes STARTED,
+// as a worker does, then records the given tests (100 ms of CPU time
+// each).
+func (f *fixture) start(t *testing.T, id string, verdicts ...coderunner.Verdict) coderunner.Submission {
+	t.Helper()
+	ctx := t.Context()
+	sub, err := f.svc.Store.Submission(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, ok, err := f.svc.Start(ctx, sub, f.now)
+	if err != nil || !ok {
+		t.Fatalf("Start = %v, %v", ok, err)
+	}
+	if _, err := f.svc.Broker.Publish(ctx, coderunner.RunEvent{RunID: sub.ID, Type: coderunner.EventStarted}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range verdicts {
+		if sub, ok, err = f.svc.RecordTest(ctx, sub, coderunner.TestResult{Index: i, Verdict: v, CPUMs: 100}); err != nil || !ok {
+			t.Fatalf("RecordTest(%d) = %v, %v", i, ok, err)
+		}
 	}
 	return sub
 }
