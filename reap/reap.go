@@ -17,7 +17,8 @@ import (
 // Work is what the reaper needs to know of an unfinished run or
 // submission.
 type Work struct {
-	ID        string
+	// Job is its job, as queued (without EnqueuedAt).
+	Job       coderunner.Job
 	CreatedAt time.Time
 	// Running: it has started; StartedAt is when its latest attempt did.
 	Running   bool
@@ -80,7 +81,7 @@ func (k Kind[T]) Reap(ctx context.Context, q coderunner.Queue, now time.Time, ma
 		var ids []string
 		for _, item := range items {
 			if w := k.Work(item); w.Stale(cutoff) {
-				stale, ids = append(stale, item), append(ids, w.ID)
+				stale, ids = append(stale, item), append(ids, w.Job.ID())
 			}
 		}
 		if len(stale) == 0 {
@@ -109,18 +110,19 @@ func (k Kind[T]) Reap(ctx context.Context, q coderunner.Queue, now time.Time, ma
 	return n, err
 }
 
-// Requeue queues again, through enqueue, the items that were unfinished
+// Requeue queues again in q the jobs of the items that were unfinished
 // at now, for a queue that does not outlive its process (the in-memory
 // broker of `serve`): after a restart they are carried out again instead
 // of waiting for Reap. Items lost for longer than maxAge are given up at
-// once, as Reap would a minute later. enqueue reports whether it queued
-// the item: one the queue has no room for is finished by enqueue, and
-// counts as neither queued nor given up.
-func (k Kind[T]) Requeue(ctx context.Context, now time.Time, maxAge time.Duration, enqueue func(context.Context, T) (bool, error)) (queued, gaveUp int, err error) {
+// once, as Reap would a minute later. An item whose job q has no room
+// for is passed to refused, which finishes it; it counts as neither
+// queued nor given up.
+func (k Kind[T]) Requeue(ctx context.Context, q coderunner.Queue, now time.Time, maxAge time.Duration, refused func(T)) (queued, gaveUp int, err error) {
 	cutoff := now.Add(-maxAge)
 	err = k.each(ctx, now, func(items []T) error {
 		for _, item := range items {
-			if k.Work(item).Stale(cutoff) {
+			w := k.Work(item)
+			if w.Stale(cutoff) {
 				finished, err := k.GiveUp(ctx, item)
 				if err != nil {
 					return err
@@ -130,11 +132,14 @@ func (k Kind[T]) Requeue(ctx context.Context, now time.Time, maxAge time.Duratio
 				}
 				continue
 			}
-			ok, err := enqueue(ctx, item)
-			if err != nil {
+			job := w.Job
+			job.EnqueuedAt = now
+			switch err := q.Enqueue(ctx, job); {
+			case coderunner.ErrorCode(err) == coderunner.QueueFull:
+				refused(item)
+			case err != nil:
 				return err
-			}
-			if ok {
+			default:
 				queued++
 			}
 		}

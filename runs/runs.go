@@ -235,14 +235,8 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 // room for is finished CANCELLED, as Start does. It returns how many runs
 // it queued and how many it gave up.
 func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
-	now := s.now()
-	return s.reaper(maxAge).Requeue(ctx, now, maxAge, func(ctx context.Context, run coderunner.Run) (bool, error) {
-		err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: now})
-		if coderunner.ErrorCode(err) == coderunner.QueueFull {
-			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
-			return false, nil
-		}
-		return err == nil, err
+	return s.reaper(maxAge).Requeue(ctx, s.Broker, s.now(), maxAge, func(run coderunner.Run) {
+		s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
 	})
 }
 
@@ -253,7 +247,7 @@ func (s *Service) reaper(maxAge time.Duration) reap.Kind[coderunner.Run] {
 			return s.Store.UnfinishedRuns(ctx, before, after.Cursor(), limit)
 		},
 		Work: func(run coderunner.Run) reap.Work {
-			return reap.Work{ID: run.ID, CreatedAt: run.CreatedAt, Running: run.Status == coderunner.StatusRunning, StartedAt: run.StartedAt}
+			return reap.Work{Job: coderunner.Job{RunID: run.ID}, CreatedAt: run.CreatedAt, Running: run.Status == coderunner.StatusRunning, StartedAt: run.StartedAt}
 		},
 		GiveUp: func(ctx context.Context, run coderunner.Run) (bool, error) {
 			from := run.Status

@@ -4,13 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"coderunner"
 	"coderunner/broker"
+	"coderunner/broker/brokertest"
 	"coderunner/broker/memory"
 	"coderunner/grade"
 	"coderunner/store/sqlite"
@@ -32,7 +32,7 @@ type fixture struct {
 	db        *sqlite.Store
 	store     *countingStore
 	broker    *memory.Broker
-	published *publishedEvents
+	published *brokertest.Published
 	now       time.Time
 }
 
@@ -45,7 +45,7 @@ func newFixture(t *testing.T, opts broker.Options) *fixture {
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{db: db, store: &countingStore{Store: db}, broker: memory.New(opts), now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	t.Cleanup(func() { f.broker.Close() })
-	f.published = &publishedEvents{Broker: f.broker}
+	f.published = &brokertest.Published{Broker: f.broker}
 	f.svc = &submissions.Service{Store: f.store, Broker: f.published, Now: func() time.Time { return f.now }, FinishCheck: 50 * time.Millisecond,
 		Log: slog.New(slog.DiscardHandler)}
 	ctx := t.Context()
@@ -175,17 +175,9 @@ func drain(t *testing.T, ctx context.Context, ch <-chan coderunner.RunEvent) []c
 		out = append(out, e)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("events still open after 5 s; got %s", types(out))
+		t.Fatalf("events still open after 5 s; got %s", brokertest.Types(out))
 	}
 	return out
-}
-
-func types(events []coderunner.RunEvent) string {
-	var s []string
-	for _, e := range events {
-		s = append(s, string(e.Type))
-	}
-	return strings.Join(s, " ")
 }
 
 func seqs(events []coderunner.RunEvent) []int64 {
@@ -214,33 +206,6 @@ func (s *countingStore) gradingsPut() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gradings
-}
-
-// publishedEvents is the real broker, noting the events published.
-type publishedEvents struct {
-	coderunner.Broker
-	mu     sync.Mutex
-	events []coderunner.RunEvent
-}
-
-func (b *publishedEvents) Publish(ctx context.Context, e coderunner.RunEvent) (coderunner.RunEvent, error) {
-	b.mu.Lock()
-	b.events = append(b.events, e)
-	b.mu.Unlock()
-	return b.Broker.Publish(ctx, e)
-}
-
-// of returns the types of the events published of submission id.
-func (b *publishedEvents) of(id string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var mine []coderunner.RunEvent
-	for _, e := range b.events {
-		if e.RunID == id {
-			mine = append(mine, e)
-		}
-	}
-	return types(mine)
 }
 
 type fixedQuota coderunner.Quota

@@ -25,14 +25,8 @@ func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
 // and so is one the queue has no room for (counted as neither). It
 // returns how many it queued and how many it gave up.
 func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
-	now := s.now()
-	return s.reaper(maxAge).Requeue(ctx, now, maxAge, func(ctx context.Context, sub coderunner.Submission) (bool, error) {
-		err := s.Broker.Enqueue(ctx, coderunner.Job{SubmissionID: sub.ID, EnqueuedAt: now})
-		if coderunner.ErrorCode(err) == coderunner.QueueFull {
-			s.abandon(sub, "too many jobs were waiting when the server restarted")
-			return false, nil
-		}
-		return err == nil, err
+	return s.reaper(maxAge).Requeue(ctx, s.Broker, s.now(), maxAge, func(sub coderunner.Submission) {
+		s.abandon(sub, "too many jobs were waiting when the server restarted")
 	})
 }
 
@@ -43,7 +37,7 @@ func (s *Service) reaper(maxAge time.Duration) reap.Kind[coderunner.Submission] 
 			return s.Store.UnfinishedSubmissions(ctx, before, after.Cursor(), limit)
 		},
 		Work: func(sub coderunner.Submission) reap.Work {
-			return reap.Work{ID: sub.ID, CreatedAt: sub.CreatedAt, Running: sub.Status == coderunner.SubmissionRunning, StartedAt: sub.StartedAt}
+			return reap.Work{Job: coderunner.Job{SubmissionID: sub.ID}, CreatedAt: sub.CreatedAt, Running: sub.Status == coderunner.SubmissionRunning, StartedAt: sub.StartedAt}
 		},
 		GiveUp: func(ctx context.Context, sub coderunner.Submission) (bool, error) {
 			finished, err := s.Finish(ctx, GiveUp(sub), sub.Status)

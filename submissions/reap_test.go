@@ -10,6 +10,7 @@ import (
 
 	"coderunner"
 	"coderunner/broker"
+	"coderunner/broker/brokertest"
 	"coderunner/broker/memory"
 	"coderunner/submissions"
 )
@@ -87,7 +88,7 @@ func TestReap(t *testing.T) {
 		lostQueued.ID:  "QUEUED FINISHED",
 		lostRunning.ID: "QUEUED STARTED TEST_FINISHED TEST_FINISHED FINISHED",
 	} {
-		if got := types(f.events(t, student, id, 0)); got != want {
+		if got := brokertest.Types(f.events(t, student, id, 0)); got != want {
 			t.Errorf("subscribers of %s see %s; want %s", id, got, want)
 		}
 	}
@@ -104,7 +105,7 @@ func TestReap(t *testing.T) {
 	if n, err := f.svc.Reap(ctx, 10*time.Minute); n != 0 || err != nil {
 		t.Errorf("second Reap = %d, %v; want 0", n, err)
 	}
-	if got := f.published.of(lostQueued.ID); got != "QUEUED FINISHED" {
+	if got := brokertest.Types(f.published.Events(lostQueued.ID)); got != "QUEUED FINISHED" {
 		t.Errorf("published of the lost queued submission: %s; want one FINISHED", got)
 	}
 }
@@ -217,18 +218,9 @@ func TestRequeue(t *testing.T) {
 			if err != nil || queued != tt.queued || gaveUp != 1 {
 				t.Fatalf("Requeue = %d queued, %d given up, %v; want %d, 1", queued, gaveUp, err, tt.queued)
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-			defer cancel()
 			var got []string
-			for {
-				c, err := restarted.Claim(ctx, "new-worker")
-				if err != nil {
-					break
-				}
-				if c.Job().RunID != "" {
-					t.Errorf("queued a run's job: %+v", c.Job())
-				}
-				got = append(got, c.Job().SubmissionID)
+			for _, job := range brokertest.ClaimAll(t.Context(), restarted, "new-worker", 200*time.Millisecond) {
+				got = append(got, job.SubmissionID)
 			}
 			if !slices.Equal(got, ids[:tt.queued]) {
 				t.Errorf("queued again %v; want the oldest %d of %v", got, tt.queued, ids)

@@ -11,6 +11,7 @@ import (
 
 	"coderunner"
 	"coderunner/broker"
+	"coderunner/broker/brokertest"
 	"coderunner/submissions"
 )
 
@@ -90,13 +91,11 @@ func TestSubmitRefused(t *testing.T) {
 			if len(stored) != len(accepted) || len(unfinished) != len(accepted) {
 				t.Errorf("%d submissions stored (%d unfinished); want only the %d accepted before", len(stored), len(unfinished), len(accepted))
 			}
-			f.published.mu.Lock()
-			for _, e := range f.published.events {
+			for _, e := range f.published.Events("") {
 				if !slices.Contains(accepted, e.RunID) {
 					t.Errorf("published %s of %s; want nothing of the refused submission", e.Type, e.RunID)
 				}
 			}
-			f.published.mu.Unlock()
 			if n, err := f.broker.Depth(t.Context()); err != nil || n != int64(len(accepted)) {
 				t.Errorf("Depth = %d, %v; want %d", n, err, len(accepted))
 			}
@@ -273,7 +272,7 @@ func TestEvents(t *testing.T) {
 
 	check := func(name string, events []coderunner.RunEvent, want string, firstSeq int64) {
 		t.Helper()
-		if got := types(events); got != want {
+		if got := brokertest.Types(events); got != want {
 			t.Fatalf("%s: %s; want %s", name, got, want)
 		}
 		for i, e := range events {
@@ -293,7 +292,7 @@ func TestEvents(t *testing.T) {
 	check("from the buffer", f.events(t, student, sub.ID, 0), all, 1)
 	check("from the buffer after seq 3", f.events(t, student, sub.ID, 3), "TEST_FINISHED TEST_FINISHED FINISHED", 4)
 	if got := f.events(t, student, sub.ID, 6); len(got) != 0 {
-		t.Errorf("after FINISHED's own seq: %s; want nothing", types(got))
+		t.Errorf("after FINISHED's own seq: %s; want nothing", brokertest.Types(got))
 	}
 	check("from the buffer, as an admin", f.events(t, admin, sub.ID, 0), all, 1)
 
@@ -303,8 +302,8 @@ func TestEvents(t *testing.T) {
 	check("from the store", fresh.events(t, student, sub.ID, 0), all, 1)
 	check("from the store after seq 3", fresh.events(t, student, sub.ID, 3), "TEST_FINISHED TEST_FINISHED FINISHED", 4)
 	check("from the store after seq 5", fresh.events(t, student, sub.ID, 5), "FINISHED", 6)
-	if got := fresh.events(t, student, sub.ID, 40); types(got) != "FINISHED" || got[0].Seq != 41 {
-		t.Errorf("from the store after a seq it never had: %s %v; want FINISHED at 41", types(got), seqs(got))
+	if got := fresh.events(t, student, sub.ID, 40); brokertest.Types(got) != "FINISHED" || got[0].Seq != 41 {
+		t.Errorf("from the store after a seq it never had: %s %v; want FINISHED at 41", brokertest.Types(got), seqs(got))
 	}
 	if _, err := fresh.svc.Events(t.Context(), student, sub.ID, -1); coderunner.ErrorCode(err) != coderunner.BadUserInput {
 		t.Errorf("Events after seq -1: %v; want BAD_USER_INPUT", err)
@@ -324,7 +323,7 @@ func TestFinishTwice(t *testing.T) {
 	if ok, err := f.svc.Finish(t.Context(), again); ok || err != nil {
 		t.Errorf("second Finish = %v, %v; want false, nil", ok, err)
 	}
-	if got := f.published.of(sub.ID); got != "QUEUED STARTED TEST_FINISHED TEST_FINISHED TEST_FINISHED FINISHED" {
+	if got := brokertest.Types(f.published.Events(sub.ID)); got != "QUEUED STARTED TEST_FINISHED TEST_FINISHED TEST_FINISHED FINISHED" {
 		t.Errorf("published %s; want one FINISHED", got)
 	}
 	if stored, _ := f.svc.Store.Submission(t.Context(), sub.ID); stored.Verdict != coderunner.Accepted || stored.Passed != 3 {

@@ -42,6 +42,13 @@ func finishedSubmission(id, owner, problemID string, created int64) coderunner.S
 	return s
 }
 
+func subID(sub coderunner.Submission) string { return sub.ID }
+
+// tie is the cursor of submission id made at 30, with others.
+func tie(id string) coderunner.SubmissionCursor {
+	return coderunner.SubmissionCursor{CreatedAt: at(30), ID: id}
+}
+
 func mustCreateSubmission(t *testing.T, s coderunner.Store, sub coderunner.Submission) {
 	t.Helper()
 	if err := s.CreateSubmission(ctxFor(t), sub); err != nil {
@@ -169,10 +176,6 @@ func testSubmissionsPages(t *testing.T, s coderunner.Store) {
 	} {
 		mustCreateSubmission(t, s, sub)
 	}
-	subID := func(sub coderunner.Submission) string { return sub.ID }
-	tie := func(id string) coderunner.SubmissionCursor {
-		return coderunner.SubmissionCursor{CreatedAt: at(30), ID: id}
-	}
 	tests := []struct {
 		owner, problem string
 		after          coderunner.SubmissionCursor
@@ -267,10 +270,6 @@ func testUnfinishedSubmissions(t *testing.T, s coderunner.Store) {
 		queuedSubmission("tie-c", "u1", "p2", 30),
 	} {
 		mustCreateSubmission(t, s, sub)
-	}
-	subID := func(sub coderunner.Submission) string { return sub.ID }
-	tie := func(id string) coderunner.SubmissionCursor {
-		return coderunner.SubmissionCursor{CreatedAt: at(30), ID: id}
 	}
 	all := []string{"old-queued", "old-running", "tie-a", "tie-b", "tie-c", "new-queued"}
 	tests := []struct {
