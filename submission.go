@@ -167,14 +167,16 @@ func (s Submission) Score() int {
 	return 100 * s.Passed / s.Total
 }
 
-// Cursor is s's place in the newest-first order of SubmissionStore.Submissions.
+// Cursor is s's place in the order of SubmissionStore.Submissions (newest
+// first) and of SubmissionStore.UnfinishedSubmissions (oldest first).
 func (s Submission) Cursor() SubmissionCursor {
 	return SubmissionCursor{CreatedAt: s.CreatedAt, ID: s.ID}
 }
 
-// SubmissionCursor is a place in the newest-first order of submissions: just
-// after (older than) the one created at CreatedAt with ID. The zero
-// SubmissionCursor is the start.
+// SubmissionCursor is a place in an order of submissions by CreatedAt, then
+// ID: just after the one created at CreatedAt with ID — older than it in
+// the newest-first order of Submissions, newer in the oldest-first order of
+// UnfinishedSubmissions. The zero SubmissionCursor is the start.
 type SubmissionCursor struct {
 	CreatedAt time.Time
 	ID        string
@@ -256,6 +258,12 @@ type SubmissionStore interface {
 	// (by CreatedAt, then ID, both descending), starting after the cursor;
 	// problemID, if not empty, keeps only that problem's.
 	Submissions(ctx context.Context, owner, problemID string, after SubmissionCursor, limit int) ([]Submission, error)
+	// UnfinishedSubmissions returns up to limit submissions that are
+	// still QUEUED or RUNNING and were created before the given time,
+	// oldest first (by CreatedAt, then ID, both ascending: unlike
+	// Submissions), starting after the cursor: a caller reads them all a
+	// page at a time, with the cursor of each page's last submission.
+	UnfinishedSubmissions(ctx context.Context, createdBefore time.Time, after SubmissionCursor, limit int) ([]Submission, error)
 	// PutGrading stores g under key, unless a grading is stored under it
 	// already (equal keys mean equal gradings).
 	PutGrading(ctx context.Context, key string, g Grading) error

@@ -10,6 +10,7 @@ import (
 
 	"coderunner"
 	"coderunner/broker"
+	"coderunner/broker/brokertest"
 	"coderunner/runs"
 	"coderunner/store/sqlite"
 )
@@ -26,20 +27,6 @@ func (s *createdRuns) CreateRun(ctx context.Context, r coderunner.Run) error {
 	s.ids = append(s.ids, r.ID)
 	s.mu.Unlock()
 	return s.RunStore.CreateRun(ctx, r)
-}
-
-// publishedEvents is the real broker, noting the events published.
-type publishedEvents struct {
-	coderunner.Broker
-	mu     sync.Mutex
-	events []coderunner.RunEvent
-}
-
-func (b *publishedEvents) Publish(ctx context.Context, e coderunner.RunEvent) (coderunner.RunEvent, error) {
-	b.mu.Lock()
-	b.events = append(b.events, e)
-	b.mu.Unlock()
-	return b.Broker.Publish(ctx, e)
 }
 
 type fixedQuota coderunner.Quota
@@ -61,7 +48,7 @@ func TestQueueFullStoresAndPublishesNothing(t *testing.T) {
 			t.Cleanup(func() { db.Close() })
 			b, keys := kind.open(t, broker.Options{MaxWaiting: 1})
 			store := &createdRuns{RunStore: db}
-			published := &publishedEvents{Broker: b}
+			published := &brokertest.Published{Broker: b}
 			now := time.Now().UTC()
 			svc := &runs.Service{Store: store, Broker: published, Now: func() time.Time { return now },
 				Quotas: fixedQuota{RunsPerMinute: 10, RunsPerDay: 10, ExecSecondsPerDay: 60, MaxActiveRuns: 5}}
@@ -78,7 +65,7 @@ func TestQueueFullStoresAndPublishesNothing(t *testing.T) {
 			if !slices.Equal(store.ids, []string{first.ID}) {
 				t.Errorf("runs stored %v; want only the queued one, %s", store.ids, first.ID)
 			}
-			for _, e := range published.events {
+			for _, e := range published.Events("") {
 				if e.RunID != first.ID {
 					t.Errorf("published %s of run %s; want nothing of the refused run", e.Type, e.RunID)
 				}

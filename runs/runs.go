@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"coderunner"
+	"coderunner/reap"
 	"coderunner/stream"
 )
 
@@ -216,90 +217,15 @@ func withInputs(e coderunner.RunEvent, run coderunner.Run) coderunner.RunEvent {
 	return e
 }
 
-// reapPage is how many stale runs Reap reads at a time. Runs are read
-// whole (UpdateRun replaces them), up to MaxSourceBytes + MaxStdinBytes
-// each: the page bounds what a reaper holds at once.
-const reapPage = 50
-
 // Reap finishes, as INTERNAL_ERROR, the runs that are still QUEUED or
 // RUNNING more than maxAge after they were created (and, if running,
 // started) and whose job is no longer in the queue: their job was lost —
 // Redis restarted without persistence, or an API process died between
-// storing a run and queueing it — so that no run waits forever. A run
-// whose job still waits, however long the queue, or is still claimed, is
-// not lost: a worker carries it out (or dead-letters it) in time. Reap
-// reads every stale run, a page at a time. It returns how many it
-// finished. Several processes may reap at once: Finish is conditional.
+// storing a run and queueing it — so that no run waits forever (see
+// reap.Kind.Reap). It returns how many it finished.
 func (s *Service) Reap(ctx context.Context, maxAge time.Duration) (int, error) {
-	cutoff := s.now().Add(-maxAge)
-	n := 0
-	for after := (coderunner.RunCursor{}); ; {
-		page, err := s.Store.UnfinishedRuns(ctx, cutoff, after, reapPage)
-		if err != nil {
-			return n, err
-		}
-		finished, err := s.reapPage(ctx, page, cutoff, maxAge)
-		n += finished
-		if err != nil || len(page) < reapPage {
-			return n, err
-		}
-		after = page[len(page)-1].Cursor()
-	}
+	return s.reaper(maxAge).Reap(ctx, s.Broker, s.now(), maxAge)
 }
-
-// reapPage gives up on the runs of page that are lost.
-func (s *Service) reapPage(ctx context.Context, page []coderunner.Run, cutoff time.Time, maxAge time.Duration) (int, error) {
-	var candidates []coderunner.Run
-	var ids []string
-	for _, run := range page {
-		if stale(run, cutoff) {
-			candidates = append(candidates, run)
-			ids = append(ids, run.ID)
-		}
-	}
-	if len(candidates) == 0 {
-		return 0, nil
-	}
-	// A job acknowledged after this read belongs to a run finished by
-	// now, which giveUp leaves alone.
-	queued, err := s.Broker.InQueue(ctx, ids)
-	if err != nil {
-		return 0, fmt.Errorf("look for the jobs of stale runs: %w", err)
-	}
-	n := 0
-	for _, run := range candidates {
-		if queued[run.ID] {
-			continue // it waits in a long queue, or a worker holds it
-		}
-		finished, err := s.giveUp(ctx, run, maxAge)
-		if err != nil {
-			return n, err
-		}
-		if finished {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// stale reports whether an unfinished run has gone without progress since
-// before cutoff: created before it and, if running, started before it.
-func stale(run coderunner.Run, cutoff time.Time) bool {
-	return run.CreatedAt.Before(cutoff) && !(run.Status == coderunner.StatusRunning && run.StartedAt.After(cutoff))
-}
-
-// giveUp finishes a lost run INTERNAL_ERROR, if it is still in the status
-// it was read in: a worker may have claimed a queued run since.
-func (s *Service) giveUp(ctx context.Context, run coderunner.Run, maxAge time.Duration) (bool, error) {
-	from := run.Status
-	run.Status, run.ExitCode = coderunner.StatusInternalError, -1
-	run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
-	return s.Finish(ctx, run, from)
-}
-
-// maxRequeue bounds how many runs one Requeue reads; any beyond it are
-// left to Reap.
-const maxRequeue = 10_000
 
 // Requeue queues again the runs that were unfinished when the process
 // started, for a queue that does not outlive its process (the in-memory
@@ -309,33 +235,27 @@ const maxRequeue = 10_000
 // room for is finished CANCELLED, as Start does. It returns how many runs
 // it queued and how many it gave up.
 func (s *Service) Requeue(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error) {
-	now := s.now()
-	unfinished, err := s.Store.UnfinishedRuns(ctx, now, coderunner.RunCursor{}, maxRequeue)
-	if err != nil {
-		return 0, 0, err
+	return s.reaper(maxAge).Requeue(ctx, s.Broker, s.now(), maxAge, func(run coderunner.Run) {
+		s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
+	})
+}
+
+// reaper is the runs' kind of work for package reap.
+func (s *Service) reaper(maxAge time.Duration) reap.Kind[coderunner.Run] {
+	return reap.Kind[coderunner.Run]{
+		Unfinished: func(ctx context.Context, before time.Time, after coderunner.Run, limit int) ([]coderunner.Run, error) {
+			return s.Store.UnfinishedRuns(ctx, before, after.Cursor(), limit)
+		},
+		Work: func(run coderunner.Run) reap.Work {
+			return reap.Work{Job: coderunner.Job{RunID: run.ID}, CreatedAt: run.CreatedAt, Running: run.Status == coderunner.StatusRunning, StartedAt: run.StartedAt}
+		},
+		GiveUp: func(ctx context.Context, run coderunner.Run) (bool, error) {
+			from := run.Status
+			run.Status, run.ExitCode = coderunner.StatusInternalError, -1
+			run.Stderr += fmt.Sprintf("\ncoderunner: the run was lost and did not finish within %s; please run it again\n", maxAge)
+			return s.Finish(ctx, run, from)
+		},
 	}
-	for _, run := range unfinished {
-		if stale(run, now.Add(-maxAge)) {
-			finished, err := s.giveUp(ctx, run, maxAge)
-			if err != nil {
-				return queued, gaveUp, err
-			}
-			if finished {
-				gaveUp++
-			}
-			continue
-		}
-		err := s.Broker.Enqueue(ctx, coderunner.Job{RunID: run.ID, EnqueuedAt: now})
-		switch {
-		case coderunner.ErrorCode(err) == coderunner.QueueFull:
-			s.abandon(run, coderunner.StatusCancelled, "not run: too many runs were waiting when the server restarted")
-		case err != nil:
-			return queued, gaveUp, err
-		default:
-			queued++
-		}
-	}
-	return queued, gaveUp, nil
 }
 
 // Get returns a run the caller may see.

@@ -12,6 +12,7 @@ import (
 
 	"coderunner"
 	"coderunner/broker"
+	"coderunner/broker/brokertest"
 	"coderunner/broker/memory"
 	"coderunner/runs"
 	"coderunner/store/sqlite"
@@ -63,14 +64,6 @@ func (f *fixture) events(t *testing.T, id string, after int64) []coderunner.RunE
 	return out
 }
 
-func types(events []coderunner.RunEvent) string {
-	var s []string
-	for _, e := range events {
-		s = append(s, string(e.Type))
-	}
-	return strings.Join(s, " ")
-}
-
 func TestStartValidates(t *testing.T) {
 	f := newFixture(t, broker.Options{})
 	tests := []struct {
@@ -106,10 +99,10 @@ func TestEventsOfAFinishedRun(t *testing.T) {
 	if ok, err := f.svc.Finish(t.Context(), run); !ok || err != nil {
 		t.Fatalf("Finish = %v, %v", ok, err)
 	}
-	if got := types(f.events(t, run.ID, 0)); got != "QUEUED STARTED STDOUT FINISHED" {
+	if got := brokertest.Types(f.events(t, run.ID, 0)); got != "QUEUED STARTED STDOUT FINISHED" {
 		t.Errorf("from the buffer: %s", got)
 	}
-	if got := types(f.events(t, run.ID, 3)); got != "FINISHED" {
+	if got := brokertest.Types(f.events(t, run.ID, 3)); got != "FINISHED" {
 		t.Errorf("from the buffer after seq 3: %s", got)
 	}
 	if got := f.events(t, run.ID, 4); len(got) != 0 {
@@ -121,7 +114,7 @@ func TestEventsOfAFinishedRun(t *testing.T) {
 	defer other.Broker.Close()
 	f.svc = other
 	events := f.events(t, run.ID, 0)
-	if got := types(events); got != "QUEUED STARTED STDOUT STDERR FINISHED" {
+	if got := brokertest.Types(events); got != "QUEUED STARTED STDOUT STDERR FINISHED" {
 		t.Fatalf("from the store: %s", got)
 	}
 	if events[2].Text != "1\n" || events[3].Text != "warning\n" || events[4].Run.Status != coderunner.StatusCompleted {
@@ -173,12 +166,12 @@ func TestLiveSubscriptionEndsUnseenFinish(t *testing.T) {
 				got = append(got, e)
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("subscription still open after 5 s; got %s", types(got))
+				t.Fatalf("subscription still open after 5 s; got %s", brokertest.Types(got))
 			}
 			end := got[len(got)-1]
-			if types(got) != tt.want || end.Seq != tt.lastSeq || end.Run.Stdout != "1\n" {
+			if brokertest.Types(got) != tt.want || end.Seq != tt.lastSeq || end.Run.Stdout != "1\n" {
 				t.Errorf("events %s ending at seq %d with stdout %q; want %s ending at %d with the stored run",
-					types(got), end.Seq, end.Run.Stdout, tt.want, tt.lastSeq)
+					brokertest.Types(got), end.Seq, end.Run.Stdout, tt.want, tt.lastSeq)
 			}
 		})
 	}
@@ -227,15 +220,9 @@ func TestRequeue(t *testing.T) {
 			if err != nil || queued != tt.queued || gaveUp != 1 {
 				t.Fatalf("Requeue = %d queued, %d given up, %v; want %d, 1", queued, gaveUp, err, tt.queued)
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-			defer cancel()
 			var got []string
-			for {
-				c, err := restarted.Claim(ctx, "new-worker")
-				if err != nil {
-					break
-				}
-				got = append(got, c.Job().RunID)
+			for _, job := range brokertest.ClaimAll(t.Context(), restarted, "new-worker", 200*time.Millisecond) {
+				got = append(got, job.RunID)
 			}
 			if !slices.Equal(got, ids[:tt.queued]) {
 				t.Errorf("queued again %v; want the oldest %d of %v", got, tt.queued, ids)
@@ -327,7 +314,7 @@ func TestReap(t *testing.T) {
 			t.Errorf("run %s: %s (%v), want %s", id, run.Status, err, want)
 		}
 	}
-	if got := types(f.events(t, lost.ID, 0)); got != "QUEUED FINISHED" {
+	if got := brokertest.Types(f.events(t, lost.ID, 0)); got != "QUEUED FINISHED" {
 		t.Errorf("subscribers of the lost run see %s", got)
 	}
 	if n, _ := f.svc.Reap(t.Context(), 10*time.Minute); n != 0 {

@@ -45,13 +45,15 @@ func (s *Service) PublishTest(ctx context.Context, id string, test coderunner.Te
 
 // Finish records a finished submission and, if this was the update that
 // finished it, settles it (see Settle) and publishes FINISHED: exactly
-// one FINISHED per submission. It reports whether it did.
-func (s *Service) Finish(ctx context.Context, sub coderunner.Submission) (bool, error) {
+// one FINISHED per submission. It reports whether it did: false means it
+// had finished already, or its stored status is not one of from (see
+// SubmissionStore.UpdateSubmission).
+func (s *Service) Finish(ctx context.Context, sub coderunner.Submission, from ...coderunner.SubmissionStatus) (bool, error) {
 	sub.Status = coderunner.SubmissionFinished
 	if sub.FinishedAt.IsZero() {
 		sub.FinishedAt = s.now().Truncate(time.Millisecond)
 	}
-	ok, err := s.Store.UpdateSubmission(ctx, sub)
+	ok, err := s.Store.UpdateSubmission(ctx, sub, from...)
 	if err != nil || !ok {
 		return false, err
 	}

@@ -229,9 +229,10 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	}, nil
 }
 
-// reapStaleRuns gives up, every minute until ctx ends, on runs whose job
-// was lost (see runs.Service.Reap), so that no run waits forever; and
-// deletes expired sessions, so that they do not pile up.
+// reapStaleRuns gives up, every minute until ctx ends, on runs and
+// submissions whose job was lost (see runs.Service.Reap and
+// submissions.Service.Reap), so that none waits forever; and deletes
+// expired sessions, so that they do not pile up.
 func (a *app) reapStaleRuns(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -241,17 +242,50 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := a.runs.Reap(ctx, a.cfg.StaleAfter)
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("reap stale runs", "err", err)
-		}
-		if n > 0 {
-			a.log.Warn("gave up on lost runs", "count", n, "staleAfter", a.cfg.StaleAfter)
+		for _, r := range a.reapers() {
+			n, err := r.reap(ctx, a.cfg.StaleAfter)
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("reap stale "+r.what, "err", err)
+			}
+			if n > 0 {
+				a.log.Warn("gave up on lost "+r.what, "count", n, "staleAfter", a.cfg.StaleAfter)
+			}
 		}
 		if _, err := a.accounts.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("delete expired sessions", "err", err)
 		}
 	}
+}
+
+// reaper is a service whose work may be lost with its job.
+type reaper struct {
+	what    string
+	reap    func(ctx context.Context, maxAge time.Duration) (int, error)
+	requeue func(ctx context.Context, maxAge time.Duration) (queued, gaveUp int, err error)
+}
+
+func (a *app) reapers() []reaper {
+	return []reaper{
+		{"runs", a.runs.Reap, a.runs.Requeue},
+		{"submissions", a.submissions.Reap, a.submissions.Requeue},
+	}
+}
+
+// requeue queues again what the previous process left unfinished in an
+// in-memory queue that died with it (see runs.Service.Requeue and
+// submissions.Service.Requeue).
+func (a *app) requeue(ctx context.Context) error {
+	for _, r := range a.reapers() {
+		queued, gaveUp, err := r.requeue(ctx, a.cfg.StaleAfter)
+		if err != nil {
+			return fmt.Errorf("queue again the %s left unfinished: %w", r.what, err)
+		}
+		if queued+gaveUp > 0 {
+			a.log.Info("queued again the "+r.what+" the previous process left unfinished",
+				"queued", queued, "gaveUp", gaveUp, "staleAfter", a.cfg.StaleAfter)
+		}
+	}
+	return nil
 }
 
 // serveHTTP serves handler on addr until ctx ends, then shuts down

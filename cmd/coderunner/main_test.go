@@ -344,6 +344,62 @@ func TestServeRestartRunsUnfinishedRuns(t *testing.T) {
 	}
 }
 
+// TestServeRestartGradesUnfinishedSubmissions: likewise, a submission cut
+// short mid-grading is graded on after a restart, from the tests it has:
+// every test once.
+func TestServeRestartGradesUnfinishedSubmissions(t *testing.T) {
+	env := map[string]string{
+		"CODERUNNER_ADDR": freeAddr(t), "CODERUNNER_DATA": t.TempDir(), "CODERUNNER_LOG_LEVEL": "error",
+		"CODERUNNER_WORKERS": "1", "CODERUNNER_GRACE": "200ms",
+	}
+	base := "http://" + env["CODERUNNER_ADDR"]
+	stop := startServe(t, env)
+	token := postDataAs(t, base, "", `mutation { signUp(name: "restarter", password: "correct horse battery") { token } }`, "signUp", "token")
+	code := "import time\ntime.sleep(0.5)\nname = input()\nprint('Hello, world!')\nprint('Hello, ' + name + '!')"
+	id := postDataAs(t, base, token, `mutation { submit(problemId: "hello-world", code: "`+strings.ReplaceAll(code, "\n", `\n`)+`") { id } }`, "submit", "id")
+	status := func() (string, int) {
+		out := postAs(t, base, token, `{ submission(id: "`+id+`") { status verdict passed total tests { index } } }`)
+		var data struct {
+			Submission struct {
+				Status, Verdict string
+				Passed, Total   int
+				Tests           []struct{ Index int }
+			}
+		}
+		if err := json.Unmarshal(out, &data); err != nil {
+			t.Fatal(err)
+		}
+		sub := data.Submission
+		if sub.Status == "FINISHED" {
+			var indexes []int
+			for _, tr := range sub.Tests {
+				indexes = append(indexes, tr.Index)
+			}
+			if sub.Verdict != "ACCEPTED" || sub.Passed != 5 || sub.Total != 5 || !slices.Equal(indexes, []int{0, 1, 2, 3, 4}) {
+				t.Fatalf("finished %s %d/%d with tests %v; want ACCEPTED 5/5, each test once", sub.Verdict, sub.Passed, sub.Total, indexes)
+			}
+		}
+		return sub.Status, len(sub.Tests)
+	}
+	waitFor := func(what string, done func(status string, tests int) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			st, n := status()
+			if done(st, n) {
+				return
+			}
+			if time.Now().After(deadline) || st == "FINISHED" {
+				t.Fatalf("submission %s is %s with %d tests; want %s", id, st, n, what)
+			}
+		}
+	}
+	waitFor("RUNNING with a test graded", func(st string, n int) bool { return st == "RUNNING" && n >= 1 && n < 4 })
+	stop() // the grace period ends before the test in flight does
+
+	defer startServe(t, env)()
+	waitFor("FINISHED", func(st string, _ int) bool { return st == "FINISHED" })
+}
+
 // startServe runs `serve` with env until the returned stop is called, and
 // returns once it is ready. stop checks that it shuts down cleanly.
 func startServe(t *testing.T, env map[string]string) (stop func()) {
@@ -428,18 +484,43 @@ func TestSeed(t *testing.T) {
 // as a string, failing the test on any error.
 func postData(t *testing.T, base, query, object, field string) string {
 	t.Helper()
-	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(`{"query":`+strconv.Quote(query)+`}`))
+	return postDataAs(t, base, "", query, object, field)
+}
+
+// postDataAs is postData with a session token ("": none).
+func postDataAs(t *testing.T, base, token, query, object, field string) string {
+	t.Helper()
+	var data map[string]map[string]any
+	if err := json.Unmarshal(postAs(t, base, token, query), &data); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := data[object][field].(string)
+	return v
+}
+
+// postAs posts query to base's /graphql with a session token ("": none)
+// and returns its data, failing the test on any error.
+func postAs(t *testing.T, base, token, query string) json.RawMessage {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/graphql", strings.NewReader(`{"query":`+strconv.Quote(query)+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out struct {
-		Data   map[string]map[string]any
+		Data   json.RawMessage
 		Errors []any
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
 		t.Fatalf("%s: %v %+v", query, err, out.Errors)
 	}
-	v, _ := out.Data[object][field].(string)
-	return v
+	return out.Data
 }

@@ -68,13 +68,8 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		if cfg.RedisURL == "" {
 			// The in-memory queue died with the previous process: carry
 			// out again what it left unfinished.
-			queued, gaveUp, err := a.runs.Requeue(ctx, cfg.StaleAfter)
-			if err != nil {
-				return fmt.Errorf("queue again the runs left unfinished: %w", err)
-			}
-			if queued+gaveUp > 0 {
-				a.log.Info("queued again the runs the previous process left unfinished",
-					"queued", queued, "gaveUp", gaveUp, "staleAfter", cfg.StaleAfter)
+			if err := a.requeue(ctx); err != nil {
+				return err
 			}
 		}
 	}

@@ -145,6 +145,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.sessions, "expiresAt", bson.D{{Key: "expiresAt", Value: 1}}, false},
 		{s.submissions, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
 		{s.submissions, "owner_problemId_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
+		{s.submissions, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}, false},
 		{s.progress, "owner_problemId", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}}, false},
 	}
 	for _, ix := range indexes {

@@ -87,18 +87,31 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 }
 
 // UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
-// after the cursor: a keyset page, so that a page costs the same wherever
-// it starts (status_createdAt indexes it).
+// after the cursor (status_createdAt indexes it).
 func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunner.RunCursor, limit int) ([]coderunner.Run, error) {
+	return unfinished[runDoc](ctx, s.runs, []coderunner.RunStatus{coderunner.StatusQueued, coderunner.StatusRunning},
+		t, after.CreatedAt, after.ID, limit)
+}
+
+// unfinished returns up to limit documents of coll whose status is one of
+// statuses, created before t, oldest first (by createdAt, then _id), after
+// the one created at afterCreated with afterID (from the start when both
+// are zero): a keyset page, so that a page costs the same wherever it
+// starts.
+func unfinished[D domainDoc[V], V any, S ~string](ctx context.Context, coll *mongo.Collection, statuses []S,
+	t, afterCreated time.Time, afterID string, limit int) ([]V, error) {
+	if limit <= 0 {
+		return nil, nil // a limit of 0 would be none at all to MongoDB
+	}
 	filter := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(coderunner.StatusQueued), string(coderunner.StatusRunning)}}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}},
 		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
 	}
-	if after != (coderunner.RunCursor{}) {
-		filter = append(filter, afterCursor(after.CreatedAt, after.ID, "$gt"))
+	if !afterCreated.IsZero() || afterID != "" {
+		filter = append(filter, afterCursor(afterCreated, afterID, "$gt"))
 	}
 	sort := bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}
-	docs, err := findAll[runDoc](ctx, s.runs, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
+	docs, err := findAll[D](ctx, coll, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
 	return domains(docs), err
 }
 

@@ -108,6 +108,14 @@ func (s *Store) Submissions(ctx context.Context, owner, problemID string, after 
 	return domains(docs), err
 }
 
+// UnfinishedSubmissions returns submissions still QUEUED or RUNNING
+// created before t, oldest first, after the cursor (status_createdAt
+// indexes it).
+func (s *Store) UnfinishedSubmissions(ctx context.Context, t time.Time, after coderunner.SubmissionCursor, limit int) ([]coderunner.Submission, error) {
+	return unfinished[submissionDoc](ctx, s.submissions,
+		[]coderunner.SubmissionStatus{coderunner.SubmissionQueued, coderunner.SubmissionRunning}, t, after.CreatedAt, after.ID, limit)
+}
+
 // gradingDoc is a coderunner.Grading in the gradings collection, under
 // its key.
 type gradingDoc struct {

@@ -22,21 +22,34 @@ func (s *Store) Run(ctx context.Context, id string) (coderunner.Run, error) {
 }
 
 // UnfinishedRuns returns runs still QUEUED or RUNNING created before t,
-// after the cursor: a keyset page, so that a page costs the same wherever
-// it starts (runs_unfinished indexes status, created_at).
+// after the cursor (runs_unfinished indexes status, created_at).
 func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunner.RunCursor, limit int) ([]coderunner.Run, error) {
-	afterNanos := toNanos(after.CreatedAt)
-	if after == (coderunner.RunCursor{}) {
-		afterNanos = -1 // before every run, the ones without a creation time too
+	return unfinished(ctx, s, scanRun, "runs", runColumns, []coderunner.RunStatus{coderunner.StatusQueued, coderunner.StatusRunning},
+		t, after.CreatedAt, after.ID, limit)
+}
+
+// unfinished returns up to limit rows of table whose status is one of
+// statuses, created before t, oldest first (by created_at, then id), after
+// the row created at afterCreated with afterID (from the start when both
+// are zero): a keyset page, so that a page costs the same wherever it
+// starts.
+func unfinished[T any, S ~string](ctx context.Context, s *Store, scan func(rowScanner) (T, error), table, columns string, statuses []S,
+	t, afterCreated time.Time, afterID string, limit int) ([]T, error) {
+	if limit <= 0 {
+		return nil, nil // SQLite reads a negative LIMIT as no limit at all
 	}
-	runs, err := queryAll(ctx, s, scanRun, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) AND created_at < ?
+	afterNanos := toNanos(afterCreated)
+	if afterCreated.IsZero() && afterID == "" {
+		afterNanos = -1 // before every row, the ones without a creation time too
+	}
+	in, args := inClause(statuses)
+	rows, err := queryAll(ctx, s, scan, `SELECT `+columns+` FROM `+table+` WHERE status IN `+in+` AND created_at < ?
 		AND (created_at > ? OR (created_at = ? AND id > ?))
-		ORDER BY created_at, id LIMIT ?`, coderunner.StatusQueued, coderunner.StatusRunning, toNanos(t),
-		afterNanos, afterNanos, after.ID, limit)
+		ORDER BY created_at, id LIMIT ?`, append(args, toNanos(t), afterNanos, afterNanos, afterID, limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("query unfinished runs: %w", err)
+		return nil, fmt.Errorf("query unfinished %s: %w", table, err)
 	}
-	return runs, nil
+	return rows, nil
 }
 
 func scanRun(row rowScanner) (coderunner.Run, error) {

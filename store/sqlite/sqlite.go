@@ -178,6 +178,8 @@ var migrations = []string{
 	// Tests in sample_tests and hidden_tests may carry a "hint" since.
 	`ALTER TABLE problems ADD COLUMN checker TEXT NOT NULL DEFAULT '{}'; -- JSON coderunner.Checker
 	ALTER TABLE problems ADD COLUMN stop_on_first_failure INTEGER NOT NULL DEFAULT 0;`,
+	// The reaper's read of unfinished submissions, oldest first.
+	`CREATE INDEX submissions_unfinished ON submissions(status, created_at, id);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

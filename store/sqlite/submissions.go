@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"coderunner"
 )
@@ -46,6 +47,14 @@ func (s *Store) Submissions(ctx context.Context, owner, problemID string, after 
 		return nil, fmt.Errorf("query submissions of %s: %w", owner, err)
 	}
 	return subs, nil
+}
+
+// UnfinishedSubmissions returns submissions still QUEUED or RUNNING
+// created before t, oldest first, after the cursor
+// (submissions_unfinished indexes the order).
+func (s *Store) UnfinishedSubmissions(ctx context.Context, t time.Time, after coderunner.SubmissionCursor, limit int) ([]coderunner.Submission, error) {
+	return unfinished(ctx, s, scanSubmission, "submissions", submissionColumns,
+		[]coderunner.SubmissionStatus{coderunner.SubmissionQueued, coderunner.SubmissionRunning}, t, after.CreatedAt, after.ID, limit)
 }
 
 func scanSubmission(row rowScanner) (coderunner.Submission, error) {

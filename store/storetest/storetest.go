@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"SubmissionRoundTrip", testSubmissionRoundTrip},
 		{"UpdateSubmission", testUpdateSubmission},
 		{"SubmissionsPages", testSubmissionsPages},
+		{"UnfinishedSubmissions", testUnfinishedSubmissions},
 		{"Gradings", testGradings},
 		{"Progress", testProgress},
 		{"ProblemGrading", testProblemGrading},

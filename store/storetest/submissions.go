@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"coderunner"
 )
@@ -39,6 +40,13 @@ func finishedSubmission(id, owner, problemID string, created int64) coderunner.S
 		{},
 	}
 	return s
+}
+
+func subID(sub coderunner.Submission) string { return sub.ID }
+
+// tie is the cursor of submission id made at 30, with others.
+func tie(id string) coderunner.SubmissionCursor {
+	return coderunner.SubmissionCursor{CreatedAt: at(30), ID: id}
 }
 
 func mustCreateSubmission(t *testing.T, s coderunner.Store, sub coderunner.Submission) {
@@ -168,10 +176,6 @@ func testSubmissionsPages(t *testing.T, s coderunner.Store) {
 	} {
 		mustCreateSubmission(t, s, sub)
 	}
-	subID := func(sub coderunner.Submission) string { return sub.ID }
-	tie := func(id string) coderunner.SubmissionCursor {
-		return coderunner.SubmissionCursor{CreatedAt: at(30), ID: id}
-	}
 	tests := []struct {
 		owner, problem string
 		after          coderunner.SubmissionCursor
@@ -241,6 +245,102 @@ func testSubmissionsPages(t *testing.T, s coderunner.Store) {
 				t.Errorf("problem %q: pages of %d = %v, want %v", problem, limit, got, ids(want, subID))
 			}
 		}
+	}
+}
+
+// testUnfinishedSubmissions: the reaper's read, oldest first (unlike
+// Submissions), of every owner's QUEUED and RUNNING submissions.
+func testUnfinishedSubmissions(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	running := func(sub coderunner.Submission) coderunner.Submission {
+		sub.Status, sub.StartedAt = coderunner.SubmissionRunning, sub.CreatedAt.Add(time.Millisecond)
+		sub.Tests = finishedSubmission(sub.ID, sub.Owner, sub.ProblemID, 0).Tests[:2]
+		return sub
+	}
+	for _, sub := range []coderunner.Submission{
+		queuedSubmission("old-queued", "u1", "p1", 10),
+		running(queuedSubmission("old-running", "u2", "p2", 20)),
+		finishedSubmission("old-finished", "u1", "p1", 5),
+		queuedSubmission("new-queued", "u2", "p1", 100),
+		// Made in the same millisecond: ordered by id, ascending, and a
+		// cursor between them skips neither.
+		queuedSubmission("tie-b", "u1", "p1", 30),
+		running(queuedSubmission("tie-a", "u2", "p1", 30)),
+		finishedSubmission("tie-d", "u1", "p2", 30),
+		queuedSubmission("tie-c", "u1", "p2", 30),
+	} {
+		mustCreateSubmission(t, s, sub)
+	}
+	all := []string{"old-queued", "old-running", "tie-a", "tie-b", "tie-c", "new-queued"}
+	tests := []struct {
+		before int64
+		after  coderunner.SubmissionCursor
+		limit  int
+		want   []string
+	}{
+		{50, coderunner.SubmissionCursor{}, 10, all[:5]},
+		{50, coderunner.SubmissionCursor{}, 1, all[:1]},
+		{50, coderunner.SubmissionCursor{}, 0, nil},
+		{200, coderunner.SubmissionCursor{}, 10, all},
+		{10, coderunner.SubmissionCursor{}, 10, nil},
+		{11, coderunner.SubmissionCursor{}, 10, all[:1]},
+		{200, coderunner.SubmissionCursor{CreatedAt: at(10), ID: "old-queued"}, 2, []string{"old-running", "tie-a"}},
+		{200, tie("tie-a"), 10, []string{"tie-b", "tie-c", "new-queued"}},
+		{200, tie("tie-bb"), 10, []string{"tie-c", "new-queued"}},
+		{200, tie("tie-c"), 10, []string{"new-queued"}},
+		{50, tie("tie-c"), 10, nil},
+		{200, coderunner.SubmissionCursor{CreatedAt: at(100), ID: "new-queued"}, 10, nil},
+	}
+	for _, tt := range tests {
+		subs, err := s.UnfinishedSubmissions(ctx, at(tt.before), tt.after, tt.limit)
+		if err != nil {
+			t.Fatalf("UnfinishedSubmissions(before %d, after %+v, limit %d): %v", tt.before, tt.after, tt.limit, err)
+		}
+		if got := ids(subs, subID); len(got) > 0 || len(tt.want) > 0 {
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("UnfinishedSubmissions(before %d, after %+v, limit %d) = %v, want %v", tt.before, tt.after, tt.limit, got, tt.want)
+			}
+		}
+	}
+
+	// A page holds whole submissions: the reaper finishes what it read.
+	subs, err := s.UnfinishedSubmissions(ctx, at(200), coderunner.SubmissionCursor{CreatedAt: at(10), ID: "old-queued"}, 1)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("UnfinishedSubmissions(after old-queued, limit 1) = %v, %v", subs, err)
+	}
+	if want := running(queuedSubmission("old-running", "u2", "p2", 20)); !reflect.DeepEqual(subs[0], want) {
+		t.Errorf("UnfinishedSubmissions(after old-queued)[0] =\n%+v\nwant\n%+v", subs[0], want)
+	}
+
+	// Paging with each page's last submission as the cursor reads every
+	// one once; one finished meanwhile drops out and moves nothing.
+	for _, limit := range []int{1, 2, 4} {
+		var got []string
+		for after := (coderunner.SubmissionCursor{}); ; {
+			page, err := s.UnfinishedSubmissions(ctx, at(200), after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(page, subID)...)
+			if len(page) < limit {
+				break
+			}
+			if len(got) > len(all) {
+				t.Fatalf("pages of %d read %v, more than there are", limit, got)
+			}
+			after = page[len(page)-1].Cursor()
+		}
+		if !reflect.DeepEqual(got, all) {
+			t.Errorf("pages of %d = %v, want %v", limit, got, all)
+		}
+	}
+	finished := finishedSubmission("tie-b", "u1", "p1", 30)
+	if ok, err := s.UpdateSubmission(ctx, finished); !ok || err != nil {
+		t.Fatalf("UpdateSubmission(tie-b finished) = %v, %v", ok, err)
+	}
+	subs, err = s.UnfinishedSubmissions(ctx, at(200), tie("tie-a"), 10)
+	if got, want := ids(subs, subID), []string{"tie-c", "new-queued"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("after tie-b finished: UnfinishedSubmissions(after tie-a) = %v, %v; want %v", got, err, want)
 	}
 }
 
