@@ -507,7 +507,9 @@ func (e *Executor) follow(ctx context.Context, c *warmContainer, req coderunner.
 		// The launcher died without a word. The kernel's OOM killer is the
 		// one thing in the sandbox that may take it; anything else is ours.
 		if e.oomKilled(c) {
-			res.Status = coderunner.StatusMemoryLimitExceeded
+			// The kernel chose the launcher, PID 1: its death took the
+			// program with it, by SIGKILL, as if chosen itself.
+			res.Status, res.Signal = coderunner.StatusMemoryLimitExceeded, int(syscall.SIGKILL)
 			return res, nil, nil
 		}
 		res.Status = coderunner.StatusInternalError
