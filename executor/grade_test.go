@@ -1,9 +1,12 @@
 package executor
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,5 +212,99 @@ func TestGradingProgress(t *testing.T) {
 	p := progress["greet"]
 	if p.Attempts != 3 || p.BestVerdict != coderunner.Accepted || p.BestPassed != 3 || p.Total != 3 || !p.Solved() {
 		t.Errorf("progress %+v; want 3 attempts, ACCEPTED 3/3, solved", p)
+	}
+}
+
+// seeingSandbox records everything each run's program printed, before
+// grading keeps (or drops) any of it.
+type seeingSandbox struct {
+	coderunner.Sandbox
+	mu   sync.Mutex
+	seen []string // what the program printed, run by run
+}
+
+func (s *seeingSandbox) Run(ctx context.Context, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (coderunner.RunResult, error) {
+	res, err := s.Sandbox.Run(ctx, req, onOutput)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, res.Stdout+res.Stderr)
+	return res, err
+}
+
+// TestGradingLeaksNothingBetweenTests grades a program that prints its
+// environment and arguments, reads its stdin to the end, and searches every
+// file it can read outside the image's own directories — /tmp, /dev/shm,
+// /var, /run, its working directory, the launcher's environment — for any
+// test's data: on each test it finds its own input and nothing else, and no
+// expected output anywhere (those never enter a sandbox).
+func TestGradingLeaksNothingBetweenTests(t *testing.T) {
+	for _, mode := range []Mode{ModeContainer, ModeJail} {
+		t.Run(string(mode), func(t *testing.T) {
+			ex := &seeingSandbox{Sandbox: newTestExecutorIn(t, mode, 1)}
+			// Markers the program's source holds only in two halves, so
+			// that its own file is no match.
+			marker := func(kind string, i int) (half1, half2 string) { return fmt.Sprintf("%s-%d-", kind, i), "7f3a9c" }
+			problem := coderunner.Problem{ID: "secrets", LevelID: "level", Title: "Secrets", TimeLimitMs: 5000}
+			var halves []string
+			for i := range 4 {
+				in1, in2 := marker("IN", i)
+				out1, out2 := marker("OUT", i)
+				tc := coderunner.TestCase{Input: in1 + in2 + "\n", Output: out1 + out2 + "\n"}
+				if i == 0 {
+					problem.SampleTests = append(problem.SampleTests, tc)
+				} else {
+					problem.HiddenTests = append(problem.HiddenTests, tc)
+				}
+				halves = append(halves, fmt.Sprintf("(%q, %q), (%q, %q)", in1, in2, out1, out2))
+			}
+			program := `import os, sys
+print("ENV", dict(os.environ), "ARGV", sys.argv)
+print("STDIN", sys.stdin.read())
+markers = [a + b for a, b in [` + strings.Join(halves, ", ") + `]]
+def search(path, data):
+    for m in markers:
+        if m.encode() in data:
+            print("FOUND", m, "IN", path)
+for path in ("/proc/self/environ", "/proc/self/cmdline", "/proc/1/environ", "/proc/1/cmdline"):
+    try:
+        search(path, open(path, "rb").read())
+    except OSError:
+        pass
+for top in ("/tmp", "/dev/shm", "/var", "/run", "/home", "/root", "/opt", "/etc", os.getcwd()):
+    for root, dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.realpath(path) == os.path.realpath(sys.argv[0]):
+                continue
+            try:
+                search(path, open(path, "rb").read(1 << 20))
+            except OSError:
+                pass
+print("DONE")
+`
+			svc := newGrader(t, ex, problem)
+			submitAndFollow(t, svc, "secrets", program)
+			g := problem.Grading()
+			if len(ex.seen) != len(g.Tests) {
+				t.Fatalf("%d runs for %d tests", len(ex.seen), len(g.Tests))
+			}
+			for i, tc := range g.Tests {
+				saw := ex.seen[i] // one worker slot: tests run in order
+				if !strings.Contains(saw, "DONE") {
+					t.Fatalf("test %d: the program did not finish its search: %q", i, saw)
+				}
+				if !strings.Contains(saw, "STDIN "+tc.Input) {
+					t.Errorf("test %d: the program did not read its own input: %q", i, saw)
+				}
+				for j, other := range g.Tests {
+					if j != i && strings.Contains(saw, strings.TrimSpace(other.Input)) {
+						t.Errorf("test %d: the program saw test %d's input: %q", i, j, saw)
+					}
+					if strings.Contains(saw, strings.TrimSpace(other.Output)) {
+						t.Errorf("test %d: the program saw test %d's expected output: %q", i, j, saw)
+					}
+				}
+			}
+		})
 	}
 }
