@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -158,6 +159,24 @@ type Submission struct {
 	StartedAt  time.Time    `json:"startedAt"`
 	FinishedAt time.Time    `json:"finishedAt"`
 }
+
+// CheckOwnerPrefix starts the Owner of a check submission: one that an
+// editor's sandbox check of a problem (package content) grades, a
+// reference solution or a starter code against a candidate grading. No
+// user's id starts with it, so no student-facing path — Get, List, Events,
+// progress — ever reaches one; the worker keeps every test's data in it,
+// hidden tests' included, for the editor.
+const CheckOwnerPrefix = "check:"
+
+// CheckOwner is the Owner of the check submissions editor userID starts.
+func CheckOwner(userID string) string { return CheckOwnerPrefix + userID }
+
+// IsCheck reports whether s is a check submission (see CheckOwnerPrefix).
+func (s Submission) IsCheck() bool { return strings.HasPrefix(s.Owner, CheckOwnerPrefix) }
+
+// Payer is whose budget s is charged to: its owner, or for a check
+// submission the editor who started it.
+func (s Submission) Payer() string { return strings.TrimPrefix(s.Owner, CheckOwnerPrefix) }
 
 // Score is the share of tests passed, in percent, rounded down.
 func (s Submission) Score() int {

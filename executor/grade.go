@@ -137,6 +137,10 @@ func (w *Worker) runTest(ctx context.Context, sub coderunner.Submission, g coder
 		result.Status = coderunner.StatusInternalError
 	}
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))
+	if sub.IsCheck() {
+		// An editor's check: the editor may see every test's data.
+		return grade.Full(i, i < g.SampleCount, tc, g.Checker, result), nil
+	}
 	return grade.Result(i, i < g.SampleCount, tc, g.Checker, result), nil
 }
 

@@ -119,6 +119,19 @@ func Passed(results []coderunner.TestResult) int {
 // WRONG_ANSWER, their Diff: a hidden test's data, and whatever the program
 // printed on it, never leaves the worker.
 func Result(index int, sample bool, tc coderunner.TestCase, c coderunner.Checker, r coderunner.RunResult) coderunner.TestResult {
+	return result(index, sample, sample, tc, c, r)
+}
+
+// Full is Result for an editor's check of a problem (see
+// coderunner.CheckOwnerPrefix): every test keeps its data as a sample test
+// does, hidden tests included — an editor may see them, and needs the
+// Diff of the test a reference solution fails.
+func Full(index int, sample bool, tc coderunner.TestCase, c coderunner.Checker, r coderunner.RunResult) coderunner.TestResult {
+	return result(index, sample, true, tc, c, r)
+}
+
+// result is Result, keeping the test's data when show.
+func result(index int, sample, show bool, tc coderunner.TestCase, c coderunner.Checker, r coderunner.RunResult) coderunner.TestResult {
 	res := coderunner.TestResult{
 		Index:    index,
 		Sample:   sample,
@@ -130,7 +143,7 @@ func Result(index int, sample bool, tc coderunner.TestCase, c coderunner.Checker
 	if res.Verdict != coderunner.Accepted {
 		res.Hint = tc.Hint
 	}
-	if !sample {
+	if !show {
 		return res
 	}
 	res.Input, res.ExpectedOutput = clip(tc.Input), clip(tc.Output)

@@ -381,6 +381,35 @@ func TestResult(t *testing.T) {
 	}
 }
 
+// TestFull: an editor's check keeps a hidden test's data as Result keeps
+// a sample test's, and a sample test's as Result does.
+func TestFull(t *testing.T) {
+	tc := coderunner.TestCase{Input: "Ada\n", Output: "Hello, Ada!\n", Hint: "Mind the comma."}
+	wrong := coderunner.RunResult{Status: coderunner.StatusCompleted, Stdout: "Hello Ada\n", Stderr: "warning\n", WallMs: 30, CPUMs: 20, MemoryKB: 9000}
+	right := coderunner.RunResult{Status: coderunner.StatusCompleted, Stdout: "Hello, Ada!\n", WallMs: 31}
+	tests := []struct {
+		name   string
+		sample bool
+		run    coderunner.RunResult
+		want   coderunner.TestResult
+	}{
+		{"wrong hidden", false, wrong, coderunner.TestResult{
+			Index: 4, Verdict: coderunner.WrongAnswer, WallMs: 30, CPUMs: 20, MemoryKB: 9000,
+			Hint: "Mind the comma.", Input: "Ada\n", ExpectedOutput: "Hello, Ada!\n", ActualOutput: "Hello Ada\n", Stderr: "warning\n",
+			Diff: `line 1: expected "Hello, Ada!" but your program printed "Hello Ada"`,
+		}},
+		{"right hidden", false, right, coderunner.TestResult{
+			Index: 4, Verdict: coderunner.Accepted, WallMs: 31, Input: "Ada\n", ExpectedOutput: "Hello, Ada!\n", ActualOutput: "Hello, Ada!\n",
+		}},
+		{"wrong sample", true, wrong, Result(4, true, tc, byLines, wrong)},
+	}
+	for _, tt := range tests {
+		if got := Full(4, tt.sample, tc, byLines, tt.run); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: Full =\n%+v\nwant\n%+v", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestResultClipsLongText: a sample test keeps at most MaxShownBytes of
 // each text, cut at a character boundary, and says how much it left out.
 func TestResultClipsLongText(t *testing.T) {

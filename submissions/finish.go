@@ -78,8 +78,10 @@ func (s *Service) Finish(ctx context.Context, sub coderunner.Submission, from ..
 }
 
 // Settle does what follows a submission's end: it charges the CPU time
-// of its tests to its owner (and ends its place among the owner's work in
-// flight) and brings the owner's progress on its problem up to date. Both
+// of its tests to its owner — a check submission's to the editor who
+// started it — (and ends its place among the owner's work in flight) and
+// brings the owner's progress on its problem up to date, unless it is a
+// check submission, which counts in no progress. Both
 // steps may be repeated — a worker that finds a job's submission finished
 // already (its grader died right after storing it) settles it again —
 // and failures are logged: the submission is stored, and the next
@@ -89,8 +91,11 @@ func (s *Service) Settle(ctx context.Context, sub coderunner.Submission) {
 	for _, t := range sub.Tests {
 		cpu += time.Duration(t.CPUMs) * time.Millisecond
 	}
-	if err := s.Broker.EndRun(ctx, sub.Owner, sub.ID, cpu, sub.FinishedAt); err != nil {
-		s.log().Warn("a finished submission was not charged to its owner", "submission", sub.ID, "owner", sub.Owner, "err", err)
+	if err := s.Broker.EndRun(ctx, sub.Payer(), sub.ID, cpu, sub.FinishedAt); err != nil {
+		s.log().Warn("a finished submission was not charged to its owner", "submission", sub.ID, "owner", sub.Payer(), "err", err)
+	}
+	if sub.IsCheck() {
+		return
 	}
 	if err := s.UpdateProgress(ctx, sub.Owner, sub.ProblemID); err != nil {
 		s.log().Warn("progress not updated", "owner", sub.Owner, "problem", sub.ProblemID, "err", err)

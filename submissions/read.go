@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"coderunner"
 	"coderunner/stream"
 )
 
-// Get returns a submission the caller may see.
+// Get returns a submission the caller may see: never a check submission
+// (see SubmitCheck), whoever asks.
 func (s *Service) Get(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Submission, error) {
 	sub, err := s.Store.Submission(ctx, id)
-	if err == nil && !caller.CanSee(sub.Owner) {
+	if err == nil && (sub.IsCheck() || !caller.CanSee(sub.Owner)) {
 		// Exactly what the store answers for one that does not exist.
 		return coderunner.Submission{}, coderunner.ErrNoSubmission(id)
 	}
@@ -49,6 +52,11 @@ func (s *Service) List(ctx context.Context, caller coderunner.Caller, userID, pr
 		if err := caller.Require(coderunner.RoleAdmin); err != nil {
 			return Page{}, err
 		}
+	}
+	if strings.HasPrefix(userID, coderunner.CheckOwnerPrefix) {
+		// Check submissions are no one's record: as for a user without
+		// submissions.
+		return Page{}, nil
 	}
 	if first == 0 {
 		first = DefaultPageSize
@@ -105,6 +113,45 @@ func (s *Service) Events(ctx context.Context, caller coderunner.Caller, id strin
 	if err != nil {
 		return nil, err
 	}
+	return s.events(ctx, sub, afterSeq)
+}
+
+// AwaitCheck follows a check submission the caller started (see
+// SubmitCheck) until it has finished, and returns it as stored, every
+// test's data kept. Anyone else's, or one that is not a check
+// submission, answers NOT_FOUND; the end of ctx ends the wait with its
+// error.
+func (s *Service) AwaitCheck(ctx context.Context, caller coderunner.Caller, id string) (coderunner.Submission, error) {
+	sub, err := s.Store.Submission(ctx, id)
+	if err == nil && (caller.User == nil || sub.Owner != coderunner.CheckOwner(caller.User.ID)) {
+		return coderunner.Submission{}, coderunner.ErrNoSubmission(id)
+	}
+	if err != nil {
+		return coderunner.Submission{}, err
+	}
+	// The events end with FINISHED, or when the broker ends the
+	// subscription before the submission has finished: then follow again.
+	for sub.Status != coderunner.SubmissionFinished {
+		events, err := s.events(ctx, sub, 0)
+		if err != nil {
+			return coderunner.Submission{}, err
+		}
+		for range events {
+			// FINISHED comes last; the stored submission has every test.
+		}
+		if err := ctx.Err(); err != nil {
+			return coderunner.Submission{}, fmt.Errorf("check submission %s not finished: %w", id, err)
+		}
+		if sub, err = s.Store.Submission(ctx, id); err != nil {
+			return coderunner.Submission{}, err
+		}
+	}
+	return sub, nil
+}
+
+// events is Events of a submission the caller may see.
+func (s *Service) events(ctx context.Context, sub coderunner.Submission, afterSeq int64) (<-chan coderunner.RunEvent, error) {
+	id := sub.ID
 	if sub.Status != coderunner.SubmissionFinished {
 		live, err := s.Broker.Subscribe(ctx, id, afterSeq)
 		if err != nil {

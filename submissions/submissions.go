@@ -83,9 +83,32 @@ func (s *Service) Submit(ctx context.Context, caller coderunner.Caller, problemI
 	if !ok {
 		return coderunner.Submission{}, coderunner.Errorf(coderunner.NotFound, "no problem with id %q", problemID)
 	}
-	grading := problem.Grading()
+	return s.queue(ctx, caller, caller.User.ID, problemID, problem.Grading(), code)
+}
+
+// SubmitCheck queues a check submission (see
+// coderunner.CheckOwnerPrefix): code graded against grading, which need
+// not be any stored problem's — a candidate's, checked before it is
+// published (package content). Only an editor may; it is charged to the
+// editor's budget, as a submission of theirs would be, but it is owned by
+// coderunner.CheckOwner(editor): no student-facing read (Get, List,
+// Events) ever returns it, it counts in no progress, and only AwaitCheck,
+// by the editor who started it, follows it.
+func (s *Service) SubmitCheck(ctx context.Context, caller coderunner.Caller, problemID string, grading coderunner.Grading, code string) (coderunner.Submission, error) {
+	if err := caller.Require(coderunner.RoleEditor); err != nil {
+		return coderunner.Submission{}, err
+	}
+	if len(code) > MaxCodeBytes {
+		return coderunner.Submission{}, coderunner.Errorf(coderunner.BadUserInput, "the program is %d bytes; a submission may be at most %d", len(code), MaxCodeBytes)
+	}
+	return s.queue(ctx, caller, coderunner.CheckOwner(caller.User.ID), problemID, grading, code)
+}
+
+// queue stores a submission of code by owner to be graded against
+// grading, charged to caller, and queues it: the steps of Submit.
+func (s *Service) queue(ctx context.Context, caller coderunner.Caller, owner, problemID string, grading coderunner.Grading, code string) (coderunner.Submission, error) {
 	sub := coderunner.Submission{
-		ID: uuid.NewString(), Owner: caller.User.ID, ProblemID: problemID, Code: code,
+		ID: uuid.NewString(), Owner: owner, ProblemID: problemID, Code: code,
 		GradingKey: grading.Key(), Status: coderunner.SubmissionQueued, Total: len(grading.Tests),
 		CreatedAt: s.now().Truncate(time.Millisecond),
 	}
@@ -126,7 +149,7 @@ func (s *Service) admit(ctx context.Context, caller coderunner.Caller, sub coder
 	if err != nil {
 		return err
 	}
-	return s.Broker.AdmitSubmission(ctx, sub.Owner, sub.ID, q, sub.CreatedAt)
+	return s.Broker.AdmitSubmission(ctx, sub.Payer(), sub.ID, q, sub.CreatedAt)
 }
 
 // storeGrading stores the grading under its key once per process.
@@ -147,7 +170,7 @@ func (s *Service) release(sub coderunner.Submission) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.Broker.Unreserve(ctx, sub.ID)
-	s.Broker.EndRun(ctx, sub.Owner, sub.ID, 0, s.now())
+	s.Broker.EndRun(ctx, sub.Payer(), sub.ID, 0, s.now())
 }
 
 // abandon finishes, INTERNAL_ERROR, a submission that never reached the
