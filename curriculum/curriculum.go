@@ -1,5 +1,6 @@
 // Package curriculum loads the hand-written curriculum shipped with
-// coderunner (curriculum.yaml) and seeds it into a store.
+// coderunner (curriculum.yaml), or any file of its format (Parse), writes
+// a curriculum in that format (Export), and seeds it into a store.
 //
 // The file nests problems in levels in age groups; positions come from the
 // order in the file, so authors reorder content by moving it.

@@ -3,7 +3,8 @@
 //	coderunner serve                 API and worker in one process (embedded defaults: SQLite, in-process broker)
 //	coderunner api                   the GraphQL API only (workers behind Redis)
 //	coderunner worker                a worker only (health and metrics on $CODERUNNER_WORKER_ADDR)
-//	coderunner seed [--file F]       load a curriculum file into the store
+//	coderunner seed [--file F] [--check auto|yes|no]
+//	                                 load a curriculum file into the store, every problem checked in the sandbox first
 //	coderunner user create ...       create an account (the first admin)
 //	coderunner image build           build the sandbox image
 //	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
@@ -36,7 +37,10 @@ commands:
   serve                  API and worker in one process; the API on $CODERUNNER_ADDR
   api                    the API only; runs go to workers through Redis ($REDIS_URL)
   worker                 a worker only; health and metrics on $CODERUNNER_WORKER_ADDR
-  seed [--file F]        load a curriculum (default: the one shipped) into the store
+  seed [--file F] [--check auto|yes|no]
+                         load a curriculum (default: the one shipped) into the store as one
+                         validated change: with a Docker engine (auto) or always (yes), every
+                         problem is checked in the sandbox first and nothing is stored if one fails
   user create --name N [--role ROLE] --password-stdin
                          create an account, such as the first admin (ROLE: STUDENT, EDITOR, ADMIN)
   image build            build the sandbox image if it is not up to date

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
 
 	"golang.org/x/sync/errgroup"
 
-	"coderunner/curriculum"
 	"coderunner/executor"
 	"coderunner/server"
 )
@@ -107,38 +103,4 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		g.Go(func() error { return serveHTTP(metricsCtx, cfg.MetricsAddr, mux, a.log, nil) })
 	}
 	return g.Wait()
-}
-
-func seedCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("seed", flag.ContinueOnError)
-	file := flags.String("file", "", "curriculum YAML file (default: the curriculum shipped in the binary)")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	c, err := curriculum.Shipped()
-	if *file != "" {
-		f, ferr := os.Open(*file)
-		if ferr != nil {
-			return ferr
-		}
-		defer f.Close()
-		c, err = curriculum.Load(f)
-	}
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := curriculum.Seed(ctx, store, c); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "seeded %d age groups, %d levels, %d problems into %s\n", len(c.AgeGroups), len(c.Levels), len(c.Problems), storeKind(cfg))
-	return nil
 }
