@@ -72,9 +72,6 @@ func (s *Service) Submit(ctx context.Context, caller coderunner.Caller, problemI
 	if caller.User == nil {
 		return coderunner.Submission{}, coderunner.Errorf(coderunner.Unauthenticated, "sign in to submit: guests can run programs, but only a signed-in student's submissions are graded and remembered")
 	}
-	if len(code) > MaxCodeBytes {
-		return coderunner.Submission{}, coderunner.Errorf(coderunner.BadUserInput, "the program is %d bytes; a submission may be at most %d", len(code), MaxCodeBytes)
-	}
 	problems, err := s.Store.Problems(ctx, []string{problemID})
 	if err != nil {
 		return coderunner.Submission{}, err
@@ -98,15 +95,15 @@ func (s *Service) SubmitCheck(ctx context.Context, caller coderunner.Caller, pro
 	if err := caller.Require(coderunner.RoleEditor); err != nil {
 		return coderunner.Submission{}, err
 	}
-	if len(code) > MaxCodeBytes {
-		return coderunner.Submission{}, coderunner.Errorf(coderunner.BadUserInput, "the program is %d bytes; a submission may be at most %d", len(code), MaxCodeBytes)
-	}
 	return s.queue(ctx, caller, coderunner.CheckOwner(caller.User.ID), problemID, grading, code)
 }
 
 // queue stores a submission of code by owner to be graded against
 // grading, charged to caller, and queues it: the steps of Submit.
 func (s *Service) queue(ctx context.Context, caller coderunner.Caller, owner, problemID string, grading coderunner.Grading, code string) (coderunner.Submission, error) {
+	if len(code) > MaxCodeBytes {
+		return coderunner.Submission{}, coderunner.Errorf(coderunner.BadUserInput, "the program is %d bytes; a submission may be at most %d", len(code), MaxCodeBytes)
+	}
 	sub := coderunner.Submission{
 		ID: uuid.NewString(), Owner: owner, ProblemID: problemID, Code: code,
 		GradingKey: grading.Key(), Status: coderunner.SubmissionQueued, Total: len(grading.Tests),
