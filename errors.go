@@ -35,6 +35,9 @@ type Error struct {
 	// ResetsAt, for QUOTA_EXCEEDED, is when the budget is renewed
 	// (extensions.resetsAt).
 	ResetsAt time.Time
+	// Current, for the CONFLICT of an editing write, is the object as it
+	// is now (extensions.current): the editor merges and tries again.
+	Current any
 }
 
 func (e *Error) Error() string { return e.Message }

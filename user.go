@@ -2,10 +2,13 @@ package coderunner
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Role is what a signed-in user may do. Each role may do everything the
@@ -70,6 +73,17 @@ type AuditEntry struct {
 	Before  string    `json:"before"`
 	After   string    `json:"after"`
 	At      time.Time `json:"at"`
+}
+
+// NewAuditEntry records that actorID did action to target at at, with
+// the value before and after as JSON.
+func NewAuditEntry(actorID, action, target string, before, after any, at time.Time) AuditEntry {
+	b, _ := json.Marshal(before)
+	a, _ := json.Marshal(after)
+	return AuditEntry{
+		ID: uuid.Must(uuid.NewV7()).String(), ActorID: actorID, Action: action, Target: target,
+		Before: string(b), After: string(a), At: at.Truncate(time.Millisecond),
+	}
 }
 
 // UserStore keeps accounts, sessions, per-role quotas and the audit log.

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -483,13 +482,7 @@ func (s *Service) AuditLog(ctx context.Context, first int, after string) ([]code
 }
 
 func (s *Service) audit(ctx context.Context, actorID, action, target string, before, after any) error {
-	b, _ := json.Marshal(before)
-	a, _ := json.Marshal(after)
-	e := coderunner.AuditEntry{
-		ID: uuid.Must(uuid.NewV7()).String(), ActorID: actorID, Action: action, Target: target,
-		Before: string(b), After: string(a), At: s.now().Truncate(time.Millisecond),
-	}
-	if err := s.Store.AddAuditEntry(ctx, e); err != nil {
+	if err := s.Store.AddAuditEntry(ctx, coderunner.NewAuditEntry(actorID, action, target, before, after, s.now())); err != nil {
 		return fmt.Errorf("write the audit entry of %s on %s: %w", action, target, err)
 	}
 	return nil

@@ -50,6 +50,9 @@ func present(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
 		if !domainErr.ResetsAt.IsZero() {
 			gqlErr.Extensions["resetsAt"] = domainErr.ResetsAt.UTC().Format(time.RFC3339)
 		}
+		if domainErr.Current != nil {
+			gqlErr.Extensions["current"] = domainErr.Current
+		}
 	case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
 		gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"
 	case gqlErr.Err == nil:
