@@ -1,6 +1,7 @@
 package coderunner
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -117,4 +118,35 @@ func checkText(what, title, body string) error {
 		return Errorf(BadUserInput, "%s: text must be valid UTF-8", what)
 	}
 	return nil
+}
+
+// SameContent reports whether g and o hold the same content: everything
+// but Version.
+func (g AgeGroup) SameContent(o AgeGroup) bool {
+	g.Version = o.Version
+	return g == o
+}
+
+// SameContent reports whether l and o hold the same content: everything
+// but Version and ProblemCount.
+func (l Level) SameContent(o Level) bool {
+	l.Version, l.ProblemCount = o.Version, o.ProblemCount
+	return l == o
+}
+
+// SameContent reports whether p and o hold the same content: everything
+// but Version. Nil and empty test lists are alike.
+func (p Problem) SameContent(o Problem) bool {
+	p.Version = o.Version
+	return reflect.DeepEqual(p.normal(), o.normal())
+}
+
+func (p Problem) normal() Problem {
+	if len(p.SampleTests) == 0 {
+		p.SampleTests = nil
+	}
+	if len(p.HiddenTests) == 0 {
+		p.HiddenTests = nil
+	}
+	return p
 }

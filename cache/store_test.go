@@ -146,9 +146,17 @@ func TestInvalidation(t *testing.T) {
 		}, []string{"levelsIn:a", "level:a2"}},
 		{"move level to another age group", func(ctx context.Context, c *cache.Store) error {
 			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "b", Title: "A2", Position: 1})
-		}, []string{"levelsIn:a", "levelsIn:b", "level:a2"}},
+		}, []string{"ageGroups:", "levelsIn:a", "levelsIn:b", "level:a2"}},
 		{"put problem", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p1", "a1", 0)
+			p.Title = "P1!"
+			return c.PutProblem(ctx, p)
+		}, []string{"problemsIn:a1", "problem:p1"}},
+		{"put problem unchanged", func(ctx context.Context, c *cache.Store) error {
 			return c.PutProblem(ctx, problem("p1", "a1", 0))
+		}, []string{"problemsIn:a1", "problem:p1"}},
+		{"reposition problem", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p1", "a1", 7))
 		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1"}},
 		{"add problem", func(ctx context.Context, c *cache.Store) error {
 			return c.PutProblem(ctx, problem("p4", "b1", 9))
@@ -157,11 +165,11 @@ func TestInvalidation(t *testing.T) {
 			return c.PutProblem(ctx, problem("p1", "b1", 0))
 		}, []string{"levelsIn:a", "levelsIn:b", "level:a1", "level:b1", "problemsIn:a1", "problemsIn:b1", "problem:p1"}},
 		{"delete problem", func(ctx context.Context, c *cache.Store) error {
-			return c.DeleteProblem(ctx, "p3")
+			return c.DeleteProblem(ctx, "p3", 0)
 		}, []string{"levelsIn:b", "level:b1", "problemsIn:b1", "problem:p3"}},
 		{"delete level", func(ctx context.Context, c *cache.Store) error {
-			return c.DeleteLevel(ctx, "a2")
-		}, []string{"levelsIn:a", "level:a2", "problemsIn:a2"}},
+			return c.DeleteLevel(ctx, "a2", 0)
+		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2", "level:a1"}}, // a1 renumbered 0 → 1
 		{"submission, grading and progress writes", func(ctx context.Context, c *cache.Store) error {
 			return errors.Join(
 				c.CreateSubmission(ctx, submission(coderunner.SubmissionQueued)),
@@ -170,7 +178,7 @@ func TestInvalidation(t *testing.T) {
 			)
 		}, nil},
 		{"failed write", func(ctx context.Context, c *cache.Store) error {
-			if err := c.DeleteLevel(ctx, "a1"); coderunner.ErrorCode(err) != coderunner.BadUserInput {
+			if err := c.DeleteLevel(ctx, "a1", 0); coderunner.ErrorCode(err) != coderunner.BadUserInput {
 				return err
 			}
 			return nil
