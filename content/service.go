@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -66,6 +67,19 @@ func (s *Service) ProblemForEditing(ctx context.Context, caller coderunner.Calle
 	return s.Store.ProblemForEditing(ctx, id)
 }
 
+// ProblemsForEditing returns a level's problems as editors see them,
+// drafts included, in order.
+func (s *Service) ProblemsForEditing(ctx context.Context, caller coderunner.Caller, levelID string) ([]coderunner.Problem, error) {
+	if err := caller.Require(coderunner.RoleEditor); err != nil {
+		return nil, err
+	}
+	if _, err := s.level(ctx, levelID); err != nil {
+		return nil, err
+	}
+	problems, err := s.Store.ProblemsForEditing(ctx, []string{levelID})
+	return problems[levelID], err
+}
+
 // CreateProblem stores a new problem at the end of its level: a draft as
 // it is, a problem to publish only once it passes the sandbox check.
 func (s *Service) CreateProblem(ctx context.Context, caller coderunner.Caller, p coderunner.Problem) (coderunner.Problem, error) {
@@ -104,7 +118,7 @@ func (s *Service) UpdateProblem(ctx context.Context, caller coderunner.Caller, p
 		updated, err = s.Store.UpdateProblem(ctx, p)
 		return updated, coderunner.ContentChange{Problems: []string{p.ID}, Levels: unique(before.LevelID, p.LevelID)}, err
 	})
-	return updated, err
+	return updated, withCurrent(err, func() (any, error) { return s.Store.ProblemForEditing(ctx, p.ID) })
 }
 
 // DeleteProblem removes a problem at the version the editor saw (0: any).
@@ -117,10 +131,11 @@ func (s *Service) DeleteProblem(ctx context.Context, caller coderunner.Caller, i
 	if err != nil {
 		return err
 	}
-	return s.edit(ctx, caller, "deleteProblem", "problem:"+id, before, func() (any, coderunner.ContentChange, error) {
+	err = s.edit(ctx, caller, "deleteProblem", "problem:"+id, before, func() (any, coderunner.ContentChange, error) {
 		err := s.Store.DeleteProblem(ctx, id, version)
 		return nil, coderunner.ContentChange{Problems: []string{id}, Levels: []string{before.LevelID}}, err
 	})
+	return withCurrent(err, func() (any, error) { return s.Store.ProblemForEditing(ctx, id) })
 }
 
 // ReorderProblems sets the order of a level's problems.
@@ -133,7 +148,7 @@ func (s *Service) ReorderProblems(ctx context.Context, caller coderunner.Caller,
 		}
 		return ids, coderunner.ContentChange{Levels: []string{levelID}, Problems: ids}, err
 	})
-	return level, err
+	return level, withCurrent(err, func() (any, error) { return s.level(ctx, levelID) })
 }
 
 // CreateLevel, UpdateLevel, DeleteLevel and ReorderLevels are the same for
@@ -162,7 +177,7 @@ func (s *Service) UpdateLevel(ctx context.Context, caller coderunner.Caller, l c
 		updated, err = s.Store.UpdateLevel(ctx, l)
 		return updated, coderunner.ContentChange{Levels: []string{l.ID}, AgeGroups: unique(before.AgeGroup, l.AgeGroup)}, err
 	})
-	return updated, err
+	return updated, withCurrent(err, func() (any, error) { return s.level(ctx, l.ID) })
 }
 
 func (s *Service) DeleteLevel(ctx context.Context, caller coderunner.Caller, id string, version int64) error {
@@ -173,10 +188,11 @@ func (s *Service) DeleteLevel(ctx context.Context, caller coderunner.Caller, id 
 	if err != nil {
 		return err
 	}
-	return s.edit(ctx, caller, "deleteLevel", "level:"+id, before, func() (any, coderunner.ContentChange, error) {
+	err = s.edit(ctx, caller, "deleteLevel", "level:"+id, before, func() (any, coderunner.ContentChange, error) {
 		err := s.Store.DeleteLevel(ctx, id, version)
 		return nil, coderunner.ContentChange{Levels: []string{id}, AgeGroups: []string{before.AgeGroup}}, err
 	})
+	return withCurrent(err, func() (any, error) { return s.level(ctx, id) })
 }
 
 func (s *Service) ReorderLevels(ctx context.Context, caller coderunner.Caller, ageGroup string, version int64, ids []string) (coderunner.AgeGroup, error) {
@@ -188,7 +204,7 @@ func (s *Service) ReorderLevels(ctx context.Context, caller coderunner.Caller, a
 		}
 		return ids, coderunner.ContentChange{AgeGroups: []string{ageGroup}, Levels: ids}, err
 	})
-	return group, err
+	return group, withCurrent(err, func() (any, error) { return s.ageGroup(ctx, ageGroup) })
 }
 
 // CreateAgeGroup, UpdateAgeGroup and DeleteAgeGroup change age groups.
@@ -216,7 +232,7 @@ func (s *Service) UpdateAgeGroup(ctx context.Context, caller coderunner.Caller, 
 		updated, err = s.Store.UpdateAgeGroup(ctx, g)
 		return updated, coderunner.ContentChange{AgeGroups: []string{g.Slug}}, err
 	})
-	return updated, err
+	return updated, withCurrent(err, func() (any, error) { return s.ageGroup(ctx, g.Slug) })
 }
 
 func (s *Service) DeleteAgeGroup(ctx context.Context, caller coderunner.Caller, slug string, version int64) error {
@@ -227,10 +243,11 @@ func (s *Service) DeleteAgeGroup(ctx context.Context, caller coderunner.Caller, 
 	if err != nil {
 		return err
 	}
-	return s.edit(ctx, caller, "deleteAgeGroup", "agegroup:"+slug, before, func() (any, coderunner.ContentChange, error) {
+	err = s.edit(ctx, caller, "deleteAgeGroup", "agegroup:"+slug, before, func() (any, coderunner.ContentChange, error) {
 		err := s.Store.DeleteAgeGroup(ctx, slug, version)
 		return nil, coderunner.ContentChange{AgeGroups: []string{slug}}, err
 	})
+	return withCurrent(err, func() (any, error) { return s.ageGroup(ctx, slug) })
 }
 
 // Export returns the whole curriculum, drafts included, in the file format
@@ -266,7 +283,7 @@ func (s *Service) Import(ctx context.Context, caller coderunner.Caller, file []b
 		if err := s.Checker.CheckAll(ctx, caller, published); err != nil {
 			return nil, coderunner.ContentChange{}, err
 		}
-		return summary(c), changeOf(c), curriculum.Seed(ctx, s.Store, c)
+		return changeOf(c), changeOf(c), curriculum.Seed(ctx, s.Store, c)
 	})
 	return c, err
 }
@@ -338,7 +355,8 @@ func (s *Service) ageGroup(ctx context.Context, slug string) (coderunner.AgeGrou
 	return coderunner.AgeGroup{}, coderunner.Errorf(coderunner.NotFound, "no age group %q", slug)
 }
 
-// changeOf names everything a curriculum holds.
+// changeOf names everything a curriculum holds: what an import changes,
+// and what the audit log keeps of it (not the whole file).
 func changeOf(c curriculum.Curriculum) coderunner.ContentChange {
 	var change coderunner.ContentChange
 	for _, g := range c.AgeGroups {
@@ -353,9 +371,21 @@ func changeOf(c curriculum.Curriculum) coderunner.ContentChange {
 	return change
 }
 
-// summary is what the audit log keeps of an import: what it named, not
-// the whole file.
-func summary(c curriculum.Curriculum) coderunner.ContentChange { return changeOf(c) }
+// withCurrent gives a CONFLICT the object as it is now, read by current,
+// so that the editor can merge and try again (extensions.current).
+func withCurrent(err error, current func() (any, error)) error {
+	var conflict *coderunner.Error
+	if !errors.As(err, &conflict) || conflict.Code != coderunner.Conflict {
+		return err
+	}
+	now, readErr := current()
+	if readErr != nil {
+		return err
+	}
+	withNow := *conflict
+	withNow.Current = now
+	return &withNow
+}
 
 func unique(ids ...string) []string {
 	slices.Sort(ids)

@@ -7,6 +7,7 @@ import (
 
 	"coderunner"
 	"coderunner/accounts"
+	"coderunner/content"
 	"coderunner/graph"
 	"coderunner/loaders"
 	"coderunner/runs"
@@ -21,6 +22,7 @@ import (
 type Resolver struct {
 	Runs        *runs.Service
 	Submissions *submissions.Service
+	Content     *content.Service
 	Accounts    *accounts.Service
 	// TrackSubscription, if not nil, is called when a subscription starts
 	// and the func it returns when it ends (for metrics).
