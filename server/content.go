@@ -55,7 +55,8 @@ func (c *contentChanges) follow(ctx context.Context) {
 //  3. then, in the background, after Purger.Delay (time for the replicas
 //     to apply it, lest the CDN fetch a stale copy again), asks the CDN to
 //     purge c's tags (Config.Purge), retrying, counting and logging
-//     failures.
+//     failures (a purge still waiting when the process exits is lost:
+//     the CDN's copies then expire).
 //
 // It fails only if the broker refused the publication: the change is
 // stored and this replica shows it; the others show it when their caches

@@ -96,12 +96,5 @@ func testContentChangedInOrder(t *testing.T, open Open, peer Peer) {
 
 func testContentChangedEndsWithContext(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
-	ctx, cancel := context.WithCancel(t.Context())
-	ending := listenContent(t, ctx, b)
-	staying := listenContent(t, t.Context(), b)
-	cancel()
-	expectClosed(t, ending, timeout)
-	c := coderunner.ContentChange{Levels: []string{"explorers-1"}}
-	publishContent(t, b, c)
-	expectContent(t, staying, c)
+	testListenerEndsWithContext(t, b.ContentChanged, b.PublishContentChange, coderunner.ContentChange{Levels: []string{"explorers-1"}})
 }
