@@ -5,7 +5,7 @@ package cache
 
 import (
 	"context"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -16,26 +16,31 @@ import (
 
 // Store decorates a coderunner.Store with a read cache. Each cached entry is
 // the answer for one key (one age group's levels, one level, …), so a batched
-// read asks the inner store only for the keys it misses. Writes go through to
-// the inner store and then drop exactly the entries the write can change.
-// Writes this Store does not see — `coderunner seed`, another replica — show
-// once the entries they touch expire, ttl after they were read.
+// read asks the inner store only for the keys it misses. Each entry records
+// the content tags it was read from (a list: its parent and each item) and
+// is stale once a change names one of them (see Versions): writes go
+// through to the inner store and then invalidate what they changed, and
+// Invalidate applies a change another process made (a replica that heard
+// of it from the broker). Changes nobody announces — `coderunner seed` run
+// against a serving deployment — show once the entries they touch expire,
+// ttl after they were read.
 // Everything else — runs, submissions, gradings, progress, accounts —
 // passes through to the inner store, uncached.
 type Store struct {
 	coderunner.Store
-	entries *ristretto.Cache[string, any]
-	ttl     time.Duration
+	entries  *ristretto.Cache[string, entry]
+	ttl      time.Duration
+	versions *Versions
 
-	// mu orders reads that fill the cache against invalidations: a read
-	// holds it shared from its store fetch until its Set is queued, and an
-	// invalidation holds it exclusively. So a fill that read the old
-	// content is always queued before, and undone by, the Del that follows
-	// the write; ristretto applies Sets and Dels in queue order.
-	mu sync.RWMutex
-	// generation counts content changes; response caches key on it.
-	generation   atomic.Uint64
 	hits, misses atomic.Uint64
+}
+
+// entry is a cached value, valid while none of tags has changed since the
+// Versions count was at.
+type entry struct {
+	value any
+	at    uint64
+	tags  []string
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -43,11 +48,11 @@ var _ coderunner.Store = (*Store)(nil)
 // NewStore returns a Store over inner holding at most maxBytes of entries,
 // each for at most ttl.
 func NewStore(inner coderunner.Store, maxBytes int64, ttl time.Duration) (*Store, error) {
-	entries, err := newCache[any](maxBytes)
+	entries, err := newCache[entry](maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: inner, entries: entries, ttl: ttl}, nil
+	return &Store{Store: inner, entries: entries, ttl: ttl, versions: NewVersions()}, nil
 }
 
 func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
@@ -60,8 +65,10 @@ func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
 	})
 }
 
-// Generation changes whenever content changes through this Store.
-func (s *Store) Generation() uint64 { return s.generation.Load() }
+// Versions are the content versions the Store's entries are checked
+// against: a response cache made with them (NewResponses) drops what a
+// change reaches as the Store does.
+func (s *Store) Versions() *Versions { return s.versions }
 
 // Stats returns the number of keys served from the cache and from the store.
 func (s *Store) Stats() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }
@@ -83,15 +90,16 @@ const (
 	problemKey      = "problem:"
 )
 
-// cached answers ids from the cache and the rest with one call to fetch.
-// Ids that fetch does not return are not cached: the next read asks again.
-func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64,
+// cached answers ids from the cache and the rest with one call to fetch;
+// tags names what the value of an id was read from. Ids that fetch does
+// not return are not cached: the next read asks again.
+func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64, tags func(id string, v V) []string,
 	fetch func([]string) (map[string]V, error)) (map[string]V, error) {
 	out := make(map[string]V, len(ids))
 	var missing []string
 	for _, id := range ids {
-		if v, ok := s.entries.Get(prefix + id); ok {
-			out[id] = v.(V)
+		if e, ok := s.entries.Get(prefix + id); ok && s.versions.Fresh(e.at, e.tags) {
+			out[id] = e.value.(V)
 		} else {
 			missing = append(missing, id)
 		}
@@ -101,24 +109,29 @@ func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64,
 		return out, nil
 	}
 	s.misses.Add(uint64(len(missing)))
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	// Before the read: a change from now on makes what it reads stale.
+	at := s.versions.Now()
 	fetched, err := fetch(missing)
 	if err != nil {
 		return nil, err
 	}
-	for id, v := range fetched {
+	for _, id := range missing {
+		v, ok := fetched[id]
+		if !ok {
+			s.entries.Del(prefix + id) // a stale entry of something deleted
+			continue
+		}
 		out[id] = v
-		s.entries.SetWithTTL(prefix+id, v, cost(v), s.ttl)
+		s.entries.SetWithTTL(prefix+id, entry{value: v, at: at, tags: tags(id, v)}, cost(v), s.ttl)
 	}
 	return out, nil
 }
 
 // listed is like cached for keys whose value is a list: a key with no
 // items is an empty list, and is cached as one.
-func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64,
+func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64, tags func(id string, v []V) []string,
 	fetch func([]string) (map[string][]V, error)) (map[string][]V, error) {
-	return cached(s, prefix, ids, cost, func(missing []string) (map[string][]V, error) {
+	return cached(s, prefix, ids, cost, tags, func(missing []string) (map[string][]V, error) {
 		fetched, err := fetch(missing)
 		if err != nil {
 			return nil, err
@@ -132,9 +145,38 @@ func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64,
 	})
 }
 
+// The tags of each kind of entry: an item depends on itself; a list on
+// its parent and on each item it lists.
+
+func ageGroupsTags(string, []coderunner.AgeGroup) []string {
+	return []string{coderunner.AgeGroupListTag}
+}
+
+func levelTags(id string, _ coderunner.Level) []string { return []string{coderunner.LevelTag(id)} }
+
+func levelsTags(slug string, levels []coderunner.Level) []string {
+	tags := []string{coderunner.AgeGroupTag(slug)}
+	for _, l := range levels {
+		tags = append(tags, coderunner.LevelTag(l.ID))
+	}
+	return tags
+}
+
+func problemTags(id string, _ coderunner.Problem) []string {
+	return []string{coderunner.ProblemTag(id)}
+}
+
+func problemsTags(levelID string, problems []coderunner.Problem) []string {
+	tags := []string{coderunner.LevelTag(levelID)}
+	for _, p := range problems {
+		tags = append(tags, coderunner.ProblemTag(p.ID))
+	}
+	return tags
+}
+
 // AgeGroups returns every age group.
 func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
-	all, err := cached(s, ageGroupsKey, []string{""}, ageGroupsCost, func([]string) (map[string][]coderunner.AgeGroup, error) {
+	all, err := cached(s, ageGroupsKey, []string{""}, ageGroupsCost, ageGroupsTags, func([]string) (map[string][]coderunner.AgeGroup, error) {
 		groups, err := s.Store.AgeGroups(ctx)
 		return map[string][]coderunner.AgeGroup{"": groups}, err
 	})
@@ -143,141 +185,139 @@ func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
 
 // LevelsInAgeGroups returns the levels of each age group.
 func (s *Store) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[string][]coderunner.Level, error) {
-	return listed(s, levelsInGroup, slugs, levelsCost, func(missing []string) (map[string][]coderunner.Level, error) {
+	return listed(s, levelsInGroup, slugs, levelsCost, levelsTags, func(missing []string) (map[string][]coderunner.Level, error) {
 		return s.Store.LevelsInAgeGroups(ctx, missing)
 	})
 }
 
 // Levels returns the levels with the given ids.
 func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
-	return cached(s, levelKey, ids, levelCost, func(missing []string) (map[string]coderunner.Level, error) {
+	return cached(s, levelKey, ids, levelCost, levelTags, func(missing []string) (map[string]coderunner.Level, error) {
 		return s.Store.Levels(ctx, missing)
 	})
 }
 
 // ProblemsInLevels returns the problems of each level.
 func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[string][]coderunner.Problem, error) {
-	return listed(s, problemsInLevel, levelIDs, problemsCost, func(missing []string) (map[string][]coderunner.Problem, error) {
+	return listed(s, problemsInLevel, levelIDs, problemsCost, problemsTags, func(missing []string) (map[string][]coderunner.Problem, error) {
 		return s.Store.ProblemsInLevels(ctx, missing)
 	})
 }
 
 // Problems returns the problems with the given ids.
 func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
-	return cached(s, problemKey, ids, problemCost, func(missing []string) (map[string]coderunner.Problem, error) {
+	return cached(s, problemKey, ids, problemCost, problemTags, func(missing []string) (map[string]coderunner.Problem, error) {
 		return s.Store.Problems(ctx, missing)
 	})
 }
 
-// PutAgeGroup writes through and drops the age group list.
+// PutAgeGroup writes through and invalidates the age group.
 func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
 	if err := s.Store.PutAgeGroup(ctx, g); err != nil {
 		return err
 	}
-	s.Invalidate(ageGroupsKey)
+	s.Invalidate(coderunner.ContentChange{AgeGroups: []string{g.Slug}})
 	return nil
 }
 
-// PutLevel writes through and drops the level and the level lists of the
-// age groups it is in and was in.
+// PutLevel writes through and invalidates the level, and the age groups
+// it is in and was in if it is new, moved or changed position.
 func (s *Store) PutLevel(ctx context.Context, l coderunner.Level) error {
-	keys, err := s.levelKeys(ctx, l.ID)
+	old, found, err := s.storedLevel(ctx, l.ID)
 	if err != nil {
 		return err
 	}
 	if err := s.Store.PutLevel(ctx, l); err != nil {
 		return err
 	}
-	s.Invalidate(append(keys, levelKey+l.ID, levelsInGroup+l.AgeGroup)...)
+	c := coderunner.ContentChange{Levels: []string{l.ID}}
+	if !found || old.AgeGroup != l.AgeGroup || old.Position != l.Position {
+		c.AgeGroups = parents(l.AgeGroup, old.AgeGroup)
+	}
+	s.Invalidate(c)
 	return nil
 }
 
-// DeleteLevel writes through and drops what PutLevel would.
+// DeleteLevel writes through and invalidates the level and its age group.
 func (s *Store) DeleteLevel(ctx context.Context, id string) error {
-	keys, err := s.levelKeys(ctx, id)
+	old, _, err := s.storedLevel(ctx, id)
 	if err != nil {
 		return err
 	}
 	if err := s.Store.DeleteLevel(ctx, id); err != nil {
 		return err
 	}
-	s.Invalidate(append(keys, problemsInLevel+id)...)
+	s.Invalidate(coderunner.ContentChange{Levels: []string{id}, AgeGroups: parents(old.AgeGroup)})
 	return nil
 }
 
-// PutProblem writes through and drops the problem, the problem lists of the
-// levels it is in and was in, and those levels (their problem counts).
+// PutProblem writes through and invalidates the problem, and the levels it
+// is in and was in (their problem lists and counts) if it is new, moved or
+// changed position.
 func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
-	keys, err := s.problemKeys(ctx, p.ID)
+	old, found, err := s.storedProblem(ctx, p.ID)
 	if err != nil {
 		return err
 	}
 	if err := s.Store.PutProblem(ctx, p); err != nil {
 		return err
 	}
-	more, err := s.levelKeys(ctx, p.LevelID)
-	if err != nil {
-		return err
+	c := coderunner.ContentChange{Problems: []string{p.ID}}
+	if !found || old.LevelID != p.LevelID || old.Position != p.Position {
+		c.Levels = parents(p.LevelID, old.LevelID)
 	}
-	s.Invalidate(append(append(keys, more...), problemKey+p.ID, problemsInLevel+p.LevelID)...)
+	s.Invalidate(c)
 	return nil
 }
 
-// DeleteProblem writes through and drops what PutProblem would.
+// DeleteProblem writes through and invalidates the problem and its level.
 func (s *Store) DeleteProblem(ctx context.Context, id string) error {
-	keys, err := s.problemKeys(ctx, id)
+	old, _, err := s.storedProblem(ctx, id)
 	if err != nil {
 		return err
 	}
 	if err := s.Store.DeleteProblem(ctx, id); err != nil {
 		return err
 	}
-	s.Invalidate(keys...)
+	s.Invalidate(coderunner.ContentChange{Problems: []string{id}, Levels: parents(old.LevelID)})
 	return nil
 }
 
-// levelKeys returns the keys a change to level id touches, as it is now
-// in the store (none if it does not exist).
-func (s *Store) levelKeys(ctx context.Context, id string) ([]string, error) {
+// storedLevel reads level id from the inner store, as it is before a write.
+func (s *Store) storedLevel(ctx context.Context, id string) (coderunner.Level, bool, error) {
 	levels, err := s.Store.Levels(ctx, []string{id})
-	if err != nil {
-		return nil, err
-	}
 	l, ok := levels[id]
-	if !ok {
-		return nil, nil
-	}
-	return []string{levelKey + id, levelsInGroup + l.AgeGroup}, nil
+	return l, ok, err
 }
 
-// problemKeys returns the keys a change to problem id touches, as it is now
-// in the store: the problem, its level's problem list, and its level.
-func (s *Store) problemKeys(ctx context.Context, id string) ([]string, error) {
+// storedProblem reads problem id from the inner store, as it is before a
+// write.
+func (s *Store) storedProblem(ctx context.Context, id string) (coderunner.Problem, bool, error) {
 	problems, err := s.Store.Problems(ctx, []string{id})
-	if err != nil {
-		return nil, err
-	}
 	p, ok := problems[id]
-	if !ok {
-		return nil, nil
-	}
-	keys, err := s.levelKeys(ctx, p.LevelID)
-	if err != nil {
-		return nil, err
-	}
-	return append(keys, problemKey+id, problemsInLevel+p.LevelID), nil
+	return p, ok, err
 }
 
-// Invalidate drops the given cache keys and starts a new content
-// generation. Writes through this Store call it; a replica that learns of
-// another replica's write calls it with the keys that replica dropped.
-func (s *Store) Invalidate(keys ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		s.entries.Del(k)
+// parents returns the non-empty ids among ids, each once.
+func parents(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
 	}
-	s.generation.Add(1)
+	return out
+}
+
+// Invalidate drops every entry read from content c names (the entries
+// its own writes drop, for a write that changed what c names): an entry
+// read from them, before or while Invalidate runs, is not served after it
+// returns. Writes through this Store call it; a replica that hears of
+// another's write (coderunner.ContentChanges) calls it with the change.
+// A response cache sharing the Store's Versions drops its responses read
+// from c at the same time.
+func (s *Store) Invalidate(c coderunner.ContentChange) {
+	s.versions.Change(c.Tags())
 }
 
 // Costs approximate the bytes an entry holds.
