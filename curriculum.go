@@ -12,6 +12,10 @@ type AgeGroup struct {
 	Description string `json:"description" yaml:"description"`
 	// Position orders age groups for display, youngest first.
 	Position int `json:"position" yaml:"position"`
+	// Version is the store's count of writes to the age group (1 once
+	// created); editing writes name the version they edited (see
+	// CurriculumWriter). It is never read from a curriculum file.
+	Version int64 `json:"version" yaml:"-"`
 }
 
 // Level is an ordered step within an age group.
@@ -24,6 +28,9 @@ type Level struct {
 	// ProblemCount is maintained by the store whenever a problem is added to,
 	// moved out of or deleted from the level, so reads never aggregate it.
 	ProblemCount int `json:"problemCount" yaml:"-"`
+	// Version counts writes to the level, and changes to the set, order or
+	// visibility of its problems (see CurriculumWriter).
+	Version int64 `json:"version" yaml:"-"`
 }
 
 // Problem is one exercise within a level.
@@ -48,6 +55,12 @@ type Problem struct {
 	// StopOnFirstFailure ends grading at the first test that fails; the
 	// default grades every test.
 	StopOnFirstFailure bool `json:"stopOnFirstFailure" yaml:"stopOnFirstFailure"`
+	// Draft marks a problem saved but not published: CurriculumReader
+	// never returns it and Level.ProblemCount does not count it; only
+	// EditorReader does.
+	Draft bool `json:"draft" yaml:"draft,omitempty"`
+	// Version counts writes to the problem (see CurriculumWriter).
+	Version int64 `json:"version" yaml:"-"`
 }
 
 // TestCase is one input given on stdin and the output expected on stdout.

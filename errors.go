@@ -66,3 +66,10 @@ func ErrQuotaExceeded(resetsAt time.Time, format string, args ...any) *Error {
 	e.ResetsAt = resetsAt
 	return e
 }
+
+// ErrStale is the CONFLICT of an editing write that named a version of
+// what (such as "problem") id other than the stored one: someone else
+// changed it since the caller read it.
+func ErrStale(what, id string, stored int64) *Error {
+	return Errorf(Conflict, "%s %q was changed by someone else since you read it: it is now at version %d; reload it and make your change again", what, id, stored)
+}

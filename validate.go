@@ -1,6 +1,7 @@
 package coderunner
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -117,4 +118,62 @@ func checkText(what, title, body string) error {
 		return Errorf(BadUserInput, "%s: text must be valid UTF-8", what)
 	}
 	return nil
+}
+
+// SameContent reports whether g and o hold the same content: everything
+// but Version.
+func (g AgeGroup) SameContent(o AgeGroup) bool {
+	g.Version = o.Version
+	return g == o
+}
+
+// SameContent reports whether l and o hold the same content: everything
+// but Version and ProblemCount.
+func (l Level) SameContent(o Level) bool {
+	l.Version, l.ProblemCount = o.Version, o.ProblemCount
+	return l == o
+}
+
+// SameContent reports whether p and o hold the same content: everything
+// but Version. Nil and empty test lists are alike.
+func (p Problem) SameContent(o Problem) bool {
+	p.Version = o.Version
+	return reflect.DeepEqual(p.normal(), o.normal())
+}
+
+func (p Problem) normal() Problem {
+	if len(p.SampleTests) == 0 {
+		p.SampleTests = nil
+	}
+	if len(p.HiddenTests) == 0 {
+		p.HiddenTests = nil
+	}
+	return p
+}
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (g AgeGroup) ValidateUpdate() error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("age group", g.Slug, g.Version)
+}
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (l Level) ValidateUpdate() error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("level", l.ID, l.Version)
+}
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (p Problem) ValidateUpdate() error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("problem", p.ID, p.Version)
 }

@@ -6,6 +6,7 @@ package cache
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -211,102 +212,324 @@ func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunn
 	})
 }
 
-// PutAgeGroup writes through and invalidates the age group.
+// Writes. Each reads, from the inner store, what the write can change
+// (the parents an object is in, the siblings a renumbering moves), writes
+// through, and then drops those entries. The Editor reads (drafts
+// included) pass through uncached.
+
+// PutAgeGroup writes through and drops the age group list.
 func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
-	if err := s.Store.PutAgeGroup(ctx, g); err != nil {
+	return s.write([]string{ageGroupsKey, levelsInGroup + g.Slug}, s.Store.PutAgeGroup(ctx, g))
+}
+
+// write drops keys once err, the write's, is nil: it invalidates the
+// change that reaches them (changeOf).
+func (s *Store) write(keys []string, err error) error {
+	if err != nil {
 		return err
 	}
-	s.Invalidate(coderunner.ContentChange{AgeGroups: []string{g.Slug}})
+	s.Invalidate(changeOf(keys))
 	return nil
 }
 
-// PutLevel writes through and invalidates the level, and the age groups
-// it is in and was in if it is new, moved or changed position.
+// changeOf is the content change that reaches the entries of keys. A
+// change reaches an entry through the tags it was read with: an object's
+// own, and a list's parent and items (ContentChange.Tags). So naming the
+// objects a write changes reaches the lists they are in, and a list key
+// needs naming only where the set of its items changed: a level's
+// problems with the level (its count and version change too), an age
+// group's levels with the age group, which the write then lists beside
+// ageGroupsKey (its version changes).
+func changeOf(keys []string) coderunner.ContentChange {
+	var c coderunner.ContentChange
+	groupChanged := slices.Contains(keys, ageGroupsKey)
+	for _, k := range keys {
+		switch {
+		case strings.HasPrefix(k, levelsInGroup) && groupChanged:
+			c.AgeGroups = append(c.AgeGroups, strings.TrimPrefix(k, levelsInGroup))
+		case strings.HasPrefix(k, levelKey):
+			c.Levels = append(c.Levels, strings.TrimPrefix(k, levelKey))
+		case strings.HasPrefix(k, problemKey):
+			c.Problems = append(c.Problems, strings.TrimPrefix(k, problemKey))
+		}
+	}
+	return c
+}
+
+// written is write for a write that returns what it stored.
+func written[T any](s *Store, keys []string) func(v T, err error) (T, error) {
+	return func(v T, err error) (T, error) {
+		return v, s.write(keys, err)
+	}
+}
+
+// CreateAgeGroup writes through and drops the age group list.
+func (s *Store) CreateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
+	return written[coderunner.AgeGroup](s, []string{ageGroupsKey, levelsInGroup + g.Slug})(s.Store.CreateAgeGroup(ctx, g))
+}
+
+// UpdateAgeGroup writes through and drops the age group list.
+func (s *Store) UpdateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
+	return written[coderunner.AgeGroup](s, []string{ageGroupsKey, levelsInGroup + g.Slug})(s.Store.UpdateAgeGroup(ctx, g))
+}
+
+// DeleteAgeGroup writes through and drops the age group list and its
+// (empty) level list.
+func (s *Store) DeleteAgeGroup(ctx context.Context, slug string, version int64) error {
+	return s.write([]string{ageGroupsKey, levelsInGroup + slug}, s.Store.DeleteAgeGroup(ctx, slug, version))
+}
+
+// PutLevel writes through and drops the level and the level lists of the
+// age groups it is in and was in, and, if it is new, moved or
+// repositioned, the age group list (their versions).
 func (s *Store) PutLevel(ctx context.Context, l coderunner.Level) error {
-	old, found, err := s.storedLevel(ctx, l.ID)
+	cur, found, err := s.level(ctx, l.ID)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.PutLevel(ctx, l); err != nil {
-		return err
+	keys := []string{levelKey + l.ID, levelsInGroup + l.AgeGroup}
+	if !found || cur.AgeGroup != l.AgeGroup || cur.Position != l.Position {
+		keys = append(keys, ageGroupsKey, levelsInGroup+cur.AgeGroup)
 	}
-	c := coderunner.ContentChange{Levels: []string{l.ID}}
-	if !found || old.AgeGroup != l.AgeGroup || old.Position != l.Position {
-		c.AgeGroups = parents(l.AgeGroup, old.AgeGroup)
-	}
-	s.Invalidate(c)
-	return nil
+	return s.write(keys, s.Store.PutLevel(ctx, l))
 }
 
-// DeleteLevel writes through and invalidates the level and its age group.
-func (s *Store) DeleteLevel(ctx context.Context, id string) error {
-	old, _, err := s.storedLevel(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.DeleteLevel(ctx, id); err != nil {
-		return err
-	}
-	s.Invalidate(coderunner.ContentChange{Levels: []string{id}, AgeGroups: parents(old.AgeGroup)})
-	return nil
-}
-
-// PutProblem writes through and invalidates the problem, and the levels it
-// is in and was in (their problem lists and counts) if it is new, moved or
-// changed position.
-func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
-	old, found, err := s.storedProblem(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.PutProblem(ctx, p); err != nil {
-		return err
-	}
-	c := coderunner.ContentChange{Problems: []string{p.ID}}
-	if !found || old.LevelID != p.LevelID || old.Position != p.Position {
-		c.Levels = parents(p.LevelID, old.LevelID)
-	}
-	s.Invalidate(c)
-	return nil
-}
-
-// DeleteProblem writes through and invalidates the problem and its level.
-func (s *Store) DeleteProblem(ctx context.Context, id string) error {
-	old, _, err := s.storedProblem(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.DeleteProblem(ctx, id); err != nil {
-		return err
-	}
-	s.Invalidate(coderunner.ContentChange{Problems: []string{id}, Levels: parents(old.LevelID)})
-	return nil
-}
-
-// storedLevel reads level id from the inner store, as it is before a write.
-func (s *Store) storedLevel(ctx context.Context, id string) (coderunner.Level, bool, error) {
+// level reads a level from the inner store.
+func (s *Store) level(ctx context.Context, id string) (coderunner.Level, bool, error) {
 	levels, err := s.Store.Levels(ctx, []string{id})
 	l, ok := levels[id]
 	return l, ok, err
 }
 
-// storedProblem reads problem id from the inner store, as it is before a
-// write.
-func (s *Store) storedProblem(ctx context.Context, id string) (coderunner.Problem, bool, error) {
-	problems, err := s.Store.Problems(ctx, []string{id})
-	p, ok := problems[id]
-	return p, ok, err
+// CreateLevel writes through and drops the level, its age group's list
+// and the levels there that renumbering moves, and the age group list.
+func (s *Store) CreateLevel(ctx context.Context, l coderunner.Level) (coderunner.Level, error) {
+	keys, err := s.groupKeys(ctx, l.AgeGroup, "")
+	if err != nil {
+		return l, err
+	}
+	return written[coderunner.Level](s, append(keys, levelKey+l.ID))(s.Store.CreateLevel(ctx, l))
 }
 
-// parents returns the non-empty ids among ids, each once.
-func parents(ids ...string) []string {
-	var out []string
-	for _, id := range ids {
-		if id != "" && !slices.Contains(out, id) {
-			out = append(out, id)
+// UpdateLevel writes through and drops the level and its age group's list
+// and, if it moves, what CreateLevel and DeleteLevel would.
+func (s *Store) UpdateLevel(ctx context.Context, l coderunner.Level) (coderunner.Level, error) {
+	cur, found, err := s.level(ctx, l.ID)
+	if err != nil {
+		return l, err
+	}
+	keys := []string{levelKey + l.ID, levelsInGroup + l.AgeGroup}
+	if found && cur.AgeGroup != l.AgeGroup {
+		from, err := s.groupKeys(ctx, cur.AgeGroup, l.ID)
+		if err != nil {
+			return l, err
+		}
+		to, err := s.groupKeys(ctx, l.AgeGroup, "")
+		if err != nil {
+			return l, err
+		}
+		keys = append(append(keys, from...), to...)
+	}
+	return written[coderunner.Level](s, keys)(s.Store.UpdateLevel(ctx, l))
+}
+
+// DeleteLevel writes through and drops the level, its (empty) problem
+// list, and its age group's list and the levels there that renumbering
+// moves.
+func (s *Store) DeleteLevel(ctx context.Context, id string, version int64) error {
+	cur, found, err := s.level(ctx, id)
+	if err != nil {
+		return err
+	}
+	keys := []string{levelKey + id, problemsInLevel + id}
+	if found {
+		more, err := s.groupKeys(ctx, cur.AgeGroup, id)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, more...)
+	}
+	return s.write(keys, s.Store.DeleteLevel(ctx, id, version))
+}
+
+// ReorderLevels writes through and drops the age group list, the age
+// group's level list and the levels that move.
+func (s *Store) ReorderLevels(ctx context.Context, ageGroup string, groupVersion int64, ids []string) error {
+	levels, err := s.Store.LevelsInAgeGroups(ctx, []string{ageGroup})
+	if err != nil {
+		return err
+	}
+	keys := append(reordered(levelKey, levels[ageGroup], ids, levelPosition), ageGroupsKey, levelsInGroup+ageGroup)
+	return s.write(keys, s.Store.ReorderLevels(ctx, ageGroup, groupVersion, ids))
+}
+
+// groupKeys returns the keys a change to the levels of an age group
+// touches, without level removed (if not ""): the age group list (its
+// version), its level list and the levels that renumbering moves.
+func (s *Store) groupKeys(ctx context.Context, slug, removed string) ([]string, error) {
+	levels, err := s.Store.LevelsInAgeGroups(ctx, []string{slug})
+	if err != nil {
+		return nil, err
+	}
+	return append(renumbered(levelKey, levels[slug], removed, levelPosition), ageGroupsKey, levelsInGroup+slug), nil
+}
+
+// renumbered returns the keys of the children (ordered) whose position
+// changes when removed (if not "") leaves and the rest are numbered 1..n.
+func renumbered[T any](prefix string, children []T, removed string, pos func(T) (string, int)) []string {
+	var keys []string
+	n := 0
+	for _, c := range children {
+		id, p := pos(c)
+		if id == removed {
+			continue
+		}
+		if n++; p != n {
+			keys = append(keys, prefix+id)
 		}
 	}
-	return out
+	return keys
+}
+
+// reordered returns the keys of the children whose position changes when
+// they are ordered as ids.
+func reordered[T any](prefix string, children []T, ids []string, pos func(T) (string, int)) []string {
+	at := map[string]int{}
+	for _, c := range children {
+		id, p := pos(c)
+		at[id] = p
+	}
+	var keys []string
+	for i, id := range ids {
+		if p, ok := at[id]; ok && p != i+1 {
+			keys = append(keys, prefix+id)
+		}
+	}
+	return keys
+}
+
+func levelPosition(l coderunner.Level) (string, int)     { return l.ID, l.Position }
+func problemPosition(p coderunner.Problem) (string, int) { return p.ID, p.Position }
+
+// PutProblem writes through and drops the problem and its level's problem
+// list and, if it is new, moved, repositioned or (un)published, the
+// levels it is in and was in (their counts and versions) and their lists.
+func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
+	cur, err := s.Store.ProblemForEditing(ctx, p.ID)
+	found := err == nil
+	if err != nil && coderunner.ErrorCode(err) != coderunner.NotFound {
+		return err
+	}
+	keys := []string{problemKey + p.ID, problemsInLevel + p.LevelID}
+	if !found || cur.LevelID != p.LevelID || cur.Position != p.Position || cur.Draft != p.Draft {
+		for _, id := range []string{p.LevelID, cur.LevelID} {
+			more, err := s.inLevelKeys(ctx, id)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, more...)
+		}
+	}
+	return s.write(keys, s.Store.PutProblem(ctx, p))
+}
+
+// CreateProblem writes through and drops the problem, its level (count
+// and version) and the level's list, and the problems there that
+// renumbering moves.
+func (s *Store) CreateProblem(ctx context.Context, p coderunner.Problem) (coderunner.Problem, error) {
+	keys, err := s.levelProblemKeys(ctx, p.LevelID, "")
+	if err != nil {
+		return p, err
+	}
+	return written[coderunner.Problem](s, append(keys, problemKey+p.ID))(s.Store.CreateProblem(ctx, p))
+}
+
+// UpdateProblem writes through and drops the problem and its level's
+// problem list; if it is (un)published, its level; if it moves, what
+// CreateProblem and DeleteProblem would.
+func (s *Store) UpdateProblem(ctx context.Context, p coderunner.Problem) (coderunner.Problem, error) {
+	cur, err := s.Store.ProblemForEditing(ctx, p.ID)
+	if err != nil {
+		// NOT_FOUND, or the store is failing: the update will tell.
+		return s.Store.UpdateProblem(ctx, p)
+	}
+	keys := []string{problemKey + p.ID, problemsInLevel + cur.LevelID}
+	var more []string
+	switch {
+	case cur.LevelID != p.LevelID:
+		from, err := s.levelProblemKeys(ctx, cur.LevelID, p.ID)
+		if err != nil {
+			return p, err
+		}
+		to, err := s.levelProblemKeys(ctx, p.LevelID, "")
+		more = append(from, to...)
+		if err != nil {
+			return p, err
+		}
+	case cur.Draft != p.Draft:
+		if more, err = s.inLevelKeys(ctx, p.LevelID); err != nil {
+			return p, err
+		}
+	}
+	return written[coderunner.Problem](s, append(keys, more...))(s.Store.UpdateProblem(ctx, p))
+}
+
+// DeleteProblem writes through and drops the problem, its level (count
+// and version) and the level's list, and the problems there that
+// renumbering moves.
+func (s *Store) DeleteProblem(ctx context.Context, id string, version int64) error {
+	cur, err := s.Store.ProblemForEditing(ctx, id)
+	if err != nil {
+		return s.Store.DeleteProblem(ctx, id, version)
+	}
+	keys, err := s.levelProblemKeys(ctx, cur.LevelID, id)
+	if err != nil {
+		return err
+	}
+	return s.write(append(keys, problemKey+id), s.Store.DeleteProblem(ctx, id, version))
+}
+
+// ReorderProblems writes through and drops the level (its version), its
+// problem list and the problems that move.
+func (s *Store) ReorderProblems(ctx context.Context, levelID string, levelVersion int64, ids []string) error {
+	keys, err := s.inLevelKeys(ctx, levelID)
+	if err != nil {
+		return err
+	}
+	problems, err := s.Store.ProblemsForEditing(ctx, []string{levelID})
+	if err != nil {
+		return err
+	}
+	keys = append(keys, reordered(problemKey, problems[levelID], ids, problemPosition)...)
+	return s.write(keys, s.Store.ReorderProblems(ctx, levelID, levelVersion, ids))
+}
+
+// inLevelKeys returns the keys a change to the set of problems in level id
+// touches: its problem list, and the level (its count and version) with
+// its age group's level list. Empty id: none.
+func (s *Store) inLevelKeys(ctx context.Context, id string) ([]string, error) {
+	if id == "" {
+		return nil, nil
+	}
+	l, found, err := s.level(ctx, id)
+	if err != nil || !found {
+		return []string{problemsInLevel + id}, err
+	}
+	return []string{problemsInLevel + id, levelKey + id, levelsInGroup + l.AgeGroup}, nil
+}
+
+// levelProblemKeys is inLevelKeys and the level's problems (drafts
+// included) that renumbering moves once removed (if not "") leaves.
+func (s *Store) levelProblemKeys(ctx context.Context, id, removed string) ([]string, error) {
+	keys, err := s.inLevelKeys(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	problems, err := s.Store.ProblemsForEditing(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return append(keys, renumbered(problemKey, problems[id], removed, problemPosition)...), nil
 }
 
 // Invalidate drops every entry read from content c names (the entries

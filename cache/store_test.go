@@ -158,8 +158,11 @@ func TestInvalidation(t *testing.T) {
 			p.Title = "P1!"
 			return c.PutProblem(ctx, p)
 		}, []string{"problemsIn:a1", "problem:p1"}},
-		{"reorder problem", func(ctx context.Context, c *cache.Store) error {
-			return c.PutProblem(ctx, problem("p1", "a1", 5))
+		{"put problem unchanged", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p1", "a1", 0))
+		}, []string{"problemsIn:a1", "problem:p1"}},
+		{"reposition problem", func(ctx context.Context, c *cache.Store) error {
+			return c.PutProblem(ctx, problem("p1", "a1", 7))
 		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1"}},
 		{"add problem", func(ctx context.Context, c *cache.Store) error {
 			return c.PutProblem(ctx, problem("p4", "b1", 9))
@@ -168,11 +171,50 @@ func TestInvalidation(t *testing.T) {
 			return c.PutProblem(ctx, problem("p1", "b1", 0))
 		}, []string{"levelsIn:a", "levelsIn:b", "level:a1", "level:b1", "problemsIn:a1", "problemsIn:b1", "problem:p1"}},
 		{"delete problem", func(ctx context.Context, c *cache.Store) error {
-			return c.DeleteProblem(ctx, "p3")
+			return c.DeleteProblem(ctx, "p3", 0)
 		}, []string{"levelsIn:b", "level:b1", "problemsIn:b1", "problem:p3"}},
 		{"delete level", func(ctx context.Context, c *cache.Store) error {
-			return c.DeleteLevel(ctx, "a2")
-		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2"}},
+			return c.DeleteLevel(ctx, "a2", 0)
+		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2", "level:a1", "problemsIn:a1"}}, // a1 renumbered 0 → 1; a level's tag reaches its problem list too
+		{"create problem (renumbers a1)", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.CreateProblem(ctx, problem("p4", "a1", 0))
+			return err
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1", "problem:p2"}}, // p1 0 → 1, p2 1 → 2
+		{"update problem content", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p3", "b1", 2)
+			p.Title, p.Version = "P3!", 1
+			_, err := c.UpdateProblem(ctx, p)
+			return err
+		}, []string{"problemsIn:b1", "problem:p3"}},
+		{"move problem by update", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p2", "b1", 0)
+			p.Version = 1
+			_, err := c.UpdateProblem(ctx, p)
+			return err
+		}, []string{"levelsIn:a", "levelsIn:b", "level:a1", "level:b1", "problemsIn:a1", "problemsIn:b1", "problem:p1", "problem:p2", "problem:p3"}},
+		{"reorder problems", func(ctx context.Context, c *cache.Store) error {
+			ls, err := c.Levels(ctx, []string{"a1"})
+			if err != nil {
+				return err
+			}
+			return c.ReorderProblems(ctx, "a1", ls["a1"].Version, []string{"p2", "p1"})
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1"}}, // p2 stays at 1
+		{"create level", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.CreateLevel(ctx, coderunner.Level{ID: "b2", AgeGroup: "b", Title: "B2"})
+			return err
+		}, []string{"ageGroups:", "levelsIn:b", "level:b1", "problemsIn:b1"}}, // b1 2 → 1; a level's tag reaches its problem list too
+		{"update age group", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.UpdateAgeGroup(ctx, coderunner.AgeGroup{Slug: "b", Title: "B!", Position: 1, Version: 2})
+			return err
+		}, []string{"ageGroups:", "levelsIn:b"}}, // an age group's tag reaches its level list too
+		{"failed edit", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p3", "b1", 2)
+			p.Version = 7
+			if _, err := c.UpdateProblem(ctx, p); coderunner.ErrorCode(err) != coderunner.Conflict {
+				return fmt.Errorf("stale update: %v, want CONFLICT", err)
+			}
+			return nil
+		}, nil},
 		{"another process changed problem p2", func(_ context.Context, c *cache.Store) error {
 			c.Invalidate(coderunner.ContentChange{Problems: []string{"p2"}})
 			return nil
@@ -197,7 +239,7 @@ func TestInvalidation(t *testing.T) {
 			)
 		}, nil},
 		{"failed write", func(ctx context.Context, c *cache.Store) error {
-			if err := c.DeleteLevel(ctx, "a1"); coderunner.ErrorCode(err) != coderunner.BadUserInput {
+			if err := c.DeleteLevel(ctx, "a1", 0); coderunner.ErrorCode(err) != coderunner.BadUserInput {
 				return err
 			}
 			return nil

@@ -21,13 +21,18 @@
 //	roleQuotas {_id: role, quota: {...}}
 //	auditLog   {_id, actorId, action, target, before, after, at}
 //
+// The curriculum's documents also carry version and seq, problems draft;
+// claims {_id: "<collection>/<id>@<seq>", key, at} are the holds that
+// curriculum writes take (holds.go).
+//
 // It uses only what FerretDB v1 (the test peer) supports: no transactions,
-// $lookup, TTL indexes, change streams or multi-accumulator $group. A level's
-// problemCount is recounted after every write that can change it, until the
-// count read back matches the problems there (see recount): FerretDB v1
-// does not make even one document's update atomic ($inc loses increments,
-// a conditional update can match twice), so conditional updates cannot
-// settle a race on it.
+// $lookup, TTL indexes, change streams or multi-accumulator $group.
+// FerretDB v1 does not make even one document's update atomic ($inc loses
+// increments, a conditional update can match twice), so conditional
+// updates cannot settle a race: curriculum writes exclude each other with
+// holds, taken by inserting a claim under a unique _id (see holds.go), and
+// a level's problemCount is counted under the hold on the level by every
+// write that can change it.
 // A unique index on users.nameKey decides which of two users racing for a
 // name gets it; expired sessions are removed by DeleteExpiredSessions, not
 // by a TTL index.
@@ -37,7 +42,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,6 +87,7 @@ type Store struct {
 	submissions *mongo.Collection
 	gradings    *mongo.Collection
 	progress    *mongo.Collection
+	claims      *mongo.Collection
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -118,6 +123,7 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		submissions: db.Collection(submissionsColl),
 		gradings:    db.Collection(gradingsColl),
 		progress:    db.Collection(progressColl),
+		claims:      db.Collection(claimsColl),
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -147,6 +153,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.submissions, "owner_problemId_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
 		{s.submissions, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}, false},
 		{s.progress, "owner_problemId", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}}, false},
+		{s.claims, "key", bson.D{{Key: "key", Value: 1}}, false},
 	}
 	for _, ix := range indexes {
 		opts := options.Index().SetName(ix.name)
@@ -183,11 +190,17 @@ func (s *Store) Close() error {
 
 // Documents.
 
+// The curriculum's documents carry a version (absent from documents
+// stored before versions: read as 1) and seq, the fencing counter of
+// curriculum.go's holds (absent: 0).
+
 type ageGroupDoc struct {
 	Slug        string `bson:"_id"`
 	Title       string `bson:"title"`
 	Description string `bson:"description"`
 	Position    int    `bson:"position"`
+	Version     int64  `bson:"version"`
+	Seq         int64  `bson:"seq"`
 }
 
 type levelDoc struct {
@@ -197,6 +210,8 @@ type levelDoc struct {
 	Title        string `bson:"title"`
 	Description  string `bson:"description"`
 	ProblemCount int    `bson:"problemCount"`
+	Version      int64  `bson:"version"`
+	Seq          int64  `bson:"seq"`
 }
 
 type testCaseDoc struct {
@@ -227,17 +242,34 @@ type problemDoc struct {
 	// before they were: those read back with the zero values.
 	Checker            checkerDoc `bson:"checker"`
 	StopOnFirstFailure bool       `bson:"stopOnFirstFailure"`
+	Draft              bool       `bson:"draft"`
+	Version            int64      `bson:"version"`
+	Seq                int64      `bson:"seq"`
 }
 
 func (d ageGroupDoc) domain() coderunner.AgeGroup {
-	return coderunner.AgeGroup(d)
+	return coderunner.AgeGroup{Slug: d.Slug, Title: d.Title, Description: d.Description, Position: d.Position,
+		Version: storedVersion(d.Version)}
+}
+
+// storedVersion is the version of a document: 1 if it has none.
+func storedVersion(v int64) int64 { return max(v, 1) }
+
+func ageGroupToDoc(g coderunner.AgeGroup) ageGroupDoc {
+	return ageGroupDoc{Slug: g.Slug, Title: g.Title, Description: g.Description, Position: g.Position, Version: g.Version}
+}
+
+func levelToDoc(l coderunner.Level) levelDoc {
+	return levelDoc{ID: l.ID, AgeGroup: l.AgeGroup, Position: l.Position, Title: l.Title, Description: l.Description,
+		ProblemCount: l.ProblemCount, Version: l.Version}
 }
 
 func (d levelDoc) key() string   { return d.ID }
 func (d problemDoc) key() string { return d.ID }
 
 func (d levelDoc) domain() coderunner.Level {
-	return coderunner.Level(d)
+	return coderunner.Level{ID: d.ID, AgeGroup: d.AgeGroup, Position: d.Position, Title: d.Title,
+		Description: d.Description, ProblemCount: d.ProblemCount, Version: storedVersion(d.Version)}
 }
 
 func (d problemDoc) domain() coderunner.Problem {
@@ -255,6 +287,8 @@ func (d problemDoc) domain() coderunner.Problem {
 		ReferenceSolution:  d.ReferenceSolution,
 		Checker:            coderunner.Checker(d.Checker),
 		StopOnFirstFailure: d.StopOnFirstFailure,
+		Draft:              d.Draft,
+		Version:            storedVersion(d.Version),
 	}
 }
 
@@ -273,6 +307,8 @@ func problemToDoc(p coderunner.Problem) problemDoc {
 		ReferenceSolution:  p.ReferenceSolution,
 		Checker:            checkerDoc(p.Checker),
 		StopOnFirstFailure: p.StopOnFirstFailure,
+		Draft:              p.Draft,
+		Version:            p.Version,
 	}
 }
 
@@ -403,9 +439,21 @@ func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner
 	return findByIDs[levelDoc, coderunner.Level](ctx, s.levels, ids)
 }
 
-// ProblemsInLevels returns the problems of each level, ordered by position.
-// Levels without problems are absent.
+// ProblemsInLevels returns the published problems of each level, ordered
+// by position. Levels without problems are absent.
 func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[string][]coderunner.Problem, error) {
+	return s.problemsIn(ctx, levelIDs, false)
+}
+
+// ProblemsForEditing returns the problems of each level, drafts included.
+func (s *Store) ProblemsForEditing(ctx context.Context, levelIDs []string) (map[string][]coderunner.Problem, error) {
+	return s.problemsIn(ctx, levelIDs, true)
+}
+
+// problemsIn returns the problems of each level; drafts only if drafts.
+// Drafts are left out here, not by the query: FerretDB v1 filters on
+// anything but _id in Go anyway.
+func (s *Store) problemsIn(ctx context.Context, levelIDs []string, drafts bool) (map[string][]coderunner.Problem, error) {
 	out := map[string][]coderunner.Problem{}
 	if len(levelIDs) == 0 {
 		return out, nil
@@ -415,17 +463,36 @@ func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[st
 		return nil, err
 	}
 	for _, d := range docs {
-		out[d.LevelID] = append(out[d.LevelID], d.domain())
+		if drafts || !d.Draft {
+			out[d.LevelID] = append(out[d.LevelID], d.domain())
+		}
 	}
 	return out, nil
 }
 
-// Problems returns the problems with the given ids; missing ids are absent.
+// Problems returns the published problems with the given ids; missing ids
+// and drafts are absent.
 func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
-	return findByIDs[problemDoc, coderunner.Problem](ctx, s.problems, ids)
+	out, err := findByIDs[problemDoc, coderunner.Problem](ctx, s.problems, ids)
+	for id, p := range out {
+		if p.Draft {
+			delete(out, id)
+		}
+	}
+	return out, err
 }
 
-// Writes.
+// ProblemForEditing returns a problem, draft or not.
+func (s *Store) ProblemForEditing(ctx context.Context, id string) (coderunner.Problem, error) {
+	d, err := findOne[problemDoc](ctx, s.problems, id, noProblem)
+	return d.domain(), err
+}
+
+func noProblem(id string) error {
+	return coderunner.Errorf(coderunner.NotFound, "problem %q does not exist", id)
+}
+
+// Writes. Those of the curriculum are in curriculum.go.
 
 // exists reports whether coll has a document with _id id.
 func exists(ctx context.Context, coll *mongo.Collection, id string) (bool, error) {
@@ -451,191 +518,4 @@ func upsert(do func() error) error {
 		err = do()
 	}
 	return err
-}
-
-// PutAgeGroup inserts or replaces an age group.
-func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
-	if err := g.Validate(); err != nil {
-		return err
-	}
-	doc := ageGroupDoc(g)
-	err := upsert(func() error {
-		_, err := s.ageGroups.ReplaceOne(ctx, bson.D{{Key: "_id", Value: g.Slug}}, doc, options.Replace().SetUpsert(true))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("mongo store: put age group %q: %w", g.Slug, err)
-	}
-	return nil
-}
-
-// PutLevel inserts or replaces a level. Its problemCount is the store's: it
-// is recounted, never taken from l.
-func (s *Store) PutLevel(ctx context.Context, l coderunner.Level) error {
-	if err := l.Validate(); err != nil {
-		return err
-	}
-	ok, err := exists(ctx, s.ageGroups, l.AgeGroup)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return coderunner.Errorf(coderunner.NotFound, "level %s: age group %q does not exist; create it first", l.ID, l.AgeGroup)
-	}
-	update := bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "ageGroup", Value: l.AgeGroup},
-			{Key: "position", Value: l.Position},
-			{Key: "title", Value: l.Title},
-			{Key: "description", Value: l.Description},
-		}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "problemCount", Value: 0}}},
-	}
-	err = upsert(func() error {
-		_, err := s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, update, options.UpdateOne().SetUpsert(true))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("mongo store: put level %q: %w", l.ID, err)
-	}
-	return s.recount(ctx, l.ID)
-}
-
-// PutProblem inserts or replaces a problem (with default limits filled in)
-// and recounts the problems of its level and, if it moved, of its old level.
-func (s *Store) PutProblem(ctx context.Context, p coderunner.Problem) error {
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	p = p.WithDefaults()
-	ok, err := exists(ctx, s.levels, p.LevelID)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return coderunner.Errorf(coderunner.NotFound, "problem %s: level %q does not exist; create it first", p.ID, p.LevelID)
-	}
-	var old struct {
-		LevelID string `bson:"levelId"`
-	}
-	err = upsert(func() error {
-		return s.problems.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: p.ID}}, problemToDoc(p),
-			// No projection: FerretDB v1 does not implement findAndModify's
-			// "fields"; the decoder drops what old does not hold.
-			options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before),
-		).Decode(&old)
-	})
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return fmt.Errorf("mongo store: put problem %q: %w", p.ID, err)
-	}
-	if err := s.recount(ctx, p.LevelID); err != nil {
-		return err
-	}
-	if old.LevelID != "" && old.LevelID != p.LevelID {
-		return s.recount(ctx, old.LevelID)
-	}
-	return nil
-}
-
-// DeleteProblem removes a problem and recounts its level.
-func (s *Store) DeleteProblem(ctx context.Context, id string) error {
-	var old struct {
-		LevelID string `bson:"levelId"`
-	}
-	// No projection: FerretDB v1 does not implement findAndModify's "fields".
-	err := s.problems.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&old)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return coderunner.Errorf(coderunner.NotFound, "problem %q does not exist", id)
-	}
-	if err != nil {
-		return fmt.Errorf("mongo store: delete problem %q: %w", id, err)
-	}
-	return s.recount(ctx, old.LevelID)
-}
-
-// DeleteLevel removes a level that has no problems.
-func (s *Store) DeleteLevel(ctx context.Context, id string) error {
-	ok, err := exists(ctx, s.levels, id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return coderunner.Errorf(coderunner.NotFound, "level %q does not exist", id)
-	}
-	n, err := s.problems.CountDocuments(ctx, bson.D{{Key: "levelId", Value: id}})
-	if err != nil {
-		return fmt.Errorf("mongo store: count problems of level %q: %w", id, err)
-	}
-	if n > 0 {
-		return coderunner.Errorf(coderunner.BadUserInput, "level %q still has %d problems; delete or move them first", id, n)
-	}
-	res, err := s.levels.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-	if err != nil {
-		return fmt.Errorf("mongo store: delete level %q: %w", id, err)
-	}
-	if res.DeletedCount == 0 {
-		return coderunner.Errorf(coderunner.NotFound, "level %q does not exist", id)
-	}
-	return nil
-}
-
-// recount sets a level's problemCount to the number of its problems. A level
-// that no longer exists is left alone.
-//
-// Without transactions, a count can be out of date by the time it is
-// written: another writer may have moved a problem in between, and its
-// newer count be overwritten by this older one. So recount reads back
-// what is stored and counts again, and writes again until the two agree.
-// That settles every race: the last write to a level is some recount's,
-// the problems cannot have changed after it (a change is followed by its
-// writer's recount), and that recount ends only once it has seen the
-// stored count match them.
-func (s *Store) recount(ctx context.Context, levelID string) error {
-	for try := range recountTries {
-		if try > 0 {
-			// Let the writers racing this one finish.
-			time.Sleep(time.Duration(rand.IntN(5*try)+1) * time.Millisecond)
-		}
-		n, err := s.countProblems(ctx, levelID)
-		if err != nil {
-			return err
-		}
-		res, err := s.levels.UpdateOne(ctx, bson.D{{Key: "_id", Value: levelID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "problemCount", Value: n}}}})
-		if err != nil {
-			return fmt.Errorf("mongo store: update problem count of level %q: %w", levelID, err)
-		}
-		if res.MatchedCount == 0 {
-			return nil
-		}
-		var stored struct {
-			ProblemCount int64 `bson:"problemCount"`
-		}
-		err = s.levels.FindOne(ctx, bson.D{{Key: "_id", Value: levelID}}).Decode(&stored)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("mongo store: read problem count of level %q: %w", levelID, err)
-		}
-		if n, err = s.countProblems(ctx, levelID); err != nil {
-			return err
-		}
-		if stored.ProblemCount == n {
-			return nil
-		}
-	}
-	return fmt.Errorf("mongo store: problem count of level %q still changing after %d recounts", levelID, recountTries)
-}
-
-// recountTries bounds recount's writes under a flood of writers to one
-// level; past it the write fails, and the next write to the level recounts.
-const recountTries = 50
-
-func (s *Store) countProblems(ctx context.Context, levelID string) (int64, error) {
-	n, err := s.problems.CountDocuments(ctx, bson.D{{Key: "levelId", Value: levelID}})
-	if err != nil {
-		return 0, fmt.Errorf("mongo store: count problems of level %q: %w", levelID, err)
-	}
-	return n, nil
 }

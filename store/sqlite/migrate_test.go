@@ -51,6 +51,7 @@ func TestUpgradeKeepsProblems(t *testing.T) {
 		ID: "p", LevelID: "l", Position: 1, Title: "P", Statement: "Print 1.",
 		SampleTests: []coderunner.TestCase{{Output: "1\n"}}, HiddenTests: []coderunner.TestCase{{Input: "x", Output: "1\n"}},
 		TimeLimitMs: 1000, MemoryMB: 64, ReferenceSolution: "print(1)",
+		Version: 1, // content from before versions is at version 1
 	}
 	if !reflect.DeepEqual(got["p"], want) {
 		t.Errorf("after the upgrade, Problems[p] =\n%#v\nwant\n%#v", got["p"], want)

@@ -35,7 +35,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := coderunner.AgeGroup{Slug: "7-9", Title: "Explorers", Position: 1}
+	g := coderunner.AgeGroup{Slug: "7-9", Title: "Explorers", Position: 1, Version: 1}
 	if err := s.PutAgeGroup(t.Context(), g); err != nil {
 		t.Fatal(err)
 	}

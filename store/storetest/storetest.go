@@ -94,7 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"AuditLog", testAuditLog},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, editingTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
 		})
@@ -245,6 +245,37 @@ func ids[T any](xs []T, id func(T) string) []string {
 	return out
 }
 
+// unversioned returns x — an age group, level or problem, or a slice of
+// them — with its Version zeroed: the store's, not the content's.
+func unversioned[T any](x T) T {
+	switch v := any(&x).(type) {
+	case *coderunner.AgeGroup:
+		v.Version = 0
+	case *coderunner.Level:
+		v.Version = 0
+	case *coderunner.Problem:
+		v.Version = 0
+	case *[]coderunner.AgeGroup:
+		*v = mapSlice(*v, unversioned)
+	case *[]coderunner.Level:
+		*v = mapSlice(*v, unversioned)
+	case *[]coderunner.Problem:
+		*v = mapSlice(*v, unversioned)
+	}
+	return x
+}
+
+func mapSlice[T any](xs []T, f func(T) T) []T {
+	if xs == nil {
+		return nil
+	}
+	out := make([]T, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
 func levelID(l coderunner.Level) string     { return l.ID }
 func problemID(p coderunner.Problem) string { return p.ID }
 
@@ -355,7 +386,7 @@ func testAgeGroupRoundTrip(t *testing.T, s coderunner.Store) {
 	if err != nil {
 		t.Fatalf("AgeGroups: %v", err)
 	}
-	if !reflect.DeepEqual(got, tests) {
+	if !reflect.DeepEqual(unversioned(got), tests) {
 		t.Errorf("AgeGroups =\n %+v\nwant\n %+v", got, tests)
 	}
 }
@@ -374,14 +405,14 @@ func testLevelRoundTrip(t *testing.T, s coderunner.Store) {
 	if !ok {
 		t.Fatalf("Levels: %q missing after put", want.ID)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(unversioned(got), want) {
 		t.Errorf("Levels[%q] =\n %+v\nwant\n %+v", want.ID, got, want)
 	}
 	in, err := s.LevelsInAgeGroups(ctxFor(t), []string{"7-9"})
 	if err != nil {
 		t.Fatalf("LevelsInAgeGroups: %v", err)
 	}
-	if !reflect.DeepEqual(in["7-9"], []coderunner.Level{want}) {
+	if !reflect.DeepEqual(unversioned(in["7-9"]), []coderunner.Level{want}) {
 		t.Errorf("LevelsInAgeGroups[7-9] = %+v, want [%+v]", in["7-9"], want)
 	}
 }
@@ -421,7 +452,7 @@ func testProblemRoundTrip(t *testing.T, s coderunner.Store) {
 			if !ok {
 				t.Fatalf("Problems: %q missing after put", tt.p.ID)
 			}
-			if !reflect.DeepEqual(got, tt.p) {
+			if !reflect.DeepEqual(unversioned(got), tt.p) {
 				t.Errorf("Problems[%q] =\n %#v\nwant\n %#v", tt.p.ID, got, tt.p)
 			}
 		})
@@ -434,7 +465,7 @@ func testProblemRoundTrip(t *testing.T, s coderunner.Store) {
 	for i, tt := range tests {
 		want[i] = tt.p
 	}
-	if !reflect.DeepEqual(in["l"], want) {
+	if !reflect.DeepEqual(unversioned(in["l"]), want) {
 		t.Errorf("ProblemsInLevels[l] = %q, want every field of %q", ids(in["l"], problemID), ids(want, problemID))
 	}
 }
@@ -464,7 +495,7 @@ func testProblemDefaultLimits(t *testing.T, s coderunner.Store) {
 			if got.TimeLimitMs != tt.wantMs || got.MemoryMB != tt.wantMB {
 				t.Errorf("limits = %d ms, %d MB; want %d ms, %d MB", got.TimeLimitMs, got.MemoryMB, tt.wantMs, tt.wantMB)
 			}
-			if want := p.WithDefaults(); !reflect.DeepEqual(got, want) {
+			if want := p.WithDefaults(); !reflect.DeepEqual(unversioned(got), want) {
 				t.Errorf("Problems[%q] = %+v, want p.WithDefaults() = %+v", tt.id, got, want)
 			}
 		})
@@ -610,7 +641,7 @@ func testBatchedReads(t *testing.T, s coderunner.Store) {
 		if err != nil {
 			t.Fatalf("ProblemsInLevels: %v", err)
 		}
-		if want := problem("p1", "a1", 1); len(m["a1"]) == 0 || !reflect.DeepEqual(m["a1"][0], want) {
+		if want := problem("p1", "a1", 1); len(m["a1"]) == 0 || !reflect.DeepEqual(unversioned(m["a1"][0]), want) {
 			t.Errorf("ProblemsInLevels does not return whole problems: got %+v, want %+v", m["a1"], want)
 		}
 	})
@@ -672,16 +703,16 @@ func testUpsertReplaces(t *testing.T, s coderunner.Store) {
 	if err != nil {
 		t.Fatalf("AgeGroups: %v", err)
 	}
-	if len(groups) != 2 || !reflect.DeepEqual(groups[1], g) {
+	if len(groups) != 2 || !reflect.DeepEqual(unversioned(groups[1]), g) {
 		t.Errorf("AgeGroups = %+v, want 2 with the last %+v", groups, g)
 	}
 	gotL, _ := getLevel(t, s, "a1")
 	l.ProblemCount = 2
-	if !reflect.DeepEqual(gotL, l) {
+	if !reflect.DeepEqual(unversioned(gotL), l) {
 		t.Errorf("level a1 = %+v, want %+v", gotL, l)
 	}
 	for _, want := range []coderunner.Problem{p, p2} {
-		if got, _ := getProblem(t, s, want.ID); !reflect.DeepEqual(got, want) {
+		if got, _ := getProblem(t, s, want.ID); !reflect.DeepEqual(unversioned(got), want) {
 			t.Errorf("problem %q =\n %+v\nwant\n %+v", want.ID, got, want)
 		}
 	}
@@ -706,11 +737,11 @@ func testProblemCount(t *testing.T, s coderunner.Store) {
 		{"move p1 to y", func() error { return s.PutProblem(ctx, problem("p1", "y", 2)) }, 1, 2},
 		{"move p2 to y", func() error { return s.PutProblem(ctx, problem("p2", "y", 3)) }, 0, 3},
 		{"move p2 back to x", func() error { return s.PutProblem(ctx, problem("p2", "x", 1)) }, 1, 2},
-		{"delete p3", func() error { return s.DeleteProblem(ctx, "p3") }, 1, 1},
-		{"delete p2", func() error { return s.DeleteProblem(ctx, "p2") }, 0, 1},
+		{"delete p3", func() error { return s.DeleteProblem(ctx, "p3", 0) }, 1, 1},
+		{"delete p2", func() error { return s.DeleteProblem(ctx, "p2", 0) }, 0, 1},
 		{"re-put p2", func() error { return s.PutProblem(ctx, problem("p2", "x", 1)) }, 1, 1},
 		{"failed delete", func() error {
-			if err := s.DeleteProblem(ctx, "p3"); coderunner.ErrorCode(err) != coderunner.NotFound {
+			if err := s.DeleteProblem(ctx, "p3", 0); coderunner.ErrorCode(err) != coderunner.NotFound {
 				return fmt.Errorf("DeleteProblem(p3) again = %v, want NOT_FOUND", err)
 			}
 			return nil
@@ -796,10 +827,10 @@ func testMissingReferences(t *testing.T, s coderunner.Store) {
 		{"PutProblem with a missing level", s.PutProblem(ctx, problem("new", "missing", 1))},
 		{"PutProblem moving to a missing level", s.PutProblem(ctx, problem("p1", "missing", 1))},
 		{"PutProblem with an age group as level", s.PutProblem(ctx, problem("new", "a", 1))},
-		{"DeleteProblem of a missing id", s.DeleteProblem(ctx, "missing")},
-		{"DeleteProblem of a level id", s.DeleteProblem(ctx, "b1")},
-		{"DeleteLevel of a missing id", s.DeleteLevel(ctx, "missing")},
-		{"DeleteLevel of a problem id", s.DeleteLevel(ctx, "p1")},
+		{"DeleteProblem of a missing id", s.DeleteProblem(ctx, "missing", 0)},
+		{"DeleteProblem of a level id", s.DeleteProblem(ctx, "b1", 0)},
+		{"DeleteLevel of a missing id", s.DeleteLevel(ctx, "missing", 0)},
+		{"DeleteLevel of a problem id", s.DeleteLevel(ctx, "p1", 0)},
 	}
 	for _, tt := range tests {
 		wantCode(t, tt.name, tt.err, coderunner.NotFound)
@@ -896,7 +927,7 @@ func testInvalidContent(t *testing.T, s coderunner.Store) {
 func testDeleteProblem(t *testing.T, s coderunner.Store) {
 	seed(t, s)
 	ctx := ctxFor(t)
-	if err := s.DeleteProblem(ctx, "p1"); err != nil {
+	if err := s.DeleteProblem(ctx, "p1", 0); err != nil {
 		t.Fatalf("DeleteProblem(p1): %v", err)
 	}
 	if _, ok := getProblem(t, s, "p1"); ok {
@@ -910,8 +941,8 @@ func testDeleteProblem(t *testing.T, s coderunner.Store) {
 		t.Errorf("problems in a1 after deleting p1 = %q, want [p2]", got)
 	}
 	wantProblemCount(t, s, "a1", 1)
-	wantCode(t, "DeleteProblem(p1) twice", s.DeleteProblem(ctx, "p1"), coderunner.NotFound)
-	wantCode(t, "DeleteProblem(\"\")", s.DeleteProblem(ctx, ""), coderunner.NotFound)
+	wantCode(t, "DeleteProblem(p1) twice", s.DeleteProblem(ctx, "p1", 0), coderunner.NotFound)
+	wantCode(t, "DeleteProblem(\"\")", s.DeleteProblem(ctx, "", 0), coderunner.NotFound)
 	// The id can be used again.
 	mustPutProblem(t, s, problem("p1", "a2", 0))
 	wantProblemCount(t, s, "a1", 1)
@@ -923,11 +954,11 @@ func testDeleteLevel(t *testing.T, s coderunner.Store) {
 	ctx := ctxFor(t)
 
 	before := takeSnapshot(t, s)
-	wantCode(t, "DeleteLevel of a non-empty level", s.DeleteLevel(ctx, "a1"), coderunner.BadUserInput)
+	wantCode(t, "DeleteLevel of a non-empty level", s.DeleteLevel(ctx, "a1", 0), coderunner.BadUserInput)
 	wantSnapshot(t, "DeleteLevel of a non-empty level", takeSnapshot(t, s), before)
 	wantProblemCount(t, s, "a1", 2)
 
-	if err := s.DeleteLevel(ctx, "b1"); err != nil {
+	if err := s.DeleteLevel(ctx, "b1", 0); err != nil {
 		t.Fatalf("DeleteLevel(b1) (empty): %v", err)
 	}
 	if _, ok := getLevel(t, s, "b1"); ok {
@@ -940,16 +971,16 @@ func testDeleteLevel(t *testing.T, s coderunner.Store) {
 	if len(ls["b"]) != 0 {
 		t.Errorf("age group b still lists %q after deleting b1", ids(ls["b"], levelID))
 	}
-	wantCode(t, "DeleteLevel(b1) twice", s.DeleteLevel(ctx, "b1"), coderunner.NotFound)
+	wantCode(t, "DeleteLevel(b1) twice", s.DeleteLevel(ctx, "b1", 0), coderunner.NotFound)
 	wantCode(t, "PutProblem into a deleted level", s.PutProblem(ctx, problem("p9", "b1", 1)), coderunner.NotFound)
 
 	// Emptying a level makes it deletable.
 	for _, id := range []string{"p1", "p2"} {
-		if err := s.DeleteProblem(ctx, id); err != nil {
+		if err := s.DeleteProblem(ctx, id, 0); err != nil {
 			t.Fatalf("DeleteProblem(%s): %v", id, err)
 		}
 	}
-	if err := s.DeleteLevel(ctx, "a1"); err != nil {
+	if err := s.DeleteLevel(ctx, "a1", 0); err != nil {
 		t.Fatalf("DeleteLevel(a1) once emptied: %v", err)
 	}
 	ls, err = s.LevelsInAgeGroups(ctx, []string{"a"})
@@ -1045,7 +1076,7 @@ func testReadsReturnCopies(t *testing.T, s coderunner.Store) {
 		}
 	}
 	wantSnapshot(t, "changing values returned by reads", takeSnapshot(t, s), before)
-	if p, _ := getProblem(t, s, "p1"); !reflect.DeepEqual(p, problem("p1", "a1", 1)) {
+	if p, _ := getProblem(t, s, "p1"); !reflect.DeepEqual(unversioned(p), problem("p1", "a1", 1)) {
 		t.Errorf("problem p1 = %+v after changing a returned copy", p)
 	}
 }
@@ -1104,7 +1135,7 @@ func testConcurrentMovesKeepCounts(t *testing.T, s coderunner.Store) {
 				var err error
 				switch op {
 				case 0:
-					err = s.DeleteProblem(ctx, p)
+					err = s.DeleteProblem(ctx, p, 0)
 					if coderunner.ErrorCode(err) == coderunner.NotFound {
 						err = nil
 					}
