@@ -8,7 +8,8 @@ import (
 
 // Broker carries work and messages between api and worker processes:
 // the run queue, run events, control messages to running programs, the
-// quota counters every api replica shares, and session revocations.
+// quota counters every api replica shares, session revocations and
+// content changes.
 // broker/redis (for several processes) and broker/memory (the embedded
 // default, one process) implement it and pass one conformance suite
 // (broker/brokertest).
@@ -18,6 +19,7 @@ type Broker interface {
 	Control
 	Limiter
 	Revocations
+	ContentChanges
 	// Ping reports whether the broker can be reached.
 	Ping(ctx context.Context) error
 	Close() error

@@ -150,3 +150,30 @@ func (p Problem) normal() Problem {
 	}
 	return p
 }
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (g AgeGroup) ValidateUpdate() error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("age group", g.Slug, g.Version)
+}
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (l Level) ValidateUpdate() error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("level", l.ID, l.Version)
+}
+
+// ValidateUpdate is Validate for an update, which must also name the
+// version it edited.
+func (p Problem) ValidateUpdate() error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return CheckEditVersion("problem", p.ID, p.Version)
+}

@@ -5,7 +5,8 @@ package cache
 
 import (
 	"context"
-	"sync"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,26 +17,31 @@ import (
 
 // Store decorates a coderunner.Store with a read cache. Each cached entry is
 // the answer for one key (one age group's levels, one level, …), so a batched
-// read asks the inner store only for the keys it misses. Writes go through to
-// the inner store and then drop exactly the entries the write can change.
-// Writes this Store does not see — `coderunner seed`, another replica — show
-// once the entries they touch expire, ttl after they were read.
+// read asks the inner store only for the keys it misses. Each entry records
+// the content tags it was read from (a list: its parent and each item) and
+// is stale once a change names one of them (see Versions): writes go
+// through to the inner store and then invalidate what they changed, and
+// Invalidate applies a change another process made (a replica that heard
+// of it from the broker). Changes nobody announces — `coderunner seed` run
+// against a serving deployment — show once the entries they touch expire,
+// ttl after they were read.
 // Everything else — runs, submissions, gradings, progress, accounts —
 // passes through to the inner store, uncached.
 type Store struct {
 	coderunner.Store
-	entries *ristretto.Cache[string, any]
-	ttl     time.Duration
+	entries  *ristretto.Cache[string, entry]
+	ttl      time.Duration
+	versions *Versions
 
-	// mu orders reads that fill the cache against invalidations: a read
-	// holds it shared from its store fetch until its Set is queued, and an
-	// invalidation holds it exclusively. So a fill that read the old
-	// content is always queued before, and undone by, the Del that follows
-	// the write; ristretto applies Sets and Dels in queue order.
-	mu sync.RWMutex
-	// generation counts content changes; response caches key on it.
-	generation   atomic.Uint64
 	hits, misses atomic.Uint64
+}
+
+// entry is a cached value, valid while none of tags has changed since the
+// Versions count was at.
+type entry struct {
+	value any
+	at    uint64
+	tags  []string
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -43,11 +49,11 @@ var _ coderunner.Store = (*Store)(nil)
 // NewStore returns a Store over inner holding at most maxBytes of entries,
 // each for at most ttl.
 func NewStore(inner coderunner.Store, maxBytes int64, ttl time.Duration) (*Store, error) {
-	entries, err := newCache[any](maxBytes)
+	entries, err := newCache[entry](maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: inner, entries: entries, ttl: ttl}, nil
+	return &Store{Store: inner, entries: entries, ttl: ttl, versions: NewVersions()}, nil
 }
 
 func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
@@ -60,8 +66,10 @@ func newCache[V any](maxBytes int64) (*ristretto.Cache[string, V], error) {
 	})
 }
 
-// Generation changes whenever content changes through this Store.
-func (s *Store) Generation() uint64 { return s.generation.Load() }
+// Versions are the content versions the Store's entries are checked
+// against: a response cache made with them (NewResponses) drops what a
+// change reaches as the Store does.
+func (s *Store) Versions() *Versions { return s.versions }
 
 // Stats returns the number of keys served from the cache and from the store.
 func (s *Store) Stats() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }
@@ -83,15 +91,16 @@ const (
 	problemKey      = "problem:"
 )
 
-// cached answers ids from the cache and the rest with one call to fetch.
-// Ids that fetch does not return are not cached: the next read asks again.
-func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64,
+// cached answers ids from the cache and the rest with one call to fetch;
+// tags names what the value of an id was read from. Ids that fetch does
+// not return are not cached: the next read asks again.
+func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64, tags func(id string, v V) []string,
 	fetch func([]string) (map[string]V, error)) (map[string]V, error) {
 	out := make(map[string]V, len(ids))
 	var missing []string
 	for _, id := range ids {
-		if v, ok := s.entries.Get(prefix + id); ok {
-			out[id] = v.(V)
+		if e, ok := s.entries.Get(prefix + id); ok && s.versions.Fresh(e.at, e.tags) {
+			out[id] = e.value.(V)
 		} else {
 			missing = append(missing, id)
 		}
@@ -101,24 +110,29 @@ func cached[V any](s *Store, prefix string, ids []string, cost func(V) int64,
 		return out, nil
 	}
 	s.misses.Add(uint64(len(missing)))
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	// Before the read: a change from now on makes what it reads stale.
+	at := s.versions.Now()
 	fetched, err := fetch(missing)
 	if err != nil {
 		return nil, err
 	}
-	for id, v := range fetched {
+	for _, id := range missing {
+		v, ok := fetched[id]
+		if !ok {
+			s.entries.Del(prefix + id) // a stale entry of something deleted
+			continue
+		}
 		out[id] = v
-		s.entries.SetWithTTL(prefix+id, v, cost(v), s.ttl)
+		s.entries.SetWithTTL(prefix+id, entry{value: v, at: at, tags: tags(id, v)}, cost(v), s.ttl)
 	}
 	return out, nil
 }
 
 // listed is like cached for keys whose value is a list: a key with no
 // items is an empty list, and is cached as one.
-func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64,
+func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64, tags func(id string, v []V) []string,
 	fetch func([]string) (map[string][]V, error)) (map[string][]V, error) {
-	return cached(s, prefix, ids, cost, func(missing []string) (map[string][]V, error) {
+	return cached(s, prefix, ids, cost, tags, func(missing []string) (map[string][]V, error) {
 		fetched, err := fetch(missing)
 		if err != nil {
 			return nil, err
@@ -132,9 +146,38 @@ func listed[V any](s *Store, prefix string, ids []string, cost func([]V) int64,
 	})
 }
 
+// The tags of each kind of entry: an item depends on itself; a list on
+// its parent and on each item it lists.
+
+func ageGroupsTags(string, []coderunner.AgeGroup) []string {
+	return []string{coderunner.AgeGroupListTag}
+}
+
+func levelTags(id string, _ coderunner.Level) []string { return []string{coderunner.LevelTag(id)} }
+
+func levelsTags(slug string, levels []coderunner.Level) []string {
+	tags := []string{coderunner.AgeGroupTag(slug)}
+	for _, l := range levels {
+		tags = append(tags, coderunner.LevelTag(l.ID))
+	}
+	return tags
+}
+
+func problemTags(id string, _ coderunner.Problem) []string {
+	return []string{coderunner.ProblemTag(id)}
+}
+
+func problemsTags(levelID string, problems []coderunner.Problem) []string {
+	tags := []string{coderunner.LevelTag(levelID)}
+	for _, p := range problems {
+		tags = append(tags, coderunner.ProblemTag(p.ID))
+	}
+	return tags
+}
+
 // AgeGroups returns every age group.
 func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
-	all, err := cached(s, ageGroupsKey, []string{""}, ageGroupsCost, func([]string) (map[string][]coderunner.AgeGroup, error) {
+	all, err := cached(s, ageGroupsKey, []string{""}, ageGroupsCost, ageGroupsTags, func([]string) (map[string][]coderunner.AgeGroup, error) {
 		groups, err := s.Store.AgeGroups(ctx)
 		return map[string][]coderunner.AgeGroup{"": groups}, err
 	})
@@ -143,28 +186,28 @@ func (s *Store) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
 
 // LevelsInAgeGroups returns the levels of each age group.
 func (s *Store) LevelsInAgeGroups(ctx context.Context, slugs []string) (map[string][]coderunner.Level, error) {
-	return listed(s, levelsInGroup, slugs, levelsCost, func(missing []string) (map[string][]coderunner.Level, error) {
+	return listed(s, levelsInGroup, slugs, levelsCost, levelsTags, func(missing []string) (map[string][]coderunner.Level, error) {
 		return s.Store.LevelsInAgeGroups(ctx, missing)
 	})
 }
 
 // Levels returns the levels with the given ids.
 func (s *Store) Levels(ctx context.Context, ids []string) (map[string]coderunner.Level, error) {
-	return cached(s, levelKey, ids, levelCost, func(missing []string) (map[string]coderunner.Level, error) {
+	return cached(s, levelKey, ids, levelCost, levelTags, func(missing []string) (map[string]coderunner.Level, error) {
 		return s.Store.Levels(ctx, missing)
 	})
 }
 
 // ProblemsInLevels returns the problems of each level.
 func (s *Store) ProblemsInLevels(ctx context.Context, levelIDs []string) (map[string][]coderunner.Problem, error) {
-	return listed(s, problemsInLevel, levelIDs, problemsCost, func(missing []string) (map[string][]coderunner.Problem, error) {
+	return listed(s, problemsInLevel, levelIDs, problemsCost, problemsTags, func(missing []string) (map[string][]coderunner.Problem, error) {
 		return s.Store.ProblemsInLevels(ctx, missing)
 	})
 }
 
 // Problems returns the problems with the given ids.
 func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunner.Problem, error) {
-	return cached(s, problemKey, ids, problemCost, func(missing []string) (map[string]coderunner.Problem, error) {
+	return cached(s, problemKey, ids, problemCost, problemTags, func(missing []string) (map[string]coderunner.Problem, error) {
 		return s.Store.Problems(ctx, missing)
 	})
 }
@@ -176,16 +219,41 @@ func (s *Store) Problems(ctx context.Context, ids []string) (map[string]coderunn
 
 // PutAgeGroup writes through and drops the age group list.
 func (s *Store) PutAgeGroup(ctx context.Context, g coderunner.AgeGroup) error {
-	return s.write([]string{ageGroupsKey}, s.Store.PutAgeGroup(ctx, g))
+	return s.write([]string{ageGroupsKey, levelsInGroup + g.Slug}, s.Store.PutAgeGroup(ctx, g))
 }
 
-// write drops keys once err, the write's, is nil.
+// write drops keys once err, the write's, is nil: it invalidates the
+// change that reaches them (changeOf).
 func (s *Store) write(keys []string, err error) error {
 	if err != nil {
 		return err
 	}
-	s.Invalidate(keys...)
+	s.Invalidate(changeOf(keys))
 	return nil
+}
+
+// changeOf is the content change that reaches the entries of keys. A
+// change reaches an entry through the tags it was read with: an object's
+// own, and a list's parent and items (ContentChange.Tags). So naming the
+// objects a write changes reaches the lists they are in, and a list key
+// needs naming only where the set of its items changed: a level's
+// problems with the level (its count and version change too), an age
+// group's levels with the age group, which the write then lists beside
+// ageGroupsKey (its version changes).
+func changeOf(keys []string) coderunner.ContentChange {
+	var c coderunner.ContentChange
+	groupChanged := slices.Contains(keys, ageGroupsKey)
+	for _, k := range keys {
+		switch {
+		case strings.HasPrefix(k, levelsInGroup) && groupChanged:
+			c.AgeGroups = append(c.AgeGroups, strings.TrimPrefix(k, levelsInGroup))
+		case strings.HasPrefix(k, levelKey):
+			c.Levels = append(c.Levels, strings.TrimPrefix(k, levelKey))
+		case strings.HasPrefix(k, problemKey):
+			c.Problems = append(c.Problems, strings.TrimPrefix(k, problemKey))
+		}
+	}
+	return c
 }
 
 // written is write for a write that returns what it stored.
@@ -197,12 +265,12 @@ func written[T any](s *Store, keys []string) func(v T, err error) (T, error) {
 
 // CreateAgeGroup writes through and drops the age group list.
 func (s *Store) CreateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
-	return written[coderunner.AgeGroup](s, []string{ageGroupsKey})(s.Store.CreateAgeGroup(ctx, g))
+	return written[coderunner.AgeGroup](s, []string{ageGroupsKey, levelsInGroup + g.Slug})(s.Store.CreateAgeGroup(ctx, g))
 }
 
 // UpdateAgeGroup writes through and drops the age group list.
 func (s *Store) UpdateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
-	return written[coderunner.AgeGroup](s, []string{ageGroupsKey})(s.Store.UpdateAgeGroup(ctx, g))
+	return written[coderunner.AgeGroup](s, []string{ageGroupsKey, levelsInGroup + g.Slug})(s.Store.UpdateAgeGroup(ctx, g))
 }
 
 // DeleteAgeGroup writes through and drops the age group list and its
@@ -464,16 +532,15 @@ func (s *Store) levelProblemKeys(ctx context.Context, id, removed string) ([]str
 	return append(keys, renumbered(problemKey, problems[id], removed, problemPosition)...), nil
 }
 
-// Invalidate drops the given cache keys and starts a new content
-// generation. Writes through this Store call it; a replica that learns of
-// another replica's write calls it with the keys that replica dropped.
-func (s *Store) Invalidate(keys ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		s.entries.Del(k)
-	}
-	s.generation.Add(1)
+// Invalidate drops every entry read from content c names (the entries
+// its own writes drop, for a write that changed what c names): an entry
+// read from them, before or while Invalidate runs, is not served after it
+// returns. Writes through this Store call it; a replica that hears of
+// another's write (coderunner.ContentChanges) calls it with the change.
+// A response cache sharing the Store's Versions drops its responses read
+// from c at the same time.
+func (s *Store) Invalidate(c coderunner.ContentChange) {
+	s.versions.Change(c.Tags())
 }
 
 // Costs approximate the bytes an entry holds.

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -131,7 +132,9 @@ func TestReadsAreCached(t *testing.T) {
 
 // TestInvalidation checks that each write drops exactly the entries it can
 // change: reading everything again afterwards asks the store for those keys
-// and no others.
+// and no others. An entry of a list depends on its parent too, so a change
+// to an age group's or a level's own fields also drops its list of
+// children.
 func TestInvalidation(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -140,13 +143,16 @@ func TestInvalidation(t *testing.T) {
 	}{
 		{"put age group", func(ctx context.Context, c *cache.Store) error {
 			return c.PutAgeGroup(ctx, coderunner.AgeGroup{Slug: "a", Title: "A!", Position: 0})
-		}, []string{"ageGroups:"}},
+		}, []string{"ageGroups:", "levelsIn:a"}},
 		{"put level", func(ctx context.Context, c *cache.Store) error {
 			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "a", Title: "A2!", Position: 1})
-		}, []string{"levelsIn:a", "level:a2"}},
+		}, []string{"levelsIn:a", "level:a2", "problemsIn:a2"}},
+		{"reorder level", func(ctx context.Context, c *cache.Store) error {
+			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "a", Title: "A2", Position: 7})
+		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2"}},
 		{"move level to another age group", func(ctx context.Context, c *cache.Store) error {
 			return c.PutLevel(ctx, coderunner.Level{ID: "a2", AgeGroup: "b", Title: "A2", Position: 1})
-		}, []string{"ageGroups:", "levelsIn:a", "levelsIn:b", "level:a2"}},
+		}, []string{"ageGroups:", "levelsIn:a", "levelsIn:b", "level:a2", "problemsIn:a2"}},
 		{"put problem", func(ctx context.Context, c *cache.Store) error {
 			p := problem("p1", "a1", 0)
 			p.Title = "P1!"
@@ -169,7 +175,62 @@ func TestInvalidation(t *testing.T) {
 		}, []string{"levelsIn:b", "level:b1", "problemsIn:b1", "problem:p3"}},
 		{"delete level", func(ctx context.Context, c *cache.Store) error {
 			return c.DeleteLevel(ctx, "a2", 0)
-		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2", "level:a1"}}, // a1 renumbered 0 → 1
+		}, []string{"ageGroups:", "levelsIn:a", "level:a2", "problemsIn:a2", "level:a1", "problemsIn:a1"}}, // a1 renumbered 0 → 1; a level's tag reaches its problem list too
+		{"create problem (renumbers a1)", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.CreateProblem(ctx, problem("p4", "a1", 0))
+			return err
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1", "problem:p2"}}, // p1 0 → 1, p2 1 → 2
+		{"update problem content", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p3", "b1", 2)
+			p.Title, p.Version = "P3!", 1
+			_, err := c.UpdateProblem(ctx, p)
+			return err
+		}, []string{"problemsIn:b1", "problem:p3"}},
+		{"move problem by update", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p2", "b1", 0)
+			p.Version = 1
+			_, err := c.UpdateProblem(ctx, p)
+			return err
+		}, []string{"levelsIn:a", "levelsIn:b", "level:a1", "level:b1", "problemsIn:a1", "problemsIn:b1", "problem:p1", "problem:p2", "problem:p3"}},
+		{"reorder problems", func(ctx context.Context, c *cache.Store) error {
+			ls, err := c.Levels(ctx, []string{"a1"})
+			if err != nil {
+				return err
+			}
+			return c.ReorderProblems(ctx, "a1", ls["a1"].Version, []string{"p2", "p1"})
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1", "problem:p1"}}, // p2 stays at 1
+		{"create level", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.CreateLevel(ctx, coderunner.Level{ID: "b2", AgeGroup: "b", Title: "B2"})
+			return err
+		}, []string{"ageGroups:", "levelsIn:b", "level:b1", "problemsIn:b1"}}, // b1 2 → 1; a level's tag reaches its problem list too
+		{"update age group", func(ctx context.Context, c *cache.Store) error {
+			_, err := c.UpdateAgeGroup(ctx, coderunner.AgeGroup{Slug: "b", Title: "B!", Position: 1, Version: 2})
+			return err
+		}, []string{"ageGroups:", "levelsIn:b"}}, // an age group's tag reaches its level list too
+		{"failed edit", func(ctx context.Context, c *cache.Store) error {
+			p := problem("p3", "b1", 2)
+			p.Version = 7
+			if _, err := c.UpdateProblem(ctx, p); coderunner.ErrorCode(err) != coderunner.Conflict {
+				return fmt.Errorf("stale update: %v, want CONFLICT", err)
+			}
+			return nil
+		}, nil},
+		{"another process changed problem p2", func(_ context.Context, c *cache.Store) error {
+			c.Invalidate(coderunner.ContentChange{Problems: []string{"p2"}})
+			return nil
+		}, []string{"problemsIn:a1", "problem:p2"}},
+		{"another process added a problem to a1", func(_ context.Context, c *cache.Store) error {
+			c.Invalidate(coderunner.ContentChange{Problems: []string{"p9"}, Levels: []string{"a1"}})
+			return nil
+		}, []string{"levelsIn:a", "level:a1", "problemsIn:a1"}},
+		{"another process added a level to b", func(_ context.Context, c *cache.Store) error {
+			c.Invalidate(coderunner.ContentChange{Levels: []string{"b9"}, AgeGroups: []string{"b"}})
+			return nil
+		}, []string{"ageGroups:", "levelsIn:b"}},
+		{"an empty change", func(_ context.Context, c *cache.Store) error {
+			c.Invalidate(coderunner.ContentChange{})
+			return nil
+		}, nil},
 		{"submission, grading and progress writes", func(ctx context.Context, c *cache.Store) error {
 			return errors.Join(
 				c.CreateSubmission(ctx, submission(coderunner.SubmissionQueued)),
@@ -189,7 +250,6 @@ func TestInvalidation(t *testing.T) {
 			c, rec := newFixture(t)
 			readAll(t, c)
 			rec.take()
-			gen := c.Generation()
 			must(t, tt.write(t.Context(), c))
 			rec.take() // what the write itself read
 			readAll(t, c)
@@ -210,9 +270,6 @@ func TestInvalidation(t *testing.T) {
 				if !want[k] {
 					t.Errorf("%s was invalidated, but the write cannot change it", k)
 				}
-			}
-			if changed := c.Generation() != gen; changed != (len(tt.want) > 0) {
-				t.Errorf("generation changed: %v, want %v", changed, len(tt.want) > 0)
 			}
 		})
 	}
@@ -312,5 +369,85 @@ func TestEntriesExpire(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got, _ := short.Problems(ctx, []string{"p1"}); got["p1"].Title != "changed elsewhere" {
 		t.Errorf("after the TTL, title %q; want the change", got["p1"].Title)
+	}
+}
+
+// TestFillRacingInvalidation: a read that fetched the old content, however
+// late its fill lands, is never served once Invalidate has returned.
+func TestFillRacingInvalidation(t *testing.T) {
+	c, rec := newFixture(t)
+	ctx := t.Context()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Problems(ctx, []string{"p1"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() {
+		close(stop)
+		readers.Wait()
+	}()
+	for i := range 200 {
+		p := problem("p1", "a1", 0)
+		p.Title = fmt.Sprint("version ", i)
+		must(t, rec.Store.PutProblem(ctx, p)) // behind the cache, as another replica writes
+		c.Invalidate(coderunner.ContentChange{Problems: []string{"p1"}})
+		for _, wait := range []bool{false, true} {
+			if wait {
+				c.Wait()
+			}
+			got, err := c.Problems(ctx, []string{"p1"})
+			must(t, err)
+			if got["p1"].Title != p.Title {
+				t.Fatalf("after Invalidate (waited: %v), title %q; want %q", wait, got["p1"].Title, p.Title)
+			}
+		}
+	}
+}
+
+// TestResponsesDropWhatAChangeReaches: a change makes stale the responses
+// that read something it names, and no other.
+func TestResponsesDropWhatAChangeReaches(t *testing.T) {
+	c, _ := newFixture(t)
+	responses, err := cache.NewResponses(1<<20, time.Minute, c.Versions())
+	must(t, err)
+	add := func(key string, tags ...string) {
+		responses.Add(key, cache.Response{Body: []byte(key), Tags: tags, At: responses.Now()})
+	}
+	add("problem p1", coderunner.ProblemTag("p1"))
+	add("level a1 and its problems", coderunner.LevelTag("a1"), coderunner.ProblemTag("p1"), coderunner.ProblemTag("p2"))
+	add("level b1", coderunner.LevelTag("b1"))
+	add("age groups", coderunner.AgeGroupListTag)
+	responses.Wait()
+	// Computed before the change, stored after it: stale at once.
+	computing := responses.Now()
+	c.Invalidate(coderunner.ContentChange{Problems: []string{"p1"}})
+	responses.Add("late", cache.Response{Body: []byte("late"), Tags: []string{coderunner.ProblemTag("p1")}, At: computing})
+	responses.Wait()
+	for key, want := range map[string]bool{
+		"problem p1": false, "level a1 and its problems": false, "late": false,
+		"level b1": true, "age groups": true,
+	} {
+		if _, ok := responses.Get(key); ok != want {
+			t.Errorf("%s cached after a change to p1: %v, want %v", key, ok, want)
+		}
+	}
+	c.Invalidate(coderunner.ContentChange{AgeGroups: []string{"b"}})
+	if _, ok := responses.Get("age groups"); ok {
+		t.Error("the list of age groups is cached after a change to age group b")
+	}
+	if _, ok := responses.Get("level b1"); !ok {
+		t.Error("level b1 dropped by a change to its age group that does not name it")
 	}
 }

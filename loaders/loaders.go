@@ -1,7 +1,9 @@
 // Package loaders batches the curriculum reads of one GraphQL operation with
 // dataloaders, so that a query costs one store call per kind of thing per
 // level of nesting, however many items it touches; and reads each run an
-// operation asks for once, however many aliases ask for it.
+// operation asks for once, however many aliases ask for it. The curriculum
+// loaders record what they read in the context's Reads, if any, so that a
+// cached response knows what it depends on.
 package loaders
 
 import (
@@ -55,19 +57,22 @@ type RunReader interface {
 func New(r coderunner.CurriculumReader, runs RunReader, progress ProgressReader, wait time.Duration) *Loaders {
 	l := &Loaders{curriculum: r}
 	opt := dataloadgen.WithWait(wait)
-	l.AgeGroup = dataloadgen.NewLoader(items(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
-		// There are few age groups: read them all, whichever were asked for.
-		groups, err := l.AgeGroups(ctx)
+	l.AgeGroup = dataloadgen.NewLoader(items(recorded(func(ctx context.Context, _ []string) (map[string]coderunner.AgeGroup, error) {
+		// There are few age groups: read them all, whichever were asked
+		// for (what the response depends on is those asked for).
+		groups, err := l.allAgeGroups(ctx)
 		bySlug := make(map[string]coderunner.AgeGroup, len(groups))
 		for _, g := range groups {
 			bySlug[g.Slug] = g
 		}
 		return bySlug, err
-	}, "age group"), opt)
-	l.LevelsInAgeGroup = dataloadgen.NewLoader(lists(r.LevelsInAgeGroups, func(lv coderunner.Level) { l.Level.Prime(lv.ID, lv) }), opt)
-	l.Level = dataloadgen.NewLoader(items(r.Levels, "level"), opt)
-	l.ProblemsInLevel = dataloadgen.NewLoader(lists(r.ProblemsInLevels, func(p coderunner.Problem) { l.Problem.Prime(p.ID, p) }), opt)
-	l.Problem = dataloadgen.NewLoader(items(r.Problems, "problem"), opt)
+	}, coderunner.AgeGroupTag, nil), "age group"), opt)
+	l.LevelsInAgeGroup = dataloadgen.NewLoader(lists(recorded(r.LevelsInAgeGroups, coderunner.AgeGroupTag, levelTags),
+		func(lv coderunner.Level) { l.Level.Prime(lv.ID, lv) }), opt)
+	l.Level = dataloadgen.NewLoader(items(recorded(r.Levels, coderunner.LevelTag, nil), "level"), opt)
+	l.ProblemsInLevel = dataloadgen.NewLoader(lists(recorded(r.ProblemsInLevels, coderunner.LevelTag, problemTags),
+		func(p coderunner.Problem) { l.Problem.Prime(p.ID, p) }), opt)
+	l.Problem = dataloadgen.NewLoader(items(recorded(r.Problems, coderunner.ProblemTag, nil), "problem"), opt)
 	l.Run = dataloadgen.NewLoader(eachRun(runs), opt)
 	l.Progress = dataloadgen.NewLoader(callersProgress(progress), opt)
 	return l
@@ -106,8 +111,15 @@ func eachRun(runs RunReader) func(context.Context, []string) ([]coderunner.Run, 
 	}
 }
 
-// AgeGroups reads every age group and primes the AgeGroup loader with them.
+// AgeGroups reads every age group and primes the AgeGroup loader with
+// them. It records a read of the list of all age groups.
 func (l *Loaders) AgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
+	record(ctx, coderunner.AgeGroupListTag)
+	return l.allAgeGroups(ctx)
+}
+
+// allAgeGroups is AgeGroups without recording the read.
+func (l *Loaders) allAgeGroups(ctx context.Context) ([]coderunner.AgeGroup, error) {
 	groups, err := l.curriculum.AgeGroups(ctx)
 	for _, g := range groups {
 		l.AgeGroup.Prime(g.Slug, g)

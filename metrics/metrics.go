@@ -29,6 +29,8 @@ type Metrics struct {
 	errors              *prometheus.CounterVec
 	refused             *prometheus.CounterVec
 	dropped             *prometheus.CounterVec
+	contentChanges      prometheus.Counter
+	cdnPurges           *prometheus.CounterVec
 }
 
 // New returns metrics with the Go runtime's and the process's collectors.
@@ -78,8 +80,17 @@ func New() *Metrics {
 			Name: "coderunner_streams_dropped_total",
 			Help: "WebSockets and SSE streams the server closed, by reason: init_timeout (no connection_init), ping_timeout (no answer to a keep-alive), write_timeout (the client stopped reading).",
 		}, []string{"reason"}),
+		contentChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_content_changes_applied_total",
+			Help: "Content changes, from any replica, this process applied to its caches.",
+		}),
+		cdnPurges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_cdn_purges_total",
+			Help: "Purges of content changes asked of the CDN (CODERUNNER_CDN_PURGE_URL), by result: ok, or failed after every attempt.",
+		}, []string{"result"}),
 	}
 	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
+		m.contentChanges, m.cdnPurges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,6 +124,12 @@ func (m *Metrics) Refused(limit string) { m.refused.WithLabelValues(limit).Inc()
 
 // Dropped records a stream the server closed, and why.
 func (m *Metrics) Dropped(reason string) { m.dropped.WithLabelValues(reason).Inc() }
+
+// ContentChangeApplied records a content change applied to the caches.
+func (m *Metrics) ContentChangeApplied() { m.contentChanges.Inc() }
+
+// CDNPurged records a purge asked of the CDN, and its result.
+func (m *Metrics) CDNPurged(result string) { m.cdnPurges.WithLabelValues(result).Inc() }
 
 // DeadLettered records a dead-lettered job.
 func (m *Metrics) DeadLettered() { m.deadLettered.Inc() }

@@ -16,16 +16,13 @@ import (
 	"coderunner"
 	"coderunner/accounts"
 	"coderunner/cache"
+	"coderunner/loaders"
 )
 
 const (
 	publicCacheControl = "public, max-age=60, stale-while-revalidate=300"
 	noStore            = "no-store"
 )
-
-// Generation reports the current content generation; a response computed
-// at one generation is stale at any other.
-type Generation func() uint64
 
 // httpFront wraps the GraphQL handler for plain HTTP requests (WebSocket
 // and SSE pass straight through). It
@@ -34,12 +31,14 @@ type Generation func() uint64
 //     gqlgen has said whether the operation was public and error-free;
 //   - gives every error that gqlgen's transports wrote themselves (bad JSON,
 //     a mutation over GET) an extensions.code;
-//   - answers public GETs from a response cache, with an ETag and 304s.
+//   - answers public GETs from a response cache, with an ETag and 304s,
+//     and tags each with the content it was computed from (Surrogate-Key,
+//     Cache-Tag), so that a CDN can purge exactly the responses a change
+//     reaches.
 type httpFront struct {
 	next         http.Handler
 	maxBodyBytes int64
 	responses    *cache.Responses // nil: no response cache
-	generation   Generation
 }
 
 func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,14 +60,15 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var key string
-	var gen uint64
+	var at uint64
 	if r.Method == http.MethodGet && h.responses != nil {
 		key = r.Header.Get("Accept") + "\n" + r.URL.RawQuery
-		gen = h.generation()
-		if resp, ok := h.responses.Get(key, gen); ok {
-			writePublic(w, r, resp.Body, resp.ETag, resp.ContentType)
+		if resp, ok := h.responses.Get(key); ok {
+			writePublic(w, r, resp)
 			return
 		}
+		// Before the reads: a change from now on makes them stale.
+		at = h.responses.Now()
 	}
 
 	if r.ContentLength > h.maxBodyBytes {
@@ -80,6 +80,10 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := &policy{}
 	rec := &recorder{header: http.Header{}, status: http.StatusOK, body: &bytes.Buffer{}}
 	ctx := accounts.WithCookieWriter(withPolicy(r.Context(), p), func(c *http.Cookie) { rec.header.Add("Set-Cookie", c.String()) })
+	reads := &loaders.Reads{}
+	if r.Method == http.MethodGet {
+		ctx = loaders.WithReads(ctx, reads)
+	}
 	h.next.ServeHTTP(rec, r.WithContext(ctx))
 
 	if body.exceeded {
@@ -94,11 +98,17 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet && p.public && rec.status == http.StatusOK {
 		contentType := rec.header.Get("Content-Type")
-		etag := strongETag(contentType, rec.body.Bytes())
-		if h.responses != nil {
-			h.responses.Add(key, cache.Response{Body: rec.body.Bytes(), ETag: etag, ContentType: contentType, Generation: gen})
+		resp := cache.Response{
+			Body:        rec.body.Bytes(),
+			ETag:        strongETag(contentType, rec.body.Bytes()),
+			ContentType: contentType,
+			Tags:        reads.Tags(),
+			At:          at,
 		}
-		writePublic(w, r, rec.body.Bytes(), etag, contentType)
+		if h.responses != nil {
+			h.responses.Add(key, resp)
+		}
+		writePublic(w, r, resp)
 		return
 	}
 	w.Header().Set("Cache-Control", noStore)
@@ -109,18 +119,46 @@ func (h *httpFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writePublic writes a shareable response, or 304 if the client has it.
 // The Content-Type follows the request's Accept (application/json or
 // application/graphql-response+json), so shared caches must key on it too.
-func writePublic(w http.ResponseWriter, r *http.Request, body []byte, etag, contentType string) {
+func writePublic(w http.ResponseWriter, r *http.Request, resp cache.Response) {
 	h := w.Header()
 	h.Set("Cache-Control", publicCacheControl)
 	h.Add("Vary", "Accept")
-	h.Set("ETag", etag)
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	h.Set("ETag", resp.ETag)
+	setSurrogateKeys(h, resp.Tags)
+	if etagMatches(r.Header.Get("If-None-Match"), resp.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", contentType)
-	w.Write(body)
+	h.Set("Content-Type", resp.ContentType)
+	w.Write(resp.Body)
 }
+
+// maxSurrogateKeys bounds the length of the tag headers: CDNs refuse or
+// truncate longer ones (Fastly: 16 KiB per header; Cloudflare: 16 KiB of
+// Cache-Tag in all).
+const maxSurrogateKeys = 8 << 10
+
+// setSurrogateKeys lists the content a public response was computed from,
+// as Fastly's Surrogate-Key (space-separated) and Cloudflare's Cache-Tag
+// (comma-separated), so that a purge of a change's tags (Purger) drops
+// exactly the copies it reaches. A response that read more than the
+// headers can list (most of the curriculum at once) is tagged WideTag
+// alone, which every purge names.
+func setSurrogateKeys(h http.Header, tags []string) {
+	if len(tags) == 0 {
+		return
+	}
+	keys := strings.Join(tags, " ")
+	if len(keys) > maxSurrogateKeys {
+		tags, keys = []string{WideTag}, WideTag
+	}
+	h.Set("Surrogate-Key", keys)
+	h.Set("Cache-Tag", strings.Join(tags, ","))
+}
+
+// WideTag tags the public responses that read too much content to list it
+// in their headers; every purge includes it.
+const WideTag = "wide"
 
 // strongETag tags a representation: the same body sent as another
 // Content-Type is another representation, with another tag.

@@ -39,11 +39,24 @@ type Config struct {
 	Store coderunner.Store
 	// Queries keeps persisted queries by hash (APQ).
 	Queries graphql.Cache[string]
-	// Responses, if not nil, keeps whole public GET responses; Generation
-	// must then report the content generation they are valid for.
-	Responses  *cache.Responses
-	Generation Generation
-	Limits     Limits
+	// Responses, if not nil, keeps whole public GET responses.
+	Responses *cache.Responses
+	// ContentChanges, if not nil, carries content changes between
+	// replicas: ContentChanged publishes through it, and the server
+	// applies every change it delivers, from any replica, with
+	// Invalidate.
+	ContentChanges coderunner.ContentChanges
+	// Invalidate, if not nil, drops from this replica's caches what a
+	// content change reaches: cache.Store.Invalidate, which reaches the
+	// responses of a Responses sharing its Versions too.
+	Invalidate func(coderunner.ContentChange)
+	// CountContentChange, if not nil, is told of each change applied from
+	// ContentChanges.
+	CountContentChange func()
+	// Purge, if not nil, asks a CDN to drop its copies of the responses a
+	// change reaches, after ContentChanged.
+	Purge  *Purger
+	Limits Limits
 	// LoaderWait is how long dataloaders collect keys; 0 means
 	// loaders.DefaultWait.
 	LoaderWait time.Duration
@@ -95,6 +108,7 @@ type Server struct {
 	closeSubscriptions context.CancelFunc
 
 	accounts       *accounts.Service
+	content        contentChanges
 	countErr       func(coderunner.Code)
 	present        graphql.ErrorPresenterFunc
 	sessions       *sessionWatch
@@ -115,6 +129,7 @@ func New(cfg Config) *Server {
 		streams:        newStreams(cfg, present),
 		mux:            http.NewServeMux(),
 		accounts:       cfg.Accounts,
+		content:        newContentChanges(cfg),
 		countErr:       cfg.CountError,
 		sessions:       newSessionWatch(),
 		trustedProxies: cfg.TrustedProxies,
@@ -123,6 +138,9 @@ func New(cfg Config) *Server {
 	}
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
 	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
+	if cfg.ContentChanges != nil && cfg.Invalidate != nil {
+		go s.content.follow(s.subscriptions)
+	}
 	mux := s.mux
 	// Streams are admitted first (the cheapest refusal), and
 	// authentication comes before the response cache, so that a bad token
@@ -131,7 +149,6 @@ func New(cfg Config) *Server {
 		next:         s.endOnClose(s.graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
-		generation:   cfg.Generation,
 	}))))
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
@@ -155,7 +172,7 @@ func (s *Server) countError(code coderunner.Code) {
 
 // CloseSubscriptions ends every open subscription; clients reconnect (to
 // another replica) with the last seq they saw. Call it when shutting down:
-// it also stops listening for signed-out sessions.
+// it also stops listening for signed-out sessions and content changes.
 func (s *Server) CloseSubscriptions() { s.closeSubscriptions() }
 
 // endOnClose makes long-lived requests end when CloseSubscriptions is called.

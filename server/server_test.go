@@ -82,21 +82,20 @@ type options struct {
 	connections   server.ConnectionLimits
 	timeouts      *server.Timeouts // nil: none, as httptest's server has
 	trusted       []netip.Prefix
+	// db, if not nil, is the store under the caches, shared with other
+	// servers; nil: a new SQLite file with the shipped curriculum.
+	db coderunner.Store
+	// content carries content changes; nil: the server's memory broker.
+	content coderunner.ContentChanges
+	purge   *server.Purger
+	applied *atomic.Int64 // if not nil, counts content changes applied
 }
 
 func newServer(t testing.TB, opt options) *testServer {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "coderunner.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	c, err := curriculum.Shipped()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := curriculum.Seed(t.Context(), db, c); err != nil {
-		t.Fatal(err)
+	db := opt.db
+	if db == nil {
+		db = newDB(t)
 	}
 	ts := &testServer{inner: &countingStore{Store: db}}
 	ts.broker = memory.New(broker.Options{MaxWaiting: opt.queueMax})
@@ -130,20 +129,28 @@ func newServer(t testing.TB, opt options) *testServer {
 			ts.subscriptions.Add(1)
 			return func() { ts.subscriptions.Add(-1) }
 		},
-		CountRefused: ts.refused.add,
-		CountDropped: ts.dropped.add,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CountRefused:   ts.refused.add,
+		CountDropped:   ts.dropped.add,
+		ContentChanges: opt.content,
+		Purge:          opt.purge,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if cfg.ContentChanges == nil {
+		cfg.ContentChanges = ts.broker
+	}
+	if opt.applied != nil {
+		cfg.CountContentChange = func() { opt.applied.Add(1) }
 	}
 	if !opt.noCache {
 		ts.store, err = cache.NewStore(ts.inner, 16<<20, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts.responses, err = cache.NewResponses(16<<20, time.Minute)
+		ts.responses, err = cache.NewResponses(16<<20, time.Minute, ts.store.Versions())
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Store, cfg.Responses, cfg.Generation = ts.store, ts.responses, ts.store.Generation
+		cfg.Store, cfg.Responses, cfg.Invalidate = ts.store, ts.responses, ts.store.Invalidate
 	}
 	ts.api = server.New(cfg)
 	ts.Server = httptest.NewUnstartedServer(ts.api)
@@ -153,6 +160,24 @@ func newServer(t testing.TB, opt options) *testServer {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// newDB returns a new SQLite store holding the shipped curriculum.
+func newDB(t testing.TB) coderunner.Store {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "coderunner.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := curriculum.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := curriculum.Seed(t.Context(), db, c); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // countingStore counts calls to each read method.

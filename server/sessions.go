@@ -86,12 +86,19 @@ func (w *sessionWatch) held() []string {
 // run apart, so that a slow store does not hold up revocations.
 func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocations, valid func(context.Context, string) bool, log *slog.Logger) {
 	go w.recheck(ctx, valid)
-	var revoked <-chan string
+	listen(ctx, revocations.Revoked, w.end, "signed-out sessions", log)
+}
+
+// listen hands each message of a broadcast (subscribe) to handle until ctx
+// ends, subscribing again, every second until it works, whenever the
+// channel closes or subscribing fails.
+func listen[T any](ctx context.Context, subscribe func(context.Context) (<-chan T, error), handle func(T), what string, log *slog.Logger) {
+	var messages <-chan T
 	for ctx.Err() == nil {
-		if revoked == nil {
-			ch, err := revocations.Revoked(ctx)
+		if messages == nil {
+			ch, err := subscribe(ctx)
 			if err != nil {
-				log.Warn("listen for signed-out sessions; retrying", "err", err)
+				log.Warn("listen for "+what+"; retrying", "err", err)
 				select {
 				case <-ctx.Done():
 					return
@@ -99,17 +106,17 @@ func (w *sessionWatch) run(ctx context.Context, revocations coderunner.Revocatio
 				}
 				continue
 			}
-			revoked = ch
+			messages = ch
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case hash, ok := <-revoked:
+		case m, ok := <-messages:
 			if !ok {
-				revoked = nil
+				messages = nil
 				continue
 			}
-			w.end(hash)
+			handle(m)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package brokertest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -78,13 +79,30 @@ func testRevokedEverywhere(t *testing.T, open Open, peer Peer) {
 
 func testRevokedEndsWithContext(t *testing.T, open Open, _ Peer) {
 	b := open(t, options())
+	testListenerEndsWithContext(t, b.Revoked, b.Revoke, "hash-1")
+}
+
+// testListenerEndsWithContext: a listener of a broadcast (listen) closes
+// when its ctx ends, and another goes on receiving what publish sends.
+func testListenerEndsWithContext[T any](t *testing.T, listen func(context.Context) (<-chan T, error),
+	publish func(context.Context, T) error, m T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	ending := listenRevoked(t, ctx, b)
-	staying := listenRevoked(t, t.Context(), b)
+	ending, err := listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staying, err := listen(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cancel()
 	expectClosed(t, ending, timeout)
-	revoke(t, b, "hash-1")
-	expectRevoked(t, staying, "hash-1")
+	if err := publish(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := receive(t, staying, timeout); !ok || !reflect.DeepEqual(got, m) {
+		t.Fatalf("received %+v (open: %v); want %+v", got, ok, m)
+	}
 }
 
 // testRevokedSlowListener: a listener that does not read holds

@@ -13,7 +13,7 @@ import (
 
 // Open returns a new, empty Broker with opts and closes it when t ends.
 // Brokers opened for one test must not share jobs, events, messages,
-// counters or revocations.
+// counters, revocations or content changes.
 type Open func(t *testing.T, opts broker.Options) coderunner.Broker
 
 // Peer returns a Broker that shares all of b's state, as the Broker of
@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open, peer Peer) {
 	t.Run("Control", func(t *testing.T) { testControl(t, open) })
 	t.Run("Limiter", func(t *testing.T) { testLimiter(t, open, peer) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open, peer) })
+	t.Run("ContentChanges", func(t *testing.T) { testContentChanges(t, open, peer) })
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
 		if err := open(t, options()).Ping(t.Context()); err != nil {

@@ -28,6 +28,8 @@ type Broker struct {
 	control controlQueues
 	limits  limits
 	revoked broker.RevokedListeners
+	// contentChanged are the ContentChanged listeners.
+	contentChanged broker.ContentListeners
 
 	// done ends blocked calls, subscriptions and the sweeper on Close.
 	done      context.Context

@@ -16,7 +16,8 @@
 //     of each, checked and updated together by one Lua script; per
 //     throttled key, a sorted set of the attempts Take counted, checked
 //     and added to by another. Every key expires (see limiter.go).
-//   - Revocations: one channel, on the same PubSub connection.
+//   - Revocations and ContentChanges: one channel each, on the same
+//     PubSub connection.
 //
 // Keys start with a prefix (default "coderunner:"), so that several
 // deployments or tests can share one Redis. The Broker works on a Redis
@@ -171,6 +172,9 @@ func (k keys) throttle(key string) string          { return k.prefix + "throttle
 
 // revoked is the channel of session revocations.
 func (k keys) revoked() string { return k.prefix + "sessions:revoked" }
+
+// contentChanged is the channel of content changes.
+func (k keys) contentChanged() string { return k.prefix + "content:changed" }
 
 // ensureGroup creates the stream and its consumer group if either is
 // missing: at first use, and after a Redis restart lost them.

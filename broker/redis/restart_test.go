@@ -67,6 +67,10 @@ func TestRecoversFromRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	changed, err := b.ContentChanged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -133,6 +137,23 @@ func TestRecoversFromRestart(t *testing.T) {
 		case h := <-revoked:
 			if h != "hash" {
 				t.Fatalf("revoked %q; want hash", h)
+			}
+			return nil
+		case <-time.After(200 * time.Millisecond):
+			return errors.New("not delivered")
+		}
+	})
+
+	// And a content change listener.
+	change := coderunner.ContentChange{Problems: []string{"hello-world"}}
+	eventually(t, "PublishContentChange reaching a listener from before the restart", func(ctx context.Context) error {
+		if err := b.PublishContentChange(ctx, change); err != nil {
+			return err
+		}
+		select {
+		case c := <-changed:
+			if len(c.Problems) != 1 || c.Problems[0] != "hello-world" {
+				t.Fatalf("content change %+v; want %+v", c, change)
 			}
 			return nil
 		case <-time.After(200 * time.Millisecond):

@@ -73,21 +73,24 @@ type hub struct {
 	syncMu     sync.Mutex
 	subscribed map[string]bool
 
-	// revoked are the Broker's Revoked listeners: the revocations channel
-	// is subscribed while there is one (see revocations.go).
-	revoked broker.RevokedListeners
-	// revokedConfirmation, guarded by mu, is made with each SUBSCRIBE to the
-	// revocations channel and closed when Redis confirms it.
-	revokedConfirmation chan struct{}
+	// revoked and contentChanged are the Broker's Revoked and
+	// ContentChanged listeners; broadcasts, by channel, are their
+	// channels, each subscribed while it has a listener (see
+	// broadcast.go). Made by newHub, read-only after.
+	revoked        broker.RevokedListeners
+	contentChanged broker.ContentListeners
+	broadcasts     map[string]*broadcast
 }
 
 func newHub(b *Broker) *hub {
-	return &hub{
+	h := &hub{
 		b:          b,
 		ps:         b.rdb.Subscribe(b.done), // no channel yet: connects on first use
 		topics:     make(map[string]map[*subscriber]struct{}),
 		subscribed: make(map[string]bool),
 	}
+	h.broadcasts = h.newBroadcasts()
+	return h
 }
 
 func (h *hub) close() error { return h.ps.Close() }
@@ -215,10 +218,10 @@ func (h *hub) unsubscribe(channel string) {
 }
 
 // wanted reports whether channel has local listeners: subscribers of a
-// run, or Revoked listeners.
+// run, or listeners of a broadcast.
 func (h *hub) wanted(channel string) bool {
-	if channel == h.b.keys.revoked() {
-		return h.revoked.Any()
+	if bc := h.broadcasts[channel]; bc != nil {
+		return bc.any()
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -238,8 +241,8 @@ func (h *hub) sync(channel string) error {
 	}
 	if want {
 		h.subscribed[channel] = true
-		if channel == h.b.keys.revoked() {
-			h.expectRevokedConfirmation()
+		if bc := h.broadcasts[channel]; bc != nil {
+			h.expectConfirmation(bc)
 		}
 		return h.ps.Subscribe(h.b.done, channel)
 	}
@@ -269,13 +272,13 @@ func (h *hub) receive() {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				h.each(m.Channel, (*subscriber).requestCatchUp)
-				if m.Channel == h.b.keys.revoked() {
-					h.revokedConfirmed()
+				if bc := h.broadcasts[m.Channel]; bc != nil {
+					h.confirmed(bc)
 				}
 			}
 		case *goredis.Message:
-			if m.Channel == h.b.keys.revoked() {
-				h.revoked.Deliver(m.Payload)
+			if bc := h.broadcasts[m.Channel]; bc != nil {
+				bc.deliver(m.Payload)
 				continue
 			}
 			e, err := decodeEvent(m.Payload)

@@ -157,19 +157,27 @@ func (a *app) apiServer() (*server.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		responses, err := cache.NewResponses(budget/2, cacheTTL/2)
+		responses, err := cache.NewResponses(budget/2, cacheTTL/2, cached.Versions())
 		if err != nil {
 			return nil, err
 		}
 		a.metrics.WatchCache("curriculum", cached.Stats)
-		scfg.Store, scfg.Responses, scfg.Generation = cached, responses, cached.Generation
+		scfg.Store, scfg.Responses = cached, responses
+		// Every replica applies every replica's content changes.
+		scfg.Invalidate, scfg.CountContentChange = cached.Invalidate, a.metrics.ContentChangeApplied
+	}
+	scfg.ContentChanges = a.broker
+	if a.cfg.CDNPurgeURL != "" {
+		scfg.Purge = &server.Purger{URL: a.cfg.CDNPurgeURL, Count: a.metrics.CDNPurged, Log: a.log}
 	}
 	return server.New(scfg), nil
 }
 
-// cacheTTL bounds how long a content change made by another process
-// (`coderunner seed`, another replica) takes to show: as long as a browser
-// or CDN may keep a public response (max-age=60). The store cache and the
+// cacheTTL bounds how long a content change takes to show when nobody
+// announced it (`coderunner seed` run against a serving deployment) or its
+// announcement was lost (a Redis outage): as long as a browser or CDN may
+// keep a public response (max-age=60). Announced changes show on every
+// replica at once (server.Server.ContentChanged). The store cache and the
 // response cache each get half: a response may be built from a store entry
 // about to expire.
 const cacheTTL = time.Minute

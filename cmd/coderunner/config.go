@@ -32,6 +32,7 @@ type config struct {
 	Introspection bool     // CODERUNNER_INTROSPECTION, default on except in production
 	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to call with credentials and open WebSockets
 	CacheMB       int      // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
+	CDNPurgeURL   string   // CODERUNNER_CDN_PURGE_URL: if set, content changes POST {"tags": [...]} there
 	LogFormat     string   // CODERUNNER_LOG_FORMAT: text or json
 	LogLevel      slog.Level
 
@@ -74,6 +75,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DataDir:     env("CODERUNNER_DATA", "./data"),
 		MongoURI:    env("MONGODB_URI", ""),
 		RedisURL:    env("REDIS_URL", ""),
+		CDNPurgeURL: env("CODERUNNER_CDN_PURGE_URL", ""),
 		LogFormat:   env("CODERUNNER_LOG_FORMAT", "text"),
 	}
 	switch environment := env("CODERUNNER_ENV", "development"); environment {

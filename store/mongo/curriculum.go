@@ -215,10 +215,7 @@ func (s *Store) CreateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (code
 
 // UpdateAgeGroup replaces an age group at the version it names.
 func (s *Store) UpdateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
-	if err := g.Validate(); err != nil {
-		return g, err
-	}
-	if err := coderunner.CheckEditVersion("age group", g.Slug, g.Version); err != nil {
+	if err := g.ValidateUpdate(); err != nil {
 		return g, err
 	}
 	return g, s.edit(ctx, func(hs *holds) error {
@@ -407,10 +404,7 @@ func (s *Store) CreateLevel(ctx context.Context, l coderunner.Level) (coderunner
 // UpdateLevel replaces a level at the version it names, moving it to the
 // end of another age group if it names one.
 func (s *Store) UpdateLevel(ctx context.Context, l coderunner.Level) (coderunner.Level, error) {
-	if err := l.Validate(); err != nil {
-		return l, err
-	}
-	if err := coderunner.CheckEditVersion("level", l.ID, l.Version); err != nil {
+	if err := l.ValidateUpdate(); err != nil {
 		return l, err
 	}
 	err := s.edit(ctx, func(hs *holds) error {
@@ -526,36 +520,51 @@ func (s *Store) DeleteLevel(ctx context.Context, id string, version int64) error
 
 // ReorderLevels sets the order of an age group's levels.
 func (s *Store) ReorderLevels(ctx context.Context, ageGroup string, groupVersion int64, ids []string) error {
-	if err := coderunner.CheckEditVersion("age group", ageGroup, groupVersion); err != nil {
+	return reorderChildren(ctx, s, s.ageGroupTarget(ageGroup), groupVersion, ids,
+		func(h *hold) (int64, error) {
+			g, err := decode[ageGroupDoc](h)
+			return g.Version, err
+		},
+		func() ([]levelDoc, error) { return children[levelDoc](ctx, s.levels, "ageGroup", ageGroup) },
+		s.levelTarget,
+		func(hs *holds) error { return hs.bumpAgeGroup(ctx, ageGroup) })
+}
+
+// reorderChildren orders the children of parent as ids, if the parent is
+// at version: version reads it from the parent's hold, list lists the
+// children, child is their target, bump writes the parent.
+func reorderChildren[D positioned](ctx context.Context, s *Store, parent target, version int64, ids []string,
+	versionOf func(*hold) (int64, error), list func() ([]D, error), child func(string) target, bump func(*holds) error) error {
+	what := singular[parent.coll.Name()]
+	if err := coderunner.CheckEditVersion(what, parent.id, version); err != nil {
 		return err
 	}
 	return s.edit(ctx, func(hs *holds) error {
-		t := s.ageGroupTarget(ageGroup)
-		if err := hs.mustHold(ctx, t); err != nil {
+		if err := hs.mustHold(ctx, parent); err != nil {
 			return err
 		}
-		g, err := decode[ageGroupDoc](hs.get(t))
+		stored, err := versionOf(hs.get(parent))
 		if err != nil {
 			return err
 		}
-		if err := coderunner.CheckVersion("age group", ageGroup, groupVersion, storedVersion(g.Version)); err != nil {
+		if err := coderunner.CheckVersion(what, parent.id, version, storedVersion(stored)); err != nil {
 			return err
 		}
-		levels, err := children[levelDoc](ctx, s.levels, "ageGroup", ageGroup)
+		children, err := list()
 		if err != nil {
 			return err
 		}
-		moves, err := reorder(fmt.Sprintf("age group %q", ageGroup), levels, ids)
+		moves, err := reorder(fmt.Sprintf("%s %q", what, parent.id), children, ids)
 		if err != nil {
 			return err
 		}
-		if err := hs.mustHold(ctx, targets(s.levelTarget, moves)...); err != nil {
+		if err := hs.mustHold(ctx, targets(child, moves)...); err != nil {
 			return err
 		}
-		if err := hs.reposition(ctx, s.levelTarget, moves); err != nil {
+		if err := hs.reposition(ctx, child, moves); err != nil {
 			return err
 		}
-		return hs.bumpAgeGroup(ctx, ageGroup)
+		return bump(hs)
 	})
 }
 
@@ -694,10 +703,7 @@ func (s *Store) CreateProblem(ctx context.Context, p coderunner.Problem) (coderu
 // UpdateProblem replaces a problem at the version it names, moving it to
 // the end of another level if it names one.
 func (s *Store) UpdateProblem(ctx context.Context, p coderunner.Problem) (coderunner.Problem, error) {
-	if err := p.Validate(); err != nil {
-		return p, err
-	}
-	if err := coderunner.CheckEditVersion("problem", p.ID, p.Version); err != nil {
+	if err := p.ValidateUpdate(); err != nil {
 		return p, err
 	}
 	p = p.WithDefaults()
@@ -808,35 +814,12 @@ func (s *Store) DeleteProblem(ctx context.Context, id string, version int64) err
 
 // ReorderProblems sets the order of a level's problems.
 func (s *Store) ReorderProblems(ctx context.Context, levelID string, levelVersion int64, ids []string) error {
-	if err := coderunner.CheckEditVersion("level", levelID, levelVersion); err != nil {
-		return err
-	}
-	return s.edit(ctx, func(hs *holds) error {
-		t := s.levelTarget(levelID)
-		if err := hs.mustHold(ctx, t); err != nil {
-			return err
-		}
-		l, err := decode[levelDoc](hs.get(t))
-		if err != nil {
-			return err
-		}
-		if err := coderunner.CheckVersion("level", levelID, levelVersion, storedVersion(l.Version)); err != nil {
-			return err
-		}
-		problems, err := children[problemDoc](ctx, s.problems, "levelId", levelID)
-		if err != nil {
-			return err
-		}
-		moves, err := reorder(fmt.Sprintf("level %q", levelID), problems, ids)
-		if err != nil {
-			return err
-		}
-		if err := hs.mustHold(ctx, targets(s.problemTarget, moves)...); err != nil {
-			return err
-		}
-		if err := hs.reposition(ctx, s.problemTarget, moves); err != nil {
-			return err
-		}
-		return hs.bumpLevel(ctx, levelID)
-	})
+	return reorderChildren(ctx, s, s.levelTarget(levelID), levelVersion, ids,
+		func(h *hold) (int64, error) {
+			l, err := decode[levelDoc](h)
+			return l.Version, err
+		},
+		func() ([]problemDoc, error) { return children[problemDoc](ctx, s.problems, "levelId", levelID) },
+		s.problemTarget,
+		func(hs *holds) error { return hs.bumpLevel(ctx, levelID) })
 }

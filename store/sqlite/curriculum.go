@@ -545,10 +545,7 @@ func (s *Store) CreateProblem(ctx context.Context, p coderunner.Problem) (coderu
 
 // UpdateAgeGroup replaces an age group at the version it names.
 func (s *Store) UpdateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (coderunner.AgeGroup, error) {
-	if err := g.Validate(); err != nil {
-		return g, err
-	}
-	if err := coderunner.CheckEditVersion("age group", g.Slug, g.Version); err != nil {
+	if err := g.ValidateUpdate(); err != nil {
 		return g, err
 	}
 	return g, s.inTx(ctx, func(tx *sql.Tx) error {
@@ -567,10 +564,7 @@ func (s *Store) UpdateAgeGroup(ctx context.Context, g coderunner.AgeGroup) (code
 // UpdateLevel replaces a level at the version it names, moving it to the
 // end of another age group if it names one.
 func (s *Store) UpdateLevel(ctx context.Context, l coderunner.Level) (coderunner.Level, error) {
-	if err := l.Validate(); err != nil {
-		return l, err
-	}
-	if err := coderunner.CheckEditVersion("level", l.ID, l.Version); err != nil {
+	if err := l.ValidateUpdate(); err != nil {
 		return l, err
 	}
 	var stored coderunner.Level
@@ -608,10 +602,7 @@ func (s *Store) UpdateLevel(ctx context.Context, l coderunner.Level) (coderunner
 // UpdateProblem replaces a problem at the version it names, moving it to
 // the end of another level if it names one.
 func (s *Store) UpdateProblem(ctx context.Context, p coderunner.Problem) (coderunner.Problem, error) {
-	if err := p.Validate(); err != nil {
-		return p, err
-	}
-	if err := coderunner.CheckEditVersion("problem", p.ID, p.Version); err != nil {
+	if err := p.ValidateUpdate(); err != nil {
 		return p, err
 	}
 	p = p.WithDefaults()

@@ -94,7 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"AuditLog", testAuditLog},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, editingTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
 		})
