@@ -3,6 +3,7 @@ package content
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -28,9 +29,19 @@ type Service struct {
 	Checker *Checker
 	// Changed announces a change to every replica's caches and the CDN
 	// (server.Server.ContentChanged); nil announces nothing.
-	Changed func(ctx context.Context, c coderunner.ContentChange)
+	Changed func(ctx context.Context, c coderunner.ContentChange) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Log receives what goes wrong without failing a call; nil means
+	// slog.Default().
+	Log *slog.Logger
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 func (s *Service) now() time.Time {
@@ -51,9 +62,12 @@ func (s *Service) edit(ctx context.Context, caller coderunner.Caller, action, ta
 		return err
 	}
 	// The change is made: announce it even if the audit write fails, so
-	// that no replica serves what is gone.
+	// that no replica serves what is gone. A failed announcement does not
+	// fail the change: other replicas' caches expire it within a minute.
 	if s.Changed != nil {
-		s.Changed(context.WithoutCancel(ctx), change)
+		if err := s.Changed(context.WithoutCancel(ctx), change); err != nil {
+			s.log().Warn("a content change was stored but not announced to other replicas", "action", action, "target", target, "err", err)
+		}
 	}
 	return s.Store.AddAuditEntry(ctx, coderunner.NewAuditEntry(caller.Owner(), action, target, before, after, s.now()))
 }

@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	AgeGroup() AgeGroupResolver
+	Checker() CheckerResolver
 	Level() LevelResolver
 	Mutation() MutationResolver
 	Problem() ProblemResolver
@@ -42,6 +43,7 @@ type ResolverRoot interface {
 	Subscription() SubscriptionResolver
 	TestResult() TestResultResolver
 	User() UserResolver
+	CheckerInput() CheckerInputResolver
 }
 
 type DirectiveRoot struct {
@@ -55,6 +57,7 @@ type ComplexityRoot struct {
 		Position    func(childComplexity int) int
 		Slug        func(childComplexity int) int
 		Title       func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	AuditEntry struct {
@@ -73,6 +76,41 @@ type ComplexityRoot struct {
 		User      func(childComplexity int) int
 	}
 
+	Checker struct {
+		Kind      func(childComplexity int) int
+		Tolerance func(childComplexity int) int
+	}
+
+	EditableProblem struct {
+		Checker            func(childComplexity int) int
+		Draft              func(childComplexity int) int
+		HiddenTests        func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		LevelID            func(childComplexity int) int
+		MemoryMB           func(childComplexity int) int
+		Position           func(childComplexity int) int
+		ReferenceSolution  func(childComplexity int) int
+		SampleTests        func(childComplexity int) int
+		StarterCode        func(childComplexity int) int
+		Statement          func(childComplexity int) int
+		StopOnFirstFailure func(childComplexity int) int
+		TimeLimitMs        func(childComplexity int) int
+		Title              func(childComplexity int) int
+		Version            func(childComplexity int) int
+	}
+
+	EditableTestCase struct {
+		Hint   func(childComplexity int) int
+		Input  func(childComplexity int) int
+		Output func(childComplexity int) int
+	}
+
+	ImportResult struct {
+		AgeGroups func(childComplexity int) int
+		Levels    func(childComplexity int) int
+		Problems  func(childComplexity int) int
+	}
+
 	Level struct {
 		AgeGroup     func(childComplexity int) int
 		Description  func(childComplexity int) int
@@ -82,6 +120,7 @@ type ComplexityRoot struct {
 		ProblemCount func(childComplexity int) int
 		Problems     func(childComplexity int) int
 		Title        func(childComplexity int) int
+		Version      func(childComplexity int) int
 	}
 
 	LevelProgress struct {
@@ -91,16 +130,28 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CancelRun    func(childComplexity int, id string) int
-		Run          func(childComplexity int, input RunInput) int
-		SendInput    func(childComplexity int, runID string, text string, closeInput bool) int
-		SetQuota     func(childComplexity int, userID string, input coderunner.QuotaOverride) int
-		SetRole      func(childComplexity int, userID string, role coderunner.Role) int
-		SetRoleQuota func(childComplexity int, role coderunner.Role, input coderunner.QuotaOverride) int
-		SignIn       func(childComplexity int, name string, password string, setCookie bool) int
-		SignOut      func(childComplexity int) int
-		SignUp       func(childComplexity int, name string, password string) int
-		Submit       func(childComplexity int, problemID string, code string) int
+		CancelRun        func(childComplexity int, id string) int
+		CreateAgeGroup   func(childComplexity int, input coderunner.AgeGroup) int
+		CreateLevel      func(childComplexity int, input coderunner.Level) int
+		CreateProblem    func(childComplexity int, input coderunner.Problem) int
+		DeleteAgeGroup   func(childComplexity int, slug string, version int) int
+		DeleteLevel      func(childComplexity int, id string, version int) int
+		DeleteProblem    func(childComplexity int, id string, version int) int
+		ImportCurriculum func(childComplexity int, yaml string) int
+		ReorderLevels    func(childComplexity int, ageGroup string, version int, ids []string) int
+		ReorderProblems  func(childComplexity int, levelID string, version int, ids []string) int
+		Run              func(childComplexity int, input RunInput) int
+		SendInput        func(childComplexity int, runID string, text string, closeInput bool) int
+		SetQuota         func(childComplexity int, userID string, input coderunner.QuotaOverride) int
+		SetRole          func(childComplexity int, userID string, role coderunner.Role) int
+		SetRoleQuota     func(childComplexity int, role coderunner.Role, input coderunner.QuotaOverride) int
+		SignIn           func(childComplexity int, name string, password string, setCookie bool) int
+		SignOut          func(childComplexity int) int
+		SignUp           func(childComplexity int, name string, password string) int
+		Submit           func(childComplexity int, problemID string, code string) int
+		UpdateAgeGroup   func(childComplexity int, input coderunner.AgeGroup) int
+		UpdateLevel      func(childComplexity int, input coderunner.Level) int
+		UpdateProblem    func(childComplexity int, input coderunner.Problem) int
 	}
 
 	Problem struct {
@@ -127,16 +178,19 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AgeGroups   func(childComplexity int) int
-		AuditLog    func(childComplexity int, first int, after *string) int
-		Level       func(childComplexity int, id string) int
-		Levels      func(childComplexity int, ageGroup string) int
-		Me          func(childComplexity int) int
-		Problem     func(childComplexity int, id string) int
-		Run         func(childComplexity int, id string) int
-		Submission  func(childComplexity int, id string) int
-		Submissions func(childComplexity int, problemID *string, first *int, after *string, userID *string) int
-		User        func(childComplexity int, id *string, name *string) int
+		AgeGroups          func(childComplexity int) int
+		AuditLog           func(childComplexity int, first int, after *string) int
+		ExportCurriculum   func(childComplexity int) int
+		Level              func(childComplexity int, id string) int
+		Levels             func(childComplexity int, ageGroup string) int
+		Me                 func(childComplexity int) int
+		Problem            func(childComplexity int, id string) int
+		ProblemForEditing  func(childComplexity int, id string) int
+		ProblemsForEditing func(childComplexity int, levelID string) int
+		Run                func(childComplexity int, id string) int
+		Submission         func(childComplexity int, id string) int
+		Submissions        func(childComplexity int, problemID *string, first *int, after *string, userID *string) int
+		User               func(childComplexity int, id *string, name *string) int
 	}
 
 	Quota struct {
@@ -256,10 +310,14 @@ type ComplexityRoot struct {
 type AgeGroupResolver interface {
 	Levels(ctx context.Context, obj *coderunner.AgeGroup) ([]coderunner.Level, error)
 }
+type CheckerResolver interface {
+	Kind(ctx context.Context, obj *coderunner.Checker) (string, error)
+}
 type LevelResolver interface {
 	AgeGroup(ctx context.Context, obj *coderunner.Level) (coderunner.AgeGroup, error)
 
 	Problems(ctx context.Context, obj *coderunner.Level) ([]coderunner.Problem, error)
+
 	MyProgress(ctx context.Context, obj *coderunner.Level) (*LevelProgress, error)
 }
 type MutationResolver interface {
@@ -272,6 +330,18 @@ type MutationResolver interface {
 	SetRole(ctx context.Context, userID string, role coderunner.Role) (coderunner.User, error)
 	SetQuota(ctx context.Context, userID string, input coderunner.QuotaOverride) (accounts.Standing, error)
 	SetRoleQuota(ctx context.Context, role coderunner.Role, input coderunner.QuotaOverride) (accounts.Standing, error)
+	CreateProblem(ctx context.Context, input coderunner.Problem) (coderunner.Problem, error)
+	UpdateProblem(ctx context.Context, input coderunner.Problem) (coderunner.Problem, error)
+	DeleteProblem(ctx context.Context, id string, version int) (bool, error)
+	ReorderProblems(ctx context.Context, levelID string, version int, ids []string) (coderunner.Level, error)
+	CreateLevel(ctx context.Context, input coderunner.Level) (coderunner.Level, error)
+	UpdateLevel(ctx context.Context, input coderunner.Level) (coderunner.Level, error)
+	DeleteLevel(ctx context.Context, id string, version int) (bool, error)
+	ReorderLevels(ctx context.Context, ageGroup string, version int, ids []string) (coderunner.AgeGroup, error)
+	CreateAgeGroup(ctx context.Context, input coderunner.AgeGroup) (coderunner.AgeGroup, error)
+	UpdateAgeGroup(ctx context.Context, input coderunner.AgeGroup) (coderunner.AgeGroup, error)
+	DeleteAgeGroup(ctx context.Context, slug string, version int) (bool, error)
+	ImportCurriculum(ctx context.Context, yaml string) (ImportResult, error)
 	Submit(ctx context.Context, problemID string, code string) (coderunner.Submission, error)
 }
 type ProblemResolver interface {
@@ -294,6 +364,9 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*coderunner.User, error)
 	User(ctx context.Context, id *string, name *string) (*coderunner.User, error)
 	AuditLog(ctx context.Context, first int, after *string) ([]coderunner.AuditEntry, error)
+	ProblemForEditing(ctx context.Context, id string) (*coderunner.Problem, error)
+	ProblemsForEditing(ctx context.Context, levelID string) ([]coderunner.Problem, error)
+	ExportCurriculum(ctx context.Context) (string, error)
 	Run(ctx context.Context, id string) (*coderunner.Run, error)
 	Submission(ctx context.Context, id string) (*coderunner.Submission, error)
 	Submissions(ctx context.Context, problemID *string, first *int, after *string, userID *string) (SubmissionConnection, error)
@@ -331,6 +404,10 @@ type TestResultResolver interface {
 type UserResolver interface {
 	Quota(ctx context.Context, obj *coderunner.User) (accounts.Standing, error)
 	Progress(ctx context.Context, obj *coderunner.User) ([]coderunner.Progress, error)
+}
+
+type CheckerInputResolver interface {
+	Kind(ctx context.Context, obj *coderunner.Checker, data string) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -381,6 +458,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AgeGroup.Title(childComplexity), true
+	case "AgeGroup.version":
+		if e.ComplexityRoot.AgeGroup.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgeGroup.Version(childComplexity), true
 
 	case "AuditEntry.action":
 		if e.ComplexityRoot.AuditEntry.Action == nil {
@@ -444,6 +527,148 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "Checker.kind":
+		if e.ComplexityRoot.Checker.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Checker.Kind(childComplexity), true
+	case "Checker.tolerance":
+		if e.ComplexityRoot.Checker.Tolerance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Checker.Tolerance(childComplexity), true
+
+	case "EditableProblem.checker":
+		if e.ComplexityRoot.EditableProblem.Checker == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Checker(childComplexity), true
+	case "EditableProblem.draft":
+		if e.ComplexityRoot.EditableProblem.Draft == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Draft(childComplexity), true
+	case "EditableProblem.hiddenTests":
+		if e.ComplexityRoot.EditableProblem.HiddenTests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.HiddenTests(childComplexity), true
+	case "EditableProblem.id":
+		if e.ComplexityRoot.EditableProblem.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.ID(childComplexity), true
+	case "EditableProblem.levelId":
+		if e.ComplexityRoot.EditableProblem.LevelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.LevelID(childComplexity), true
+	case "EditableProblem.memoryMb":
+		if e.ComplexityRoot.EditableProblem.MemoryMB == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.MemoryMB(childComplexity), true
+	case "EditableProblem.position":
+		if e.ComplexityRoot.EditableProblem.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Position(childComplexity), true
+	case "EditableProblem.referenceSolution":
+		if e.ComplexityRoot.EditableProblem.ReferenceSolution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.ReferenceSolution(childComplexity), true
+	case "EditableProblem.sampleTests":
+		if e.ComplexityRoot.EditableProblem.SampleTests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.SampleTests(childComplexity), true
+	case "EditableProblem.starterCode":
+		if e.ComplexityRoot.EditableProblem.StarterCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.StarterCode(childComplexity), true
+	case "EditableProblem.statement":
+		if e.ComplexityRoot.EditableProblem.Statement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Statement(childComplexity), true
+	case "EditableProblem.stopOnFirstFailure":
+		if e.ComplexityRoot.EditableProblem.StopOnFirstFailure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.StopOnFirstFailure(childComplexity), true
+	case "EditableProblem.timeLimitMs":
+		if e.ComplexityRoot.EditableProblem.TimeLimitMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.TimeLimitMs(childComplexity), true
+	case "EditableProblem.title":
+		if e.ComplexityRoot.EditableProblem.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Title(childComplexity), true
+	case "EditableProblem.version":
+		if e.ComplexityRoot.EditableProblem.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableProblem.Version(childComplexity), true
+
+	case "EditableTestCase.hint":
+		if e.ComplexityRoot.EditableTestCase.Hint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableTestCase.Hint(childComplexity), true
+	case "EditableTestCase.input":
+		if e.ComplexityRoot.EditableTestCase.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableTestCase.Input(childComplexity), true
+	case "EditableTestCase.output":
+		if e.ComplexityRoot.EditableTestCase.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EditableTestCase.Output(childComplexity), true
+
+	case "ImportResult.ageGroups":
+		if e.ComplexityRoot.ImportResult.AgeGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportResult.AgeGroups(childComplexity), true
+	case "ImportResult.levels":
+		if e.ComplexityRoot.ImportResult.Levels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportResult.Levels(childComplexity), true
+	case "ImportResult.problems":
+		if e.ComplexityRoot.ImportResult.Problems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportResult.Problems(childComplexity), true
+
 	case "Level.ageGroup":
 		if e.ComplexityRoot.Level.AgeGroup == nil {
 			break
@@ -492,6 +717,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Level.Title(childComplexity), true
+	case "Level.version":
+		if e.ComplexityRoot.Level.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Level.Version(childComplexity), true
 
 	case "LevelProgress.completed":
 		if e.ComplexityRoot.LevelProgress.Completed == nil {
@@ -523,6 +754,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelRun(childComplexity, args["id"].(string)), true
+	case "Mutation.createAgeGroup":
+		if e.ComplexityRoot.Mutation.CreateAgeGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAgeGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAgeGroup(childComplexity, args["input"].(coderunner.AgeGroup)), true
+	case "Mutation.createLevel":
+		if e.ComplexityRoot.Mutation.CreateLevel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateLevel(childComplexity, args["input"].(coderunner.Level)), true
+	case "Mutation.createProblem":
+		if e.ComplexityRoot.Mutation.CreateProblem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createProblem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateProblem(childComplexity, args["input"].(coderunner.Problem)), true
+	case "Mutation.deleteAgeGroup":
+		if e.ComplexityRoot.Mutation.DeleteAgeGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAgeGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAgeGroup(childComplexity, args["slug"].(string), args["version"].(int)), true
+	case "Mutation.deleteLevel":
+		if e.ComplexityRoot.Mutation.DeleteLevel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteLevel(childComplexity, args["id"].(string), args["version"].(int)), true
+	case "Mutation.deleteProblem":
+		if e.ComplexityRoot.Mutation.DeleteProblem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteProblem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteProblem(childComplexity, args["id"].(string), args["version"].(int)), true
+	case "Mutation.importCurriculum":
+		if e.ComplexityRoot.Mutation.ImportCurriculum == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importCurriculum_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportCurriculum(childComplexity, args["yaml"].(string)), true
+	case "Mutation.reorderLevels":
+		if e.ComplexityRoot.Mutation.ReorderLevels == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderLevels_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderLevels(childComplexity, args["ageGroup"].(string), args["version"].(int), args["ids"].([]string)), true
+	case "Mutation.reorderProblems":
+		if e.ComplexityRoot.Mutation.ReorderProblems == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderProblems_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderProblems(childComplexity, args["levelId"].(string), args["version"].(int), args["ids"].([]string)), true
 	case "Mutation.run":
 		if e.ComplexityRoot.Mutation.Run == nil {
 			break
@@ -617,6 +947,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Submit(childComplexity, args["problemId"].(string), args["code"].(string)), true
+	case "Mutation.updateAgeGroup":
+		if e.ComplexityRoot.Mutation.UpdateAgeGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAgeGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAgeGroup(childComplexity, args["input"].(coderunner.AgeGroup)), true
+	case "Mutation.updateLevel":
+		if e.ComplexityRoot.Mutation.UpdateLevel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateLevel(childComplexity, args["input"].(coderunner.Level)), true
+	case "Mutation.updateProblem":
+		if e.ComplexityRoot.Mutation.UpdateProblem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProblem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProblem(childComplexity, args["input"].(coderunner.Problem)), true
 
 	case "Problem.id":
 		if e.ComplexityRoot.Problem.ID == nil {
@@ -739,6 +1102,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(int), args["after"].(*string)), true
+	case "Query.exportCurriculum":
+		if e.ComplexityRoot.Query.ExportCurriculum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ExportCurriculum(childComplexity), true
 
 	case "Query.level":
 		if e.ComplexityRoot.Query.Level == nil {
@@ -779,6 +1148,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Problem(childComplexity, args["id"].(string)), true
+	case "Query.problemForEditing":
+		if e.ComplexityRoot.Query.ProblemForEditing == nil {
+			break
+		}
+
+		args, err := ec.field_Query_problemForEditing_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProblemForEditing(childComplexity, args["id"].(string)), true
+	case "Query.problemsForEditing":
+		if e.ComplexityRoot.Query.ProblemsForEditing == nil {
+			break
+		}
+
+		args, err := ec.field_Query_problemsForEditing_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProblemsForEditing(childComplexity, args["levelId"].(string)), true
 	case "Query.run":
 		if e.ComplexityRoot.Query.Run == nil {
 			break
@@ -1327,8 +1718,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AgeGroupInput", ec.unmarshalInputAgeGroupInput),
+			graphql.NewInputUnmarshaler("CheckerInput", ec.unmarshalInputCheckerInput),
+			graphql.NewInputUnmarshaler("LevelInput", ec.unmarshalInputLevelInput),
+			graphql.NewInputUnmarshaler("ProblemInput", ec.unmarshalInputProblemInput),
 			graphql.NewInputUnmarshaler("QuotaInput", ec.unmarshalInputQuotaInput),
 			graphql.NewInputUnmarshaler("RunInput", ec.unmarshalInputRunInput),
+			graphql.NewInputUnmarshaler("TestCaseInput", ec.unmarshalInputTestCaseInput),
 		)
 	}
 	first := true
@@ -1529,6 +1925,154 @@ extend type Mutation {
   setQuota(userId: ID!, input: QuotaInput!): Quota! @auth(role: ADMIN)
   "Override a role's default quota, field by field; returns the role's budget."
   setRoleQuota(role: Role!, input: QuotaInput!): Quota! @auth(role: ADMIN)
+}
+`, BuiltIn: false},
+	{Name: "../schema/content.graphqls", Input: `"""
+A problem as editors see it: its draft flag, hidden tests and reference
+solution included. Only editors and admins ever get one.
+"""
+type EditableProblem {
+  id: ID!
+  levelId: ID!
+  position: Int!
+  title: String!
+  statement: String!
+  starterCode: String!
+  sampleTests: [EditableTestCase!]!
+  hiddenTests: [EditableTestCase!]!
+  timeLimitMs: Int!
+  memoryMb: Int!
+  referenceSolution: String!
+  checker: Checker!
+  stopOnFirstFailure: Boolean!
+  "Saved but not published: students never see it."
+  draft: Boolean!
+  "Name it in an update: if someone changed the problem since, the update is refused CONFLICT."
+  version: Int!
+}
+
+type EditableTestCase {
+  input: String!
+  output: String!
+  "What a student whose program fails this test is told (all they learn of a hidden test)."
+  hint: String!
+}
+
+"How a problem's outputs are compared."
+type Checker {
+  "lines (the default), exact, tokens or float."
+  kind: String!
+  "For float: the absolute or relative difference allowed; 0 means 1e-6."
+  tolerance: Float!
+}
+
+input TestCaseInput {
+  input: String!
+  output: String!
+  hint: String! = ""
+}
+
+input CheckerInput {
+  "lines (the default), exact, tokens or float."
+  kind: String! = ""
+  tolerance: Float! = 0
+}
+
+"""
+A whole problem. For an update, version is the version edited. A problem
+that is not a draft is checked in the sandbox before it is stored: its
+reference solution must pass every test and its starter code must not
+(BAD_USER_INPUT lists every failing test otherwise).
+"""
+input ProblemInput {
+  id: ID!
+  levelId: ID!
+  title: String!
+  statement: String!
+  starterCode: String!
+  sampleTests: [TestCaseInput!]!
+  hiddenTests: [TestCaseInput!]!
+  "0: the default (2000)."
+  timeLimitMs: Int! = 0
+  "0: the default (64)."
+  memoryMb: Int! = 0
+  referenceSolution: String!
+  checker: CheckerInput! = {}
+  stopOnFirstFailure: Boolean! = false
+  draft: Boolean! = false
+  version: Int! = 0
+}
+
+input LevelInput {
+  id: ID!
+  ageGroup: String!
+  title: String!
+  description: String!
+  version: Int! = 0
+}
+
+input AgeGroupInput {
+  slug: String!
+  title: String!
+  description: String!
+  "Age groups are shown by position, youngest first."
+  position: Int!
+  version: Int! = 0
+}
+
+"What an import stored."
+type ImportResult {
+  ageGroups: Int!
+  levels: Int!
+  problems: Int!
+}
+
+extend type AgeGroup {
+  "Changes with every edit of the age group or of the set or order of its levels."
+  version: Int!
+}
+
+extend type Level {
+  "Changes with every edit of the level or of the set or order of its problems."
+  version: Int!
+}
+
+extend type Query {
+  "A problem as editors see it, draft or not. NOT_FOUND if there is none."
+  problemForEditing(id: ID!): EditableProblem @auth(role: EDITOR)
+  "A level's problems as editors see them, drafts included, in order."
+  problemsForEditing(levelId: ID!): [EditableProblem!]! @auth(role: EDITOR)
+  "The whole curriculum, drafts included, in the YAML format ` + "`" + `coderunner seed` + "`" + ` reads."
+  exportCurriculum: String! @auth(role: EDITOR)
+}
+
+extend type Mutation {
+  """
+  Editing the curriculum (editors and admins). Every change names the
+  version it edited, where there is one: a stale version is refused CONFLICT
+  with the current object in extensions.current. Every change is in the
+  audit log, and every replica and cache sees it within a second.
+  """
+  createProblem(input: ProblemInput!): EditableProblem! @auth(role: EDITOR)
+  updateProblem(input: ProblemInput!): EditableProblem! @auth(role: EDITOR)
+  "Its submissions stay readable."
+  deleteProblem(id: ID!, version: Int!): Boolean! @auth(role: EDITOR)
+  "ids: every problem of the level (drafts included), in the new order; version: the level's."
+  reorderProblems(levelId: ID!, version: Int!, ids: [ID!]!): Level! @auth(role: EDITOR)
+  createLevel(input: LevelInput!): Level! @auth(role: EDITOR)
+  updateLevel(input: LevelInput!): Level! @auth(role: EDITOR)
+  "A level that still has problems is BAD_USER_INPUT."
+  deleteLevel(id: ID!, version: Int!): Boolean! @auth(role: EDITOR)
+  reorderLevels(ageGroup: String!, version: Int!, ids: [ID!]!): AgeGroup! @auth(role: EDITOR)
+  createAgeGroup(input: AgeGroupInput!): AgeGroup! @auth(role: EDITOR)
+  updateAgeGroup(input: AgeGroupInput!): AgeGroup! @auth(role: EDITOR)
+  deleteAgeGroup(slug: String!, version: Int!): Boolean! @auth(role: EDITOR)
+  """
+  Apply a curriculum file (the format exportCurriculum returns) as one
+  change: it adds and replaces, and every problem that is not a draft is
+  checked in the sandbox first; if any fails, nothing is stored.
+  """
+  importCurriculum(yaml: String!): ImportResult! @auth(role: EDITOR)
 }
 `, BuiltIn: false},
 	{Name: "../schema/curriculum.graphqls", Input: `"A band of ages the curriculum is written for."
@@ -1933,6 +2477,8 @@ func (ec *executionContext) childFields_AgeGroup(ctx context.Context, field grap
 		return ec.fieldContext_AgeGroup_position(ctx, field)
 	case "levels":
 		return ec.fieldContext_AgeGroup_levels(ctx, field)
+	case "version":
+		return ec.fieldContext_AgeGroup_version(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AgeGroup", field.Name)
 }
@@ -1969,6 +2515,76 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Checker(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_Checker_kind(ctx, field)
+	case "tolerance":
+		return ec.fieldContext_Checker_tolerance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Checker", field.Name)
+}
+
+func (ec *executionContext) childFields_EditableProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EditableProblem_id(ctx, field)
+	case "levelId":
+		return ec.fieldContext_EditableProblem_levelId(ctx, field)
+	case "position":
+		return ec.fieldContext_EditableProblem_position(ctx, field)
+	case "title":
+		return ec.fieldContext_EditableProblem_title(ctx, field)
+	case "statement":
+		return ec.fieldContext_EditableProblem_statement(ctx, field)
+	case "starterCode":
+		return ec.fieldContext_EditableProblem_starterCode(ctx, field)
+	case "sampleTests":
+		return ec.fieldContext_EditableProblem_sampleTests(ctx, field)
+	case "hiddenTests":
+		return ec.fieldContext_EditableProblem_hiddenTests(ctx, field)
+	case "timeLimitMs":
+		return ec.fieldContext_EditableProblem_timeLimitMs(ctx, field)
+	case "memoryMb":
+		return ec.fieldContext_EditableProblem_memoryMb(ctx, field)
+	case "referenceSolution":
+		return ec.fieldContext_EditableProblem_referenceSolution(ctx, field)
+	case "checker":
+		return ec.fieldContext_EditableProblem_checker(ctx, field)
+	case "stopOnFirstFailure":
+		return ec.fieldContext_EditableProblem_stopOnFirstFailure(ctx, field)
+	case "draft":
+		return ec.fieldContext_EditableProblem_draft(ctx, field)
+	case "version":
+		return ec.fieldContext_EditableProblem_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EditableProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_EditableTestCase(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "input":
+		return ec.fieldContext_EditableTestCase_input(ctx, field)
+	case "output":
+		return ec.fieldContext_EditableTestCase_output(ctx, field)
+	case "hint":
+		return ec.fieldContext_EditableTestCase_hint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EditableTestCase", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ageGroups":
+		return ec.fieldContext_ImportResult_ageGroups(ctx, field)
+	case "levels":
+		return ec.fieldContext_ImportResult_levels(ctx, field)
+	case "problems":
+		return ec.fieldContext_ImportResult_problems(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportResult", field.Name)
+}
+
 func (ec *executionContext) childFields_Level(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1985,6 +2601,8 @@ func (ec *executionContext) childFields_Level(ctx context.Context, field graphql
 		return ec.fieldContext_Level_problemCount(ctx, field)
 	case "problems":
 		return ec.fieldContext_Level_problems(ctx, field)
+	case "version":
+		return ec.fieldContext_Level_version(ctx, field)
 	case "myProgress":
 		return ec.fieldContext_Level_myProgress(ctx, field)
 	}
@@ -2401,6 +3019,188 @@ func (ec *executionContext) field_Mutation_cancelRun_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAgeGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.AgeGroup, error) {
+			return ec.unmarshalNAgeGroupInput2coderunnerᚐAgeGroup(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.Level, error) {
+			return ec.unmarshalNLevelInput2coderunnerᚐLevel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createProblem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.Problem, error) {
+			return ec.unmarshalNProblemInput2coderunnerᚐProblem(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteAgeGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteProblem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_importCurriculum_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "yaml",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["yaml"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderLevels_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ageGroup",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ageGroup"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderProblems_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "levelId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["levelId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_run_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2585,6 +3385,48 @@ func (ec *executionContext) field_Mutation_submit_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateAgeGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.AgeGroup, error) {
+			return ec.unmarshalNAgeGroupInput2coderunnerᚐAgeGroup(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.Level, error) {
+			return ec.unmarshalNLevelInput2coderunnerᚐLevel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProblem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (coderunner.Problem, error) {
+			return ec.unmarshalNProblemInput2coderunnerᚐProblem(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2649,6 +3491,20 @@ func (ec *executionContext) field_Query_levels_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_problemForEditing_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_problem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2660,6 +3516,20 @@ func (ec *executionContext) field_Query_problem_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_problemsForEditing_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "levelId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["levelId"] = arg0
 	return args, nil
 }
 
@@ -2993,6 +3863,29 @@ func (ec *executionContext) fieldContext_AgeGroup_levels(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _AgeGroup_version(ctx context.Context, field graphql.CollectedField, obj *coderunner.AgeGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgeGroup_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgeGroup_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgeGroup", field, false, false, "Int")
+}
+
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.AuditEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3232,6 +4125,562 @@ func (ec *executionContext) fieldContext_AuthPayload_expiresAt(_ context.Context
 	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Checker_kind(ctx context.Context, field graphql.CollectedField, obj *coderunner.Checker) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Checker_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Checker().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Checker_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Checker", field, true, true, "String")
+}
+
+func (ec *executionContext) _Checker_tolerance(ctx context.Context, field graphql.CollectedField, obj *coderunner.Checker) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Checker_tolerance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tolerance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Checker_tolerance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Checker", field, false, false, "Float")
+}
+
+func (ec *executionContext) _EditableProblem_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EditableProblem_levelId(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_levelId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LevelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_levelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EditableProblem_position(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EditableProblem_title(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableProblem_statement(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_statement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Statement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_statement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableProblem_starterCode(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_starterCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StarterCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_starterCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableProblem_sampleTests(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_sampleTests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SampleTests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.TestCase) graphql.Marshaler {
+			return ec.marshalNEditableTestCase2ᚕcoderunnerᚐTestCaseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_sampleTests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EditableProblem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableTestCase(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EditableProblem_hiddenTests(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_hiddenTests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HiddenTests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.TestCase) graphql.Marshaler {
+			return ec.marshalNEditableTestCase2ᚕcoderunnerᚐTestCaseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_hiddenTests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EditableProblem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableTestCase(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EditableProblem_timeLimitMs(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_timeLimitMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeLimitMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_timeLimitMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EditableProblem_memoryMb(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_memoryMb(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryMB, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_memoryMb(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EditableProblem_referenceSolution(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_referenceSolution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferenceSolution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_referenceSolution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableProblem_checker(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_checker(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checker, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Checker) graphql.Marshaler {
+			return ec.marshalNChecker2coderunnerᚐChecker(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_checker(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EditableProblem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Checker(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EditableProblem_stopOnFirstFailure(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_stopOnFirstFailure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StopOnFirstFailure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_stopOnFirstFailure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EditableProblem_draft(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_draft(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Draft, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_draft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EditableProblem_version(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableProblem_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableProblem_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EditableTestCase_input(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestCase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableTestCase_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableTestCase_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableTestCase", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableTestCase_output(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestCase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableTestCase_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableTestCase_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableTestCase", field, false, false, "String")
+}
+
+func (ec *executionContext) _EditableTestCase_hint(ctx context.Context, field graphql.CollectedField, obj *coderunner.TestCase) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EditableTestCase_hint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EditableTestCase_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EditableTestCase", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportResult_ageGroups(ctx context.Context, field graphql.CollectedField, obj *ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportResult_ageGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeGroups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportResult_ageGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportResult_levels(ctx context.Context, field graphql.CollectedField, obj *ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportResult_levels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Levels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportResult_levels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportResult_problems(ctx context.Context, field graphql.CollectedField, obj *ImportResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportResult_problems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportResult_problems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportResult", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Level_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Level) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3409,6 +4858,29 @@ func (ec *executionContext) fieldContext_Level_problems(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Level_version(ctx context.Context, field graphql.CollectedField, obj *coderunner.Level) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Level_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Level_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Level", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Level_myProgress(ctx context.Context, field graphql.CollectedField, obj *coderunner.Level) (ret graphql.Marshaler) {
@@ -3953,6 +5425,750 @@ func (ec *executionContext) fieldContext_Mutation_setRoleQuota(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setRoleQuota_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createProblem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateProblem(ctx, fc.Args["input"].(coderunner.Problem))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.Problem
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Problem
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
+			return ec.marshalNEditableProblem2coderunnerᚐProblem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createProblem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableProblem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createProblem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateProblem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProblem(ctx, fc.Args["input"].(coderunner.Problem))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.Problem
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Problem
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
+			return ec.marshalNEditableProblem2coderunnerᚐProblem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProblem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableProblem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProblem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteProblem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteProblem(ctx, fc.Args["id"].(string), fc.Args["version"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteProblem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteProblem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderProblems(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderProblems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderProblems(ctx, fc.Args["levelId"].(string), fc.Args["version"].(int), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.Level
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Level
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Level) graphql.Marshaler {
+			return ec.marshalNLevel2coderunnerᚐLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderProblems(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Level(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderProblems_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createLevel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateLevel(ctx, fc.Args["input"].(coderunner.Level))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.Level
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Level
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Level) graphql.Marshaler {
+			return ec.marshalNLevel2coderunnerᚐLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Level(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateLevel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateLevel(ctx, fc.Args["input"].(coderunner.Level))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.Level
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.Level
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.Level) graphql.Marshaler {
+			return ec.marshalNLevel2coderunnerᚐLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Level(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteLevel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteLevel(ctx, fc.Args["id"].(string), fc.Args["version"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderLevels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderLevels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderLevels(ctx, fc.Args["ageGroup"].(string), fc.Args["version"].(int), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.AgeGroup) graphql.Marshaler {
+			return ec.marshalNAgeGroup2coderunnerᚐAgeGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderLevels(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgeGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderLevels_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAgeGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAgeGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAgeGroup(ctx, fc.Args["input"].(coderunner.AgeGroup))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.AgeGroup) graphql.Marshaler {
+			return ec.marshalNAgeGroup2coderunnerᚐAgeGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAgeGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgeGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAgeGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAgeGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAgeGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAgeGroup(ctx, fc.Args["input"].(coderunner.AgeGroup))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal coderunner.AgeGroup
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v coderunner.AgeGroup) graphql.Marshaler {
+			return ec.marshalNAgeGroup2coderunnerᚐAgeGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAgeGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgeGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAgeGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteAgeGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteAgeGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteAgeGroup(ctx, fc.Args["slug"].(string), fc.Args["version"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteAgeGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteAgeGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importCurriculum(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importCurriculum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportCurriculum(ctx, fc.Args["yaml"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal ImportResult
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal ImportResult
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v ImportResult) graphql.Marshaler {
+			return ec.marshalNImportResult2coderunnerᚋgraphᚐImportResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importCurriculum(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importCurriculum_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4766,6 +6982,171 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_problemForEditing(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_problemForEditing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ProblemForEditing(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal *coderunner.Problem
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *coderunner.Problem
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
+			return ec.marshalOEditableProblem2ᚖcoderunnerᚐProblem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_problemForEditing(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableProblem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_problemForEditing_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_problemsForEditing(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_problemsForEditing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ProblemsForEditing(ctx, fc.Args["levelId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal []coderunner.Problem
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal []coderunner.Problem
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []coderunner.Problem) graphql.Marshaler {
+			return ec.marshalNEditableProblem2ᚕcoderunnerᚐProblemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_problemsForEditing(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EditableProblem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_problemsForEditing_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exportCurriculum(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exportCurriculum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ExportCurriculum(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "EDITOR")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exportCurriculum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
 func (ec *executionContext) _Query_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -8052,6 +10433,364 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAgeGroupInput(ctx context.Context, obj any) (coderunner.AgeGroup, error) {
+	var it coderunner.AgeGroup
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["version"]; !present {
+		asMap["version"] = 0
+	}
+
+	fieldsInOrder := [...]string{"slug", "title", "description", "position", "version"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "position":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("position"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Position = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAgeGroupInput unmarshals raw into the AgeGroupInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAgeGroupInput(ctx context.Context, raw any) (coderunner.AgeGroup, error) {
+	var out coderunner.AgeGroup
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AgeGroupInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCheckerInput(ctx context.Context, obj any) (coderunner.Checker, error) {
+	var it coderunner.Checker
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["kind"]; !present {
+		asMap["kind"] = ""
+	}
+	if _, present := asMap["tolerance"]; !present {
+		asMap["tolerance"] = 0
+	}
+
+	fieldsInOrder := [...]string{"kind", "tolerance"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.CheckerInput().Kind(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "tolerance":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tolerance"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tolerance = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCheckerInput unmarshals raw into the CheckerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCheckerInput(ctx context.Context, raw any) (coderunner.Checker, error) {
+	var out coderunner.Checker
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CheckerInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLevelInput(ctx context.Context, obj any) (coderunner.Level, error) {
+	var it coderunner.Level
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["version"]; !present {
+		asMap["version"] = 0
+	}
+
+	fieldsInOrder := [...]string{"id", "ageGroup", "title", "description", "version"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "ageGroup":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageGroup"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeGroup = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLevelInput unmarshals raw into the LevelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLevelInput(ctx context.Context, raw any) (coderunner.Level, error) {
+	var out coderunner.Level
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LevelInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputProblemInput(ctx context.Context, obj any) (coderunner.Problem, error) {
+	var it coderunner.Problem
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["timeLimitMs"]; !present {
+		asMap["timeLimitMs"] = 0
+	}
+	if _, present := asMap["memoryMb"]; !present {
+		asMap["memoryMb"] = 0
+	}
+	if _, present := asMap["checker"]; !present {
+		asMap["checker"] = map[string]any{}
+	}
+	if _, present := asMap["stopOnFirstFailure"]; !present {
+		asMap["stopOnFirstFailure"] = false
+	}
+	if _, present := asMap["draft"]; !present {
+		asMap["draft"] = false
+	}
+	if _, present := asMap["version"]; !present {
+		asMap["version"] = 0
+	}
+
+	fieldsInOrder := [...]string{"id", "levelId", "title", "statement", "starterCode", "sampleTests", "hiddenTests", "timeLimitMs", "memoryMb", "referenceSolution", "checker", "stopOnFirstFailure", "draft", "version"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "levelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("levelId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LevelID = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "statement":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statement"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Statement = data
+		case "starterCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("starterCode"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StarterCode = data
+		case "sampleTests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sampleTests"))
+			data, err := ec.unmarshalNTestCaseInput2ᚕcoderunnerᚐTestCaseᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SampleTests = data
+		case "hiddenTests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hiddenTests"))
+			data, err := ec.unmarshalNTestCaseInput2ᚕcoderunnerᚐTestCaseᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HiddenTests = data
+		case "timeLimitMs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeLimitMs"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeLimitMs = data
+		case "memoryMb":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memoryMb"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemoryMB = data
+		case "referenceSolution":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceSolution"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceSolution = data
+		case "checker":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checker"))
+			data, err := ec.unmarshalNCheckerInput2coderunnerᚐChecker(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Checker = data
+		case "stopOnFirstFailure":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopOnFirstFailure"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StopOnFirstFailure = data
+		case "draft":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("draft"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Draft = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProblemInput unmarshals raw into the ProblemInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProblemInput(ctx context.Context, raw any) (coderunner.Problem, error) {
+	var out coderunner.Problem
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProblemInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputQuotaInput(ctx context.Context, obj any) (coderunner.QuotaOverride, error) {
 	var it coderunner.QuotaOverride
 	if obj == nil {
@@ -8216,6 +10955,66 @@ func UnmarshalRunInput(ctx context.Context, raw any) (RunInput, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTestCaseInput(ctx context.Context, obj any) (coderunner.TestCase, error) {
+	var it coderunner.TestCase
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["hint"]; !present {
+		asMap["hint"] = ""
+	}
+
+	fieldsInOrder := [...]string{"input", "output", "hint"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "input":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("input"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Input = data
+		case "output":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("output"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Output = data
+		case "hint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hint"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hint = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestCaseInput unmarshals raw into the TestCaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestCaseInput(ctx context.Context, raw any) (coderunner.TestCase, error) {
+	var out coderunner.TestCase
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestCaseInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -8261,6 +11060,11 @@ func (ec *executionContext) _AgeGroup(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AgeGroup_levels(ctx, field, obj)
 				})
+		case "version":
+			out.Values[i] = ec._AgeGroup_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8384,6 +11188,234 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var checkerImplementors = []string{"Checker"}
+
+func (ec *executionContext) _Checker(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Checker) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, checkerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Checker")
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Checker_kind(ctx, field, obj)
+				})
+		case "tolerance":
+			out.Values[i] = ec._Checker_tolerance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var editableProblemImplementors = []string{"EditableProblem"}
+
+func (ec *executionContext) _EditableProblem(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Problem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, editableProblemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EditableProblem")
+		case "id":
+			out.Values[i] = ec._EditableProblem_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "levelId":
+			out.Values[i] = ec._EditableProblem_levelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._EditableProblem_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._EditableProblem_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statement":
+			out.Values[i] = ec._EditableProblem_statement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "starterCode":
+			out.Values[i] = ec._EditableProblem_starterCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sampleTests":
+			out.Values[i] = ec._EditableProblem_sampleTests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hiddenTests":
+			out.Values[i] = ec._EditableProblem_hiddenTests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeLimitMs":
+			out.Values[i] = ec._EditableProblem_timeLimitMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memoryMb":
+			out.Values[i] = ec._EditableProblem_memoryMb(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "referenceSolution":
+			out.Values[i] = ec._EditableProblem_referenceSolution(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checker":
+			out.Values[i] = ec._EditableProblem_checker(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopOnFirstFailure":
+			out.Values[i] = ec._EditableProblem_stopOnFirstFailure(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "draft":
+			out.Values[i] = ec._EditableProblem_draft(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._EditableProblem_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var editableTestCaseImplementors = []string{"EditableTestCase"}
+
+func (ec *executionContext) _EditableTestCase(ctx context.Context, sel ast.SelectionSet, obj *coderunner.TestCase) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, editableTestCaseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EditableTestCase")
+		case "input":
+			out.Values[i] = ec._EditableTestCase_input(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._EditableTestCase_output(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hint":
+			out.Values[i] = ec._EditableTestCase_hint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importResultImplementors = []string{"ImportResult"}
+
+func (ec *executionContext) _ImportResult(ctx context.Context, sel ast.SelectionSet, obj *ImportResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportResult")
+		case "ageGroups":
+			out.Values[i] = ec._ImportResult_ageGroups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "levels":
+			out.Values[i] = ec._ImportResult_levels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problems":
+			out.Values[i] = ec._ImportResult_problems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var levelImplementors = []string{"Level"}
 
 func (ec *executionContext) _Level(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Level) graphql.Marshaler {
@@ -8432,6 +11464,11 @@ func (ec *executionContext) _Level(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Level_problems(ctx, field, obj)
 				})
+		case "version":
+			out.Values[i] = ec._Level_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "myProgress":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -8576,6 +11613,90 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setRoleQuota":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setRoleQuota(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createProblem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createProblem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateProblem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProblem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteProblem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteProblem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderProblems":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderProblems(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createLevel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createLevel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateLevel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateLevel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteLevel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteLevel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderLevels":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderLevels(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAgeGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAgeGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAgeGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAgeGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteAgeGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteAgeGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importCurriculum":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importCurriculum(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8810,6 +11931,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
+				})
+		case "problemForEditing":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_problemForEditing(ctx, field)
+				})
+		case "problemsForEditing":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_problemsForEditing(ctx, field)
+				})
+		case "exportCurriculum":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exportCurriculum(ctx, field)
 				})
 		case "run":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -9918,6 +13057,11 @@ func (ec *executionContext) marshalNAgeGroup2ᚕcoderunnerᚐAgeGroupᚄ(ctx con
 	return ret
 }
 
+func (ec *executionContext) unmarshalNAgeGroupInput2coderunnerᚐAgeGroup(ctx context.Context, v any) (coderunner.AgeGroup, error) {
+	res, err := ec.unmarshalInputAgeGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAuditEntry2coderunnerᚐAuditEntry(ctx context.Context, sel ast.SelectionSet, v coderunner.AuditEntry) graphql.Marshaler {
 	return ec._AuditEntry(ctx, sel, &v)
 }
@@ -9956,6 +13100,55 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNChecker2coderunnerᚐChecker(ctx context.Context, sel ast.SelectionSet, v coderunner.Checker) graphql.Marshaler {
+	return ec._Checker(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNCheckerInput2coderunnerᚐChecker(ctx context.Context, v any) (coderunner.Checker, error) {
+	res, err := ec.unmarshalInputCheckerInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEditableProblem2coderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
+	return ec._EditableProblem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEditableProblem2ᚕcoderunnerᚐProblemᚄ(ctx context.Context, sel ast.SelectionSet, v []coderunner.Problem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEditableProblem2coderunnerᚐProblem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEditableTestCase2coderunnerᚐTestCase(ctx context.Context, sel ast.SelectionSet, v coderunner.TestCase) graphql.Marshaler {
+	return ec._EditableTestCase(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEditableTestCase2ᚕcoderunnerᚐTestCaseᚄ(ctx context.Context, sel ast.SelectionSet, v []coderunner.TestCase) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEditableTestCase2coderunnerᚐTestCase(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9982,6 +13175,39 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImportResult2coderunnerᚋgraphᚐImportResult(ctx context.Context, sel ast.SelectionSet, v ImportResult) graphql.Marshaler {
+	return ec._ImportResult(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -10032,6 +13258,11 @@ func (ec *executionContext) marshalNLevel2ᚕcoderunnerᚐLevelᚄ(ctx context.C
 	return ret
 }
 
+func (ec *executionContext) unmarshalNLevelInput2coderunnerᚐLevel(ctx context.Context, v any) (coderunner.Level, error) {
+	res, err := ec.unmarshalInputLevelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNProblem2coderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
 	return ec._Problem(ctx, sel, &v)
 }
@@ -10050,6 +13281,11 @@ func (ec *executionContext) marshalNProblem2ᚕcoderunnerᚐProblemᚄ(ctx conte
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNProblemInput2coderunnerᚐProblem(ctx context.Context, v any) (coderunner.Problem, error) {
+	res, err := ec.unmarshalInputProblemInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNProblemProgress2coderunnerᚐProgress(ctx context.Context, sel ast.SelectionSet, v coderunner.Progress) graphql.Marshaler {
@@ -10229,6 +13465,25 @@ func (ec *executionContext) marshalNTestCase2ᚕcoderunnerᚐTestCaseᚄ(ctx con
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNTestCaseInput2coderunnerᚐTestCase(ctx context.Context, v any) (coderunner.TestCase, error) {
+	res, err := ec.unmarshalInputTestCaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNTestCaseInput2ᚕcoderunnerᚐTestCaseᚄ(ctx context.Context, v any) ([]coderunner.TestCase, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]coderunner.TestCase, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTestCaseInput2coderunnerᚐTestCase(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNTestResult2coderunnerᚐTestResult(ctx context.Context, sel ast.SelectionSet, v coderunner.TestResult) graphql.Marshaler {
@@ -10454,6 +13709,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOEditableProblem2ᚖcoderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._EditableProblem(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

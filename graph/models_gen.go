@@ -6,6 +6,13 @@ import (
 	"coderunner"
 )
 
+// What an import stored.
+type ImportResult struct {
+	AgeGroups int `json:"ageGroups"`
+	Levels    int `json:"levels"`
+	Problems  int `json:"problems"`
+}
+
 // How far the caller has come with a level.
 type LevelProgress struct {
 	// Problems solved.

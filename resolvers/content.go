@@ -31,12 +31,12 @@ func (r mutationResolver) UpdateProblem(ctx context.Context, in coderunner.Probl
 	return r.Content.UpdateProblem(ctx, coderunner.CallerFrom(ctx), in)
 }
 
-func (r mutationResolver) DeleteProblem(ctx context.Context, id string, version int64) (bool, error) {
-	return done(r.Content.DeleteProblem(ctx, coderunner.CallerFrom(ctx), id, version))
+func (r mutationResolver) DeleteProblem(ctx context.Context, id string, version int) (bool, error) {
+	return done(r.Content.DeleteProblem(ctx, coderunner.CallerFrom(ctx), id, int64(version)))
 }
 
-func (r mutationResolver) ReorderProblems(ctx context.Context, levelID string, version int64, ids []string) (coderunner.Level, error) {
-	return r.Content.ReorderProblems(ctx, coderunner.CallerFrom(ctx), levelID, version, ids)
+func (r mutationResolver) ReorderProblems(ctx context.Context, levelID string, version int, ids []string) (coderunner.Level, error) {
+	return r.Content.ReorderProblems(ctx, coderunner.CallerFrom(ctx), levelID, int64(version), ids)
 }
 
 func (r mutationResolver) CreateLevel(ctx context.Context, in coderunner.Level) (coderunner.Level, error) {
@@ -47,12 +47,12 @@ func (r mutationResolver) UpdateLevel(ctx context.Context, in coderunner.Level) 
 	return r.Content.UpdateLevel(ctx, coderunner.CallerFrom(ctx), in)
 }
 
-func (r mutationResolver) DeleteLevel(ctx context.Context, id string, version int64) (bool, error) {
-	return done(r.Content.DeleteLevel(ctx, coderunner.CallerFrom(ctx), id, version))
+func (r mutationResolver) DeleteLevel(ctx context.Context, id string, version int) (bool, error) {
+	return done(r.Content.DeleteLevel(ctx, coderunner.CallerFrom(ctx), id, int64(version)))
 }
 
-func (r mutationResolver) ReorderLevels(ctx context.Context, ageGroup string, version int64, ids []string) (coderunner.AgeGroup, error) {
-	return r.Content.ReorderLevels(ctx, coderunner.CallerFrom(ctx), ageGroup, version, ids)
+func (r mutationResolver) ReorderLevels(ctx context.Context, ageGroup string, version int, ids []string) (coderunner.AgeGroup, error) {
+	return r.Content.ReorderLevels(ctx, coderunner.CallerFrom(ctx), ageGroup, int64(version), ids)
 }
 
 func (r mutationResolver) CreateAgeGroup(ctx context.Context, in coderunner.AgeGroup) (coderunner.AgeGroup, error) {
@@ -63,8 +63,8 @@ func (r mutationResolver) UpdateAgeGroup(ctx context.Context, in coderunner.AgeG
 	return r.Content.UpdateAgeGroup(ctx, coderunner.CallerFrom(ctx), in)
 }
 
-func (r mutationResolver) DeleteAgeGroup(ctx context.Context, slug string, version int64) (bool, error) {
-	return done(r.Content.DeleteAgeGroup(ctx, coderunner.CallerFrom(ctx), slug, version))
+func (r mutationResolver) DeleteAgeGroup(ctx context.Context, slug string, version int) (bool, error) {
+	return done(r.Content.DeleteAgeGroup(ctx, coderunner.CallerFrom(ctx), slug, int64(version)))
 }
 
 func (r mutationResolver) ImportCurriculum(ctx context.Context, yaml string) (graph.ImportResult, error) {
@@ -73,6 +73,29 @@ func (r mutationResolver) ImportCurriculum(ctx context.Context, yaml string) (gr
 		return graph.ImportResult{}, err
 	}
 	return graph.ImportResult{AgeGroups: len(c.AgeGroups), Levels: len(c.Levels), Problems: len(c.Problems)}, nil
+}
+
+func (r *Resolver) Checker() graph.CheckerResolver { return checkerResolver{} }
+
+type checkerResolver struct{}
+
+// Kind names the default checker: the zero Kind is "lines".
+func (checkerResolver) Kind(_ context.Context, c *coderunner.Checker) (string, error) {
+	if c.Kind == "" {
+		return string(coderunner.CheckLines), nil
+	}
+	return string(c.Kind), nil
+}
+
+func (r *Resolver) CheckerInput() graph.CheckerInputResolver { return checkerInputResolver{} }
+
+type checkerInputResolver struct{}
+
+// Kind takes the checker's name as given: the store's validation refuses
+// an unknown one with the list of known ones.
+func (checkerInputResolver) Kind(_ context.Context, c *coderunner.Checker, kind string) error {
+	c.Kind = coderunner.CheckerKind(kind)
+	return nil
 }
 
 // done is a mutation's Boolean! answer: true, or its error.

@@ -35,6 +35,7 @@ var (
 	// A signed-in owner or an admin: guests cannot submit, so they are
 	// refused before anything is looked up.
 	signedInOwnerOrAdmin = expect{"guest": coderunner.Unauthenticated, "otherStudent": coderunner.NotFound, "editor": coderunner.NotFound}
+	editors              = expect{"guest": coderunner.Unauthenticated, "student": coderunner.Forbidden, "otherStudent": coderunner.Forbidden}
 )
 
 // authzRow is one root field: an operation calling it, the variables it
@@ -57,6 +58,47 @@ func runVars(t *testing.T, f *authzFixture) map[string]any {
 func submissionVars(t *testing.T, f *authzFixture) map[string]any {
 	return map[string]any{"id": f.studentSubmission(t)}
 }
+
+// Content for the editing rows: fresh for each call, so that calls do not
+// disturb each other, and drafts, which no sandbox check holds up.
+func (f *authzFixture) freshID(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, nextName.Add(1))
+}
+
+func (f *authzFixture) freshAgeGroup(t *testing.T) coderunner.AgeGroup {
+	g, err := f.ts.inner.CreateAgeGroup(t.Context(), coderunner.AgeGroup{Slug: f.freshID("g"), Title: "G", Position: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (f *authzFixture) freshLevel(t *testing.T) coderunner.Level {
+	l, err := f.ts.inner.CreateLevel(t.Context(), coderunner.Level{ID: f.freshID("l"), AgeGroup: "7-9", Title: "L"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func draftProblem(id, levelID string) coderunner.Problem {
+	return coderunner.Problem{
+		ID: id, LevelID: levelID, Title: "P", Statement: "Echo.", Draft: true,
+		SampleTests: []coderunner.TestCase{{Input: "a\n", Output: "a\n"}}, HiddenTests: []coderunner.TestCase{{Input: "b\n", Output: "b\n"}},
+		ReferenceSolution: "print(input())",
+	}
+}
+
+func (f *authzFixture) freshProblem(t *testing.T) coderunner.Problem {
+	p, err := f.ts.inner.CreateProblem(t.Context(), draftProblem(f.freshID("p"), "explorers-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const problemInput = `{id: $id, levelId: "explorers-1", title: "P", statement: "Echo.", starterCode: "", draft: true,
+	sampleTests: [{input: "a\n", output: "a\n"}], hiddenTests: [{input: "b\n", output: "b\n"}], referenceSolution: "print(input())", version: $version}`
 
 func targetVars(t *testing.T, f *authzFixture) map[string]any {
 	return map[string]any{"user": f.target.ID}
@@ -89,6 +131,99 @@ var authzRows = map[string]authzRow{
 	"Mutation.setRole":      {`mutation($user: ID!) { setRole(userId: $user, role: EDITOR) { role } }`, targetVars, adminOnly},
 	"Mutation.setQuota":     {`mutation($user: ID!) { setQuota(userId: $user, input: {runsPerDay: 7, submitsPerDay: 3}) { runsPerDay submitsPerDay } }`, targetVars, adminOnly},
 	"Mutation.setRoleQuota": {`mutation { setRoleQuota(role: STUDENT, input: {runsPerDay: 400}) { runsPerDay } }`, noVars, adminOnly},
+
+	"Query.problemForEditing":  {`query($id: ID!) { problemForEditing(id: $id) { id hiddenTests { input } referenceSolution version } }`, func(t *testing.T, f *authzFixture) map[string]any { return map[string]any{"id": f.freshProblem(t).ID} }, editors},
+	"Query.problemsForEditing": {`{ problemsForEditing(levelId: "explorers-1") { id draft } }`, noVars, editors},
+	"Query.exportCurriculum":   {`{ exportCurriculum }`, noVars, editors},
+
+	"Mutation.createProblem": {`mutation($id: ID!, $version: Int!) { createProblem(input: ` + problemInput + `) { id version } }`,
+		func(_ *testing.T, f *authzFixture) map[string]any {
+			return map[string]any{"id": f.freshID("p"), "version": 0}
+		}, editors},
+	"Mutation.updateProblem": {`mutation($id: ID!, $version: Int!) { updateProblem(input: ` + problemInput + `) { id version } }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			p := f.freshProblem(t)
+			return map[string]any{"id": p.ID, "version": p.Version}
+		}, editors},
+	"Mutation.deleteProblem": {`mutation($id: ID!, $version: Int!) { deleteProblem(id: $id, version: $version) }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			p := f.freshProblem(t)
+			return map[string]any{"id": p.ID, "version": p.Version}
+		}, editors},
+	"Mutation.reorderProblems": {`mutation($id: ID!, $version: Int!, $ids: [ID!]!) { reorderProblems(levelId: $id, version: $version, ids: $ids) { id version } }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			l := f.freshLevel(t)
+			p, err := f.ts.inner.CreateProblem(t.Context(), draftProblem(f.freshID("p"), l.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			levels, err := f.ts.inner.Levels(t.Context(), []string{l.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return map[string]any{"id": l.ID, "version": levels[l.ID].Version, "ids": []string{p.ID}}
+		}, editors},
+	"Mutation.createLevel": {`mutation($id: ID!) { createLevel(input: {id: $id, ageGroup: "7-9", title: "L", description: ""}) { id version } }`,
+		func(_ *testing.T, f *authzFixture) map[string]any { return map[string]any{"id": f.freshID("l")} }, editors},
+	"Mutation.updateLevel": {`mutation($id: ID!, $version: Int!) { updateLevel(input: {id: $id, ageGroup: "7-9", title: "L!", description: "", version: $version}) { id version } }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			l := f.freshLevel(t)
+			return map[string]any{"id": l.ID, "version": l.Version}
+		}, editors},
+	"Mutation.deleteLevel": {`mutation($id: ID!, $version: Int!) { deleteLevel(id: $id, version: $version) }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			l := f.freshLevel(t)
+			return map[string]any{"id": l.ID, "version": l.Version}
+		}, editors},
+	"Mutation.reorderLevels": {`mutation($slug: String!, $version: Int!, $ids: [ID!]!) { reorderLevels(ageGroup: $slug, version: $version, ids: $ids) { slug version } }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			g := f.freshAgeGroup(t)
+			l, err := f.ts.inner.CreateLevel(t.Context(), coderunner.Level{ID: f.freshID("l"), AgeGroup: g.Slug, Title: "L"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := f.ts.inner.AgeGroups(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, stored := range groups {
+				if stored.Slug == g.Slug {
+					g = stored
+				}
+			}
+			return map[string]any{"slug": g.Slug, "version": g.Version, "ids": []string{l.ID}}
+		}, editors},
+	"Mutation.createAgeGroup": {`mutation($slug: String!) { createAgeGroup(input: {slug: $slug, title: "G", description: "", position: 9}) { slug version } }`,
+		func(_ *testing.T, f *authzFixture) map[string]any { return map[string]any{"slug": f.freshID("g")} }, editors},
+	"Mutation.updateAgeGroup": {`mutation($slug: String!, $version: Int!) { updateAgeGroup(input: {slug: $slug, title: "G!", description: "", position: 9, version: $version}) { slug version } }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			g := f.freshAgeGroup(t)
+			return map[string]any{"slug": g.Slug, "version": g.Version}
+		}, editors},
+	"Mutation.deleteAgeGroup": {`mutation($slug: String!, $version: Int!) { deleteAgeGroup(slug: $slug, version: $version) }`,
+		func(t *testing.T, f *authzFixture) map[string]any {
+			g := f.freshAgeGroup(t)
+			return map[string]any{"slug": g.Slug, "version": g.Version}
+		}, editors},
+	"Mutation.importCurriculum": {`mutation($yaml: String!) { importCurriculum(yaml: $yaml) { ageGroups levels problems } }`,
+		func(_ *testing.T, f *authzFixture) map[string]any {
+			g, l, p := f.freshID("g"), f.freshID("l"), f.freshID("p")
+			return map[string]any{"yaml": fmt.Sprintf(`ageGroups:
+- slug: %s
+  title: G
+  levels:
+  - id: %s
+    title: L
+    problems:
+    - id: %s
+      title: P
+      statement: Echo.
+      draft: true
+      sampleTests: [{input: "a\n", output: "a\n"}]
+      hiddenTests: [{input: "b\n", output: "b\n"}]
+      referenceSolution: print(input())
+`, g, l, p)}
+		}, editors},
 
 	"Subscription.runEvents":        {`subscription($id: ID!) { runEvents(runId: $id) { seq type } }`, runVars, ownerOrAdmin},
 	"Subscription.submissionEvents": {`subscription($id: ID!) { submissionEvents(submissionId: $id) { seq type } }`, submissionVars, signedInOwnerOrAdmin},

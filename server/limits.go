@@ -140,6 +140,9 @@ func fieldComplexity() graph.ComplexityRoot {
 	c.SubmissionConnection.Nodes = timesListFactor
 	c.Submission.Tests = timesListFactor
 	c.User.Progress = timesListFactor
+	c.Query.ProblemsForEditing = func(child int, _ string) int { return timesListFactor(child) }
+	c.EditableProblem.SampleTests = timesListFactor
+	c.EditableProblem.HiddenTests = timesListFactor
 	c.Run.Code = largeField
 	c.Run.Stdin = largeField
 	c.Run.Stdout = largeField

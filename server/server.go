@@ -26,6 +26,7 @@ import (
 	"coderunner"
 	"coderunner/accounts"
 	"coderunner/cache"
+	"coderunner/content"
 	"coderunner/graph"
 	"coderunner/loaders"
 	"coderunner/resolvers"
@@ -64,6 +65,8 @@ type Config struct {
 	Runs *runs.Service
 	// Submissions submits and follows submissions.
 	Submissions *submissions.Service
+	// Content is how editors change the curriculum.
+	Content *content.Service
 	// Accounts signs callers in and out and keeps their budgets.
 	Accounts *accounts.Service
 	// Revocations announces sessions signed out on any replica.
@@ -213,7 +216,7 @@ func init() {
 // graphQL builds gqlgen's handler.
 func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Submissions: cfg.Submissions, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
+		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Submissions: cfg.Submissions, Content: cfg.Content, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
 		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: fieldComplexity(),
 	}))

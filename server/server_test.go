@@ -27,6 +27,7 @@ import (
 	"coderunner/broker"
 	"coderunner/broker/memory"
 	"coderunner/cache"
+	"coderunner/content"
 	"coderunner/curriculum"
 	"coderunner/runs"
 	"coderunner/server"
@@ -45,6 +46,7 @@ type testServer struct {
 	broker    *memory.Broker   // the run queue and events; tests play the worker
 	runs      *runs.Service
 	subs      *submissions.Service
+	content   *content.Service
 	accounts  *accounts.Service
 
 	subscriptions    atomic.Int64 // running, as Config.TrackSubscription counts them
@@ -105,6 +107,9 @@ func newServer(t testing.TB, opt options) *testServer {
 	}}
 	ts.runs = &runs.Service{Store: ts.inner, Broker: ts.broker, CancelWait: 100 * time.Millisecond}
 	ts.subs = &submissions.Service{Store: ts.inner, Broker: ts.broker}
+	// No worker runs here: only drafts, which are not checked in the
+	// sandbox, can be created or published through it.
+	ts.content = &content.Service{Store: ts.inner, Checker: &content.Checker{Submissions: ts.subs, Timeout: time.Second}}
 	if opt.quotas {
 		ts.runs.Quotas, ts.subs.Quotas = ts.accounts, ts.accounts
 	}
@@ -120,6 +125,7 @@ func newServer(t testing.TB, opt options) *testServer {
 		LoaderWait:     opt.loaderWait,
 		Runs:           ts.runs,
 		Submissions:    ts.subs,
+		Content:        ts.content,
 		Accounts:       ts.accounts,
 		Revocations:    ts.broker,
 		AllowedOrigins: opt.origins,
@@ -153,6 +159,7 @@ func newServer(t testing.TB, opt options) *testServer {
 		cfg.Store, cfg.Responses, cfg.Invalidate = ts.store, ts.responses, ts.store.Invalidate
 	}
 	ts.api = server.New(cfg)
+	ts.content.Changed = ts.api.ContentChanged
 	ts.Server = httptest.NewUnstartedServer(ts.api)
 	if opt.timeouts != nil {
 		ts.Server.Config = server.NewHTTPServer(ts.api, *opt.timeouts)
@@ -619,7 +626,10 @@ func TestHiddenDataNeverReachesStudents(t *testing.T) {
 		`{ ageGroups { levels { problems { ` + all + ` } } } }`,
 		`{ levels(ageGroup: "7-9") { problems { ` + all + ` } } }`,
 		`{ __type(name: "Problem") { fields { name } } }`,
-		`{ __schema { types { name fields { name } } } }`,
+		// The schema has these field names on EditableProblem, which only
+		// editors get (TestNoFieldLeaksHiddenTests walks it): the types a
+		// student reads must not.
+		`{ __type(name: "TestCase") { fields { name } } }`,
 		`{ problem(id: "secret-problem") { hiddenTests { input } } }`,
 		`{ problem(id: "secret-problem") { referenceSolution } }`,
 	}

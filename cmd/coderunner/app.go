@@ -16,6 +16,7 @@ import (
 	"coderunner/broker/memory"
 	"coderunner/broker/redis"
 	"coderunner/cache"
+	"coderunner/content"
 	"coderunner/curriculum"
 	"coderunner/executor"
 	"coderunner/metrics"
@@ -170,7 +171,14 @@ func (a *app) apiServer() (*server.Server, error) {
 	if a.cfg.CDNPurgeURL != "" {
 		scfg.Purge = &server.Purger{URL: a.cfg.CDNPurgeURL, Count: a.metrics.CDNPurged, Log: a.log}
 	}
-	return server.New(scfg), nil
+	// Editors write through the cache (which drops what each write
+	// changes here), and the server announces each change to the other
+	// replicas and the CDN.
+	editing := &content.Service{Store: scfg.Store, Checker: &content.Checker{Submissions: a.submissions}, Log: a.log}
+	scfg.Content = editing
+	srv := server.New(scfg)
+	editing.Changed = srv.ContentChanged
+	return srv, nil
 }
 
 // cacheTTL bounds how long a content change takes to show when nobody
