@@ -1884,14 +1884,14 @@ type AuthPayload {
   expiresAt: Time!
 }
 
-"One change an admin made."
+"One change an admin or editor made: to accounts, quotas or the curriculum."
 type AuditEntry {
   id: ID!
-  "The admin's user id (\"cli\" for the command line)."
+  "The user id of who made it (\"cli\" for the command line)."
   actorId: ID!
-  "setRole, setQuota, setRoleQuota or createUser."
+  "The mutation: setRole, setQuota, setRoleQuota, createUser, or a content one (updateProblem, importCurriculum, …)."
   action: String!
-  "What changed: user:<id> or role:<ROLE>."
+  "What changed: user:<id>, role:<ROLE>, problem:<id>, level:<id>, agegroup:<slug> or curriculum."
   target: String!
   "JSON of the changed value before and after."
   before: String!
@@ -1904,7 +1904,7 @@ extend type Query {
   me: User @anyone
   "A user by id or by name; NOT_FOUND if there is none."
   user(id: ID, name: String): User @auth(role: ADMIN)
-  "Admins' changes, newest first; pass the last id seen as after for the next page."
+  "Changes to accounts, quotas and content, newest first; pass the last id seen as after for the next page."
   auditLog(first: Int! = 50, after: ID): [AuditEntry!]! @auth(role: ADMIN)
 }
 
