@@ -564,7 +564,8 @@ func TestContentEditing(t *testing.T) {
 		status, data, errs, err := postWith(&http.Client{Timeout: 3 * time.Minute}, b, ed,
 			`mutation($y: String!) { importCurriculum(yaml: $y) { ageGroups levels problems } }`, map[string]any{"y": exported})
 		if err != nil || len(errs) > 0 || status != http.StatusOK || json.Unmarshal(data, &imported) != nil {
-			t.Fatalf("importCurriculum of the export: %d %v %+v %s", status, err, errs, data)
+			t.Fatalf("importCurriculum of the export, after %v: %d %v %+v %s (an import that outlasts the API's 1-minute write timeout loses its answer)",
+				time.Since(began).Round(time.Millisecond), status, err, errs, data)
 		}
 		t.Logf("imported %+v, every problem checked, in %v", imported.ImportCurriculum, time.Since(began).Round(time.Millisecond))
 		if n := imported.ImportCurriculum; n.AgeGroups == 0 || n.Levels == 0 || n.Problems != strings.Count(exported, "referenceSolution:") {

@@ -4,7 +4,9 @@
 // kill, restart and disconnect parts of that deployment and check that no
 // run or submission is lost, finished twice, graded twice or streamed with
 // a gap. TestShippedProblemsGrade also grades every shipped problem's
-// reference solution and starter code through the submit mutation.
+// reference solution and starter code through the submit mutation, and
+// TestContentEditing edits the curriculum through one api replica and
+// checks what the other serves (docs/content.md).
 //
 // They need a Docker engine (scripts/setup-docker.sh) and redis-server
 // (scripts/setup-redis.sh). Without them the tests skip, except when CI is
