@@ -210,3 +210,37 @@ func contains(path []string, name string) bool {
 	}
 	return false
 }
+
+// TestSubmissionOutlivesItsProblem: deleting a problem keeps its
+// submissions readable, with problem null.
+func TestSubmissionOutlivesItsProblem(t *testing.T) {
+	f := newAuthzFixture(t)
+	p := draftProblem("doomed", "explorers-1")
+	p.Draft = false
+	if err := f.ts.inner.PutProblem(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	student := f.token(t, "student")
+	out := f.postAs(t, student, `mutation { submit(problemId: "doomed", code: "print(input())") { id } }`, nil)
+	var submitted struct{ Submit struct{ ID string } }
+	if err := json.Unmarshal(out.Data, &submitted); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("submit: %s %+v", out.Data, out.Errors)
+	}
+	out = f.postAs(t, f.token(t, "editor"), `mutation { deleteProblem(id: "doomed", version: 0) }`, nil)
+	if len(out.Errors) > 0 {
+		t.Fatalf("deleteProblem: %+v", out.Errors)
+	}
+	out = f.postAs(t, student, `query($id: ID!) { submission(id: $id) { id code status problem { id } } }`, map[string]any{"id": submitted.Submit.ID})
+	var read struct {
+		Submission struct {
+			ID, Code string
+			Problem  *struct{ ID string }
+		}
+	}
+	if err := json.Unmarshal(out.Data, &read); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("submission after its problem was deleted: %s %+v", out.Data, out.Errors)
+	}
+	if read.Submission.ID != submitted.Submit.ID || read.Submission.Code != "print(input())" || read.Submission.Problem != nil {
+		t.Errorf("submission after its problem was deleted: %+v; want it whole, with problem null", read.Submission)
+	}
+}
