@@ -72,9 +72,10 @@ func (w *Worker) grade(ctx context.Context, claim coderunner.Claim) {
 	attemptCtx, stopAttempt := context.WithCancel(ctx)
 	defer stopAttempt()
 	var claimLost atomic.Bool
+	startedAt := sub.StartedAt // sub changes as tests are graded; the keep-alive reads this
 	superseded := func(ctx context.Context) bool {
 		stored, err := subs.Store.Submission(ctx, id)
-		return err == nil && (stored.Status == coderunner.SubmissionFinished || !stored.StartedAt.Equal(sub.StartedAt))
+		return err == nil && (stored.Status == coderunner.SubmissionFinished || !stored.StartedAt.Equal(startedAt))
 	}
 	go w.keepAlive(attemptCtx, claim, superseded, log, func() { claimLost.Store(true); stopAttempt() })
 

@@ -146,7 +146,10 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	attemptCtx, stopAttempt := context.WithCancel(ctx)
 	defer stopAttempt()
 	var claimLost atomic.Bool
-	superseded := func(ctx context.Context) bool { return w.superseded(ctx, run) }
+	// The run as this attempt started it: run itself gets the result
+	// later, while the keep-alive may still read.
+	started := run
+	superseded := func(ctx context.Context) bool { return w.superseded(ctx, started) }
 	go w.keepAlive(attemptCtx, claim, superseded, log, func() { claimLost.Store(true); stopAttempt() })
 	result, cancelled, err := w.execute(attemptCtx, run, log)
 	if claimLost.Load() {
