@@ -162,27 +162,17 @@ func (m *Metrics) WatchQueue(q coderunner.Queue) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "coderunner_queue_depth",
 			Help: "Jobs waiting to be claimed; -1 when the broker cannot be read.",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-			defer cancel()
+		}, readFunc(func(ctx context.Context) (float64, error) {
 			n, err := q.Depth(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}),
+			return float64(n), err
+		})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "coderunner_queue_oldest_job_age_seconds",
 			Help: "How long the oldest job not yet delivered to any worker has waited, by the broker's clock; 0 when none waits, -1 when the broker cannot be read.",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-			defer cancel()
+		}, readFunc(func(ctx context.Context) (float64, error) {
 			d, err := q.OldestWaiting(ctx)
-			if err != nil {
-				return -1
-			}
-			return d.Seconds()
-		}),
+			return d.Seconds(), err
+		})),
 	)
 }
 
@@ -204,16 +194,28 @@ func (m *Metrics) WatchReady(ready func(context.Context) error) {
 	}, upFunc(ready)))
 }
 
-// upFunc reads check as 1 (it passed within scrapeTimeout) or 0.
-func upFunc(check func(context.Context) error) func() float64 {
+// readFunc makes read a gauge's function: read's value, or -1 if it
+// fails, within scrapeTimeout.
+func readFunc(read func(context.Context) (float64, error)) func() float64 {
 	return func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 		defer cancel()
-		if check(ctx) != nil {
-			return 0
+		v, err := read(ctx)
+		if err != nil {
+			return -1
 		}
-		return 1
+		return v
 	}
+}
+
+// upFunc reads check as 1 (it passed within scrapeTimeout) or 0.
+func upFunc(check func(context.Context) error) func() float64 {
+	return readFunc(func(ctx context.Context) (float64, error) {
+		if check(ctx) != nil {
+			return 0, nil
+		}
+		return 1, nil
+	})
 }
 
 // BuildInfo reports which command (serve, api or worker) this process
