@@ -221,12 +221,9 @@ func upFunc(check func(context.Context) error) func() float64 {
 // BuildInfo reports which command (serve, api or worker) this process
 // runs, and the version of its build, as a gauge set to 1.
 func (m *Metrics) BuildInfo(process, version string) {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "coderunner_build_info",
-		Help: "1, labeled with the command this process runs (serve, api, worker) and its build's version (the VCS revision, or the module version).",
-	}, []string{"process", "version"})
-	g.WithLabelValues(process, version).Set(1)
-	m.register(g)
+	m.info("coderunner_build_info",
+		"1, labeled with the command this process runs (serve, api, worker) and its build's version (the VCS revision, or the module version).",
+		prometheus.Labels{"process": process, "version": version})
 }
 
 // SandboxMode reports the worker's sandbox mode in effect ("container" or
@@ -234,11 +231,16 @@ func (m *Metrics) BuildInfo(process, version string) {
 // (CODERUNNER_SANDBOX): they differ when jail mode was asked for but failed
 // its start-up probe, and the worker fell back to container mode.
 func (m *Metrics) SandboxMode(requested, mode string) {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "coderunner_sandbox_mode",
-		Help: "The worker's sandbox mode in effect: 1 under its name (container: a fresh container per run; jail: a fresh namespace jail per run in a reused container) and the mode requested (CODERUNNER_SANDBOX); mode=container with requested=jail is a fallback.",
-	}, []string{"mode", "requested"})
-	g.WithLabelValues(mode, requested).Set(1)
+	m.info("coderunner_sandbox_mode",
+		"The worker's sandbox mode in effect: 1 under its name (container: a fresh container per run; jail: a fresh namespace jail per run in a reused container) and the mode requested (CODERUNNER_SANDBOX); mode=container with requested=jail is a fallback.",
+		prometheus.Labels{"mode": mode, "requested": requested})
+}
+
+// info registers a gauge set to 1 whose labels say something about the
+// process that does not change while it runs.
+func (m *Metrics) info(name, help string, labels prometheus.Labels) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
+	g.Set(1)
 	m.register(g)
 }
 
