@@ -69,6 +69,13 @@ type Queue interface {
 	Claim(ctx context.Context, consumer string) (Claim, error)
 	// Depth is the number of jobs waiting to be claimed.
 	Depth(ctx context.Context) (int64, error)
+	// OldestWaiting is how long the oldest of the jobs Depth counts has
+	// been in the queue: the oldest job enqueued and not yet delivered to
+	// any worker, measured by the broker's own clock (Redis's for
+	// broker/redis); zero when none waits. A claimed job, even one whose
+	// claim has timed out and that waits to be delivered again, does not
+	// count: its worker's death shows in redeliveries and dead letters.
+	OldestWaiting(ctx context.Context) (time.Duration, error)
 	// InQueue reports which of runIDs have a job in the queue, waiting or
 	// claimed (not yet acknowledged nor dead-lettered): those are not
 	// lost, however long ago their run was made — a worker carries them

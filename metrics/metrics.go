@@ -18,7 +18,9 @@ import (
 // Metrics holds one process's collectors, in a registry of its own so
 // that tests can make as many as they like.
 type Metrics struct {
-	registry            *prometheus.Registry
+	registry *prometheus.Registry
+	// collectors are those registered, for tests to list what is exported.
+	collectors          []prometheus.Collector
 	queueWait           prometheus.Histogram
 	runDuration         *prometheus.HistogramVec
 	runsTotal           *prometheus.CounterVec
@@ -89,10 +91,16 @@ func New() *Metrics {
 			Help: "Purges of content changes asked of the CDN (CODERUNNER_CDN_PURGE_URL), by result: ok, or failed after every attempt.",
 		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
+	m.register(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
 		m.contentChanges, m.cdnPurges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// register registers cs, and remembers them.
+func (m *Metrics) register(cs ...prometheus.Collector) {
+	m.registry.MustRegister(cs...)
+	m.collectors = append(m.collectors, cs...)
 }
 
 // Handler serves the metrics in Prometheus's text format.
@@ -141,36 +149,104 @@ func (m *Metrics) SubscriptionStarted() (ended func()) {
 	return m.activeSubscriptions.Dec
 }
 
-// WatchQueueDepth reports the broker's queue depth, read at each scrape.
-func (m *Metrics) WatchQueueDepth(q coderunner.Queue) {
-	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "coderunner_queue_depth",
-		Help: "Jobs waiting to be claimed.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+// scrapeTimeout bounds each read a gauge makes of an outside system at a
+// scrape: the registry reads its collectors concurrently, so a scrape of a
+// process whose Redis hangs takes about this long, not a multiple of it.
+const scrapeTimeout = time.Second
+
+// WatchQueue reports the broker's queue depth and the age of its oldest
+// waiting job, each read at each scrape (Redis: a short script each), and
+// -1 when the broker cannot be read.
+func (m *Metrics) WatchQueue(q coderunner.Queue) {
+	m.register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "coderunner_queue_depth",
+			Help: "Jobs waiting to be claimed; -1 when the broker cannot be read.",
+		}, readFunc(func(ctx context.Context) (float64, error) {
+			n, err := q.Depth(ctx)
+			return float64(n), err
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "coderunner_queue_oldest_job_age_seconds",
+			Help: "How long the oldest job not yet delivered to any worker has waited, by the broker's clock; 0 when none waits, -1 when the broker cannot be read.",
+		}, readFunc(func(ctx context.Context) (float64, error) {
+			d, err := q.OldestWaiting(ctx)
+			return d.Seconds(), err
+		})),
+	)
+}
+
+// WatchRedis reports whether Redis answers ping, called at each scrape
+// (one PING, bounded by scrapeTimeout): 1 if it does, 0 if not.
+func (m *Metrics) WatchRedis(ping func(context.Context) error) {
+	m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "coderunner_redis_up",
+		Help: "1 if Redis answered a PING at this scrape, 0 if it did not (within a second).",
+	}, upFunc(ping)))
+}
+
+// WatchReady reports whether the process is ready, as /readyz answers it:
+// ready runs every readiness check, at each scrape.
+func (m *Metrics) WatchReady(ready func(context.Context) error) {
+	m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "coderunner_ready",
+		Help: "1 if every readiness check of /readyz (store, broker, Redis; Docker on workers) passed at this scrape, 0 if one failed.",
+	}, upFunc(ready)))
+}
+
+// readFunc makes read a gauge's function: read's value, or -1 if it
+// fails, within scrapeTimeout.
+func readFunc(read func(context.Context) (float64, error)) func() float64 {
+	return func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 		defer cancel()
-		n, err := q.Depth(ctx)
+		v, err := read(ctx)
 		if err != nil {
 			return -1
 		}
-		return float64(n)
-	}))
+		return v
+	}
+}
+
+// upFunc reads check as 1 (it passed within scrapeTimeout) or 0.
+func upFunc(check func(context.Context) error) func() float64 {
+	return readFunc(func(ctx context.Context) (float64, error) {
+		if check(ctx) != nil {
+			return 0, nil
+		}
+		return 1, nil
+	})
+}
+
+// BuildInfo reports which command (serve, api or worker) this process
+// runs, and the version of its build, as a gauge set to 1.
+func (m *Metrics) BuildInfo(process, version string) {
+	m.info("coderunner_build_info",
+		"1, labeled with the command this process runs (serve, api, worker) and its build's version (the VCS revision, or the module version).",
+		prometheus.Labels{"process": process, "version": version})
 }
 
 // SandboxMode reports the worker's sandbox mode in effect ("container" or
-// "jail"), as a gauge set to 1 under its name.
-func (m *Metrics) SandboxMode(mode string) {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "coderunner_sandbox_mode",
-		Help: "The worker's sandbox mode in effect: 1 under its name (container: a fresh container per run; jail: a fresh namespace jail per run in a reused container).",
-	}, []string{"mode"})
-	g.WithLabelValues(mode).Set(1)
-	m.registry.MustRegister(g)
+// "jail"), as a gauge set to 1 under its name and the mode requested
+// (CODERUNNER_SANDBOX): they differ when jail mode was asked for but failed
+// its start-up probe, and the worker fell back to container mode.
+func (m *Metrics) SandboxMode(requested, mode string) {
+	m.info("coderunner_sandbox_mode",
+		"The worker's sandbox mode in effect: 1 under its name (container: a fresh container per run; jail: a fresh namespace jail per run in a reused container) and the mode requested (CODERUNNER_SANDBOX); mode=container with requested=jail is a fallback.",
+		prometheus.Labels{"mode": mode, "requested": requested})
+}
+
+// info registers a gauge set to 1 whose labels say something about the
+// process that does not change while it runs.
+func (m *Metrics) info(name, help string, labels prometheus.Labels) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
+	g.Set(1)
+	m.register(g)
 }
 
 // WatchPoolSize reports the worker's warm-pool size, read at each scrape.
 func (m *Metrics) WatchPoolSize(size func() int) {
-	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "coderunner_warm_pool_size",
 		Help: "Sandbox containers started and waiting for a run.",
 	}, func() float64 { return float64(size()) }))
@@ -180,7 +256,7 @@ func (m *Metrics) WatchPoolSize(size func() int) {
 // is "apq" or "curriculum".
 func (m *Metrics) WatchCache(name string, stats func() (hits, misses uint64)) {
 	labels := prometheus.Labels{"cache": name}
-	m.registry.MustRegister(
+	m.register(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "coderunner_cache_hits_total", Help: "Cache look-ups answered from the cache.", ConstLabels: labels,
 		}, func() float64 { h, _ := stats(); return float64(h) }),

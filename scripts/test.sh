@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-echo "--- set-up: Docker engine, redis-server, sandbox image, python3, node"
+echo "--- set-up: Docker engine, redis-server, promtool, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
-# the broker's tests start their own redis-server processes.
+# the broker's tests start their own redis-server processes; the alerting
+# rules are checked and unit tested with promtool.
 bash scripts/setup-docker.sh
 bash scripts/setup-redis.sh
+bash scripts/setup-prometheus.sh
 missing=()
 command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
 command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
@@ -37,7 +39,7 @@ fi
 go vet ./...
 
 echo "--- go test"
-# Everything the tests need was set up above: a missing engine, Redis or
-# image is then a failure, never a skip (tests skip only outside CI).
+# Everything the tests need was set up above: a missing engine, Redis,
+# promtool or image is then a failure, never a skip (tests skip only outside CI).
 export CI=true
 go test -race -count=1 -timeout 20m ./...

@@ -20,6 +20,7 @@ func testQueue(t *testing.T, open Open) {
 		{"EnqueueClaimAck", testEnqueueClaimAck},
 		{"ClaimsInOrder", testClaimsInOrder},
 		{"DepthCountsWaitingJobsOnly", testDepth},
+		{"OldestWaiting", testOldestWaiting},
 		{"QueueFull", testQueueFull},
 		{"ReserveHoldsRoom", testReserveHoldsRoom},
 		{"Unreserve", testUnreserve},
@@ -145,6 +146,43 @@ func testDepth(t *testing.T, open Open) {
 	expectDepth(t, b, 2) // the claimed job is not waiting
 	ack(t, c)
 	expectDepth(t, b, 2)
+}
+
+func expectOldest(t *testing.T, q coderunner.Queue, atLeast, atMost time.Duration) {
+	t.Helper()
+	got, err := q.OldestWaiting(t.Context())
+	if err != nil || got < atLeast || got > atMost {
+		t.Fatalf("OldestWaiting = %v, %v; want between %v and %v", got, err, atLeast, atMost)
+	}
+}
+
+// testOldestWaiting: the age of the oldest job Depth counts, by the
+// broker's clock (whole milliseconds for Redis, hence the slack).
+func testOldestWaiting(t *testing.T, open Open) {
+	const gap, slack = 300 * time.Millisecond, 20 * time.Millisecond
+	opts := options()
+	b := open(t, opts)
+	expectOldest(t, b, 0, 0)
+	first := time.Now()
+	enqueue(t, b, job("run-1"))
+	time.Sleep(gap)
+	second := time.Now()
+	enqueue(t, b, job("run-2"))
+	expectOldest(t, b, gap-slack, time.Since(first)+slack) // run-1's
+
+	c := claim(t, b, "worker-a", timeout, "run-1", 1)
+	expectOldest(t, b, 0, time.Since(second)+slack) // run-2's: a claimed job does not wait
+	ack(t, c)
+	c = claim(t, b, "worker-a", timeout, "run-2", 1)
+	expectOldest(t, b, 0, 0)
+	// A claim that timed out waits to be delivered again, but is no
+	// waiting job (as for Depth).
+	time.Sleep(opts.ClaimTimeout + 100*time.Millisecond)
+	expectDepth(t, b, 0)
+	expectOldest(t, b, 0, 0)
+	claim(t, b, "worker-b", timeout, "run-2", 2)
+	ack(t, c)
+	expectOldest(t, b, 0, 0)
 }
 
 func testQueueFull(t *testing.T, open Open) {

@@ -32,6 +32,7 @@ type queue struct {
 // entry is one job in the queue.
 type entry struct {
 	job        coderunner.Job
+	enqueued   time.Time // when Enqueue added it, by this process's clock
 	deliveries int
 	deadline   time.Time // of the current claim
 	done       bool      // acknowledged or dead-lettered
@@ -96,7 +97,7 @@ func (b *Broker) Enqueue(_ context.Context, job coderunner.Job) error {
 	} else if q.fullLocked() {
 		return broker.ErrQueueFull(q.maxWaiting)
 	}
-	q.waiting = append(q.waiting, &entry{job: job})
+	q.waiting = append(q.waiting, &entry{job: job, enqueued: time.Now()})
 	close(q.wake)
 	q.wake = make(chan struct{})
 	return nil
@@ -107,6 +108,17 @@ func (b *Broker) Depth(context.Context) (int64, error) {
 	b.queue.mu.Lock()
 	defer b.queue.mu.Unlock()
 	return int64(len(b.queue.waiting)), nil
+}
+
+// OldestWaiting implements coderunner.Queue: the waiting jobs are in the
+// order they were enqueued, and claimed ones leave the list.
+func (b *Broker) OldestWaiting(context.Context) (time.Duration, error) {
+	b.queue.mu.Lock()
+	defer b.queue.mu.Unlock()
+	if len(b.queue.waiting) == 0 {
+		return 0, nil
+	}
+	return time.Since(b.queue.waiting[0].enqueued), nil
 }
 
 // InQueue implements coderunner.Queue.

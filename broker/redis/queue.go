@@ -70,6 +70,24 @@ func (b *Broker) Depth(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// OldestWaiting implements coderunner.Queue. The jobs not yet delivered
+// to the group are the entries after its last-delivered-id, and an entry's
+// id starts with the Redis server's time of its XADD: the age is Redis's
+// time now minus that, both read in one script, so that the clocks of the
+// api and worker hosts do not enter into it. It costs XINFO GROUPS (one
+// group) and an XRANGE of one entry.
+func (b *Broker) OldestWaiting(ctx context.Context) (time.Duration, error) {
+	var ms int64
+	err := b.withGroup(ctx, func() (err error) {
+		ms, err = oldestWaitingScript.Run(ctx, b.rdb, []string{b.keys.jobs()}, group).Int64()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redis broker: oldest waiting job: %w", err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
 // inQueuePage is how many stream entries one read of InQueue returns.
 const inQueuePage = 500
 

@@ -107,3 +107,31 @@ func TestExitedWorkersAreForgotten(t *testing.T) {
 		t.Fatalf("Claim by a forgotten worker = %v, %v; want run-3", c, err)
 	}
 }
+
+// TestOldestWaitingByRedisClock: the age is read from the entry's id,
+// written by Redis at XADD, against Redis's clock (not the job's
+// EnqueuedAt, set by the api host); and a group that was lost (a Redis
+// restarted without persistence of the group, an operator's XGROUP
+// DESTROY) is made again, with every entry waiting.
+func TestOldestWaitingByRedisClock(t *testing.T) {
+	b := open(t, broker.Options{ClaimTimeout: time.Minute, MaxWaiting: 10})
+	ctx := t.Context()
+	// An api host whose clock is an hour behind.
+	if err := b.Enqueue(ctx, coderunner.Job{RunID: "run-1", EnqueuedAt: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	age, err := b.OldestWaiting(ctx)
+	if err != nil || age < 90*time.Millisecond || age > time.Minute {
+		t.Fatalf("OldestWaiting = %v, %v; want about 100ms", age, err)
+	}
+	if err := b.rdb.XGroupDestroy(ctx, b.keys.jobs(), group).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if age, err := b.OldestWaiting(ctx); err != nil || age < 90*time.Millisecond || age > time.Minute {
+		t.Fatalf("OldestWaiting with the group lost = %v, %v; want about 100ms", age, err)
+	}
+	if n, err := b.Depth(ctx); err != nil || n != 1 {
+		t.Fatalf("Depth = %d, %v; want 1", n, err)
+	}
+}

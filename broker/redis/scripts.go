@@ -60,6 +60,40 @@ var depthScript = goredis.NewScript(`
 return redis.call('XLEN', KEYS[1]) - redis.call('XPENDING', KEYS[1], ARGV[1])[1]
 `)
 
+// oldestWaitingScript returns the age in milliseconds, by the server's
+// clock, of the oldest entry not yet delivered to the group (after its
+// last-delivered-id), or 0 if there is none. An entry id newer than the
+// clock (ids never go back when the clock does) counts as 0.
+//
+// KEYS[1] jobs stream; ARGV[1] group.
+var oldestWaitingScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+local last
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+	local name, id
+	for i = 1, #g, 2 do
+		if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then id = g[i + 1] end
+	end
+	if name == ARGV[1] then last = id end
+end
+if not last then
+	return redis.error_reply('NOGROUP no consumer group ' .. ARGV[1])
+end
+local e = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)[1]
+if not e then
+	return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local age = now - tonumber(string.match(e[1], '^(%d+)'))
+if age < 0 then
+	return 0
+end
+return age
+`)
+
 // reclaimScript takes over the oldest claim idle for at least the claim
 // timeout and returns it with its delivery count (which XAUTOCLAIM has
 // just raised). XAUTOCLAIM scans only so many pending entries a call, hence

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"coderunner"
 	"coderunner/accounts"
@@ -62,18 +66,58 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		}
 		a.broker = rb
 		a.checks["redis"] = rb.Ping
+		a.metrics.WatchRedis(rb.Ping)
 	} else {
 		a.broker = memory.New(opts)
 	}
 	a.closers = append(a.closers, a.broker.Close)
 	a.checks["broker"] = a.broker.Ping
-	a.metrics.WatchQueueDepth(a.broker)
+	a.metrics.WatchQueue(a.broker)
 	a.accounts = &accounts.Service{Store: a.store, Broker: a.broker, Config: accounts.Config{
 		TokenTTL: cfg.TokenTTL, Guests: cfg.Guests, Quotas: cfg.Quotas, GuestQuota: cfg.GuestQuota,
 	}}
 	a.runs = &runs.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts, Log: a.log}
 	a.submissions = &submissions.Service{Store: a.store, Broker: a.broker, Quotas: a.accounts, Log: a.log}
 	return a, nil
+}
+
+// ready runs every readiness check concurrently, as /readyz does, and
+// fails with the first failure. Call it once the checks are all added.
+func (a *app) ready(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for name, check := range a.checks {
+		g.Go(func() error {
+			if err := check(ctx); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// buildVersion is the VCS revision the binary was built from (with
+// "-dirty" if the tree had changes), else its module version ("(devel)"
+// under go run, which records no revision).
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	version := info.Main.Version
+	var dirty bool
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			version = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty {
+		version += "-dirty"
+	}
+	return cmp.Or(version, "unknown")
 }
 
 func (a *app) close() {
@@ -224,7 +268,7 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	// The mode in effect, which is container mode where jail mode was
 	// asked for but failed its probe.
 	a.facts["sandboxMode"] = string(sandbox.Mode())
-	a.metrics.SandboxMode(string(sandbox.Mode()))
+	a.metrics.SandboxMode(string(a.cfg.Sandbox), string(sandbox.Mode()))
 	return &executor.Worker{
 		Name:           name,
 		Broker:         a.broker,

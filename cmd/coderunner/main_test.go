@@ -311,7 +311,7 @@ func TestSandboxMode(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if line := `coderunner_sandbox_mode{mode="` + want + `"} 1`; !strings.Contains(string(body), line) {
+			if line := `coderunner_sandbox_mode{mode="` + want + `",requested="` + want + `"} 1`; !strings.Contains(string(body), line) {
 				t.Errorf("/metrics lacks %s", line)
 			}
 			id := postData(t, base, `mutation { run(input: {language: "python", code: "print(input()*2)", stdin: "ab"}) { id status } }`, "run", "id")

@@ -70,6 +70,10 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		}
 	}
 
+	// Every check is in place: scrapes may run them from now on.
+	a.metrics.WatchReady(a.ready)
+	a.metrics.BuildInfo(name, buildVersion())
+
 	g, ctx := errgroup.WithContext(ctx)
 	// A worker-only process keeps answering health checks and scrapes
 	// while it drains, until its runs in flight are done.
