@@ -290,6 +290,15 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 	}
 }
 
+// expireRuns deletes finished runs older than CODERUNNER_RUN_RETENTION,
+// at once and then every hour until ctx ends, in batches (see
+// runs.Retention). Every process that reaps does; several at once delete
+// different batches or nothing.
+func (a *app) expireRuns(ctx context.Context) {
+	r := &runs.Retention{Store: a.store, MaxAge: a.cfg.RunRetention, Deleted: a.metrics.RunsDeleted, Log: a.log}
+	r.Run(ctx, time.Hour)
+}
+
 // reaper is a service whose work may be lost with its job.
 type reaper struct {
 	what    string
