@@ -121,15 +121,23 @@ func testUpdateRun(t *testing.T, s coderunner.Store) {
 	}
 }
 
-func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
+// runCreator returns a func that stores a run with the given id, status
+// and creation time (at(created)).
+func runCreator(t *testing.T, s coderunner.Store) func(id string, created int64, status coderunner.RunStatus) {
 	ctx := ctxFor(t)
-	create := func(id string, created int64, status coderunner.RunStatus) {
+	return func(id string, created int64, status coderunner.RunStatus) {
+		t.Helper()
 		r := queuedRun(id)
 		r.CreatedAt, r.Status = at(created), status
 		if err := s.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	create := runCreator(t, s)
 	create("old-queued", 10, coderunner.StatusQueued)
 	create("old-running", 20, coderunner.StatusRunning)
 	create("old-finished", 5, coderunner.StatusCompleted)
@@ -213,13 +221,7 @@ func testCreateRunTwice(t *testing.T, s coderunner.Store) {
 // and submissions stay; a second pass over what is gone deletes nothing.
 func testDeleteFinishedRuns(t *testing.T, s coderunner.Store) {
 	ctx := ctxFor(t)
-	create := func(id string, created int64, status coderunner.RunStatus) {
-		r := queuedRun(id)
-		r.CreatedAt, r.Status = at(created), status
-		if err := s.CreateRun(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	create := runCreator(t, s)
 	create("old-completed", 10, coderunner.StatusCompleted)
 	create("old-internal", 20, coderunner.StatusInternalError)
 	create("old-cancelled", 30, coderunner.StatusCancelled)
