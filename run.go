@@ -93,6 +93,13 @@ type RunStore interface {
 	// CreatedAt, then ID), starting after the cursor: a caller reads them
 	// all a page at a time, with the cursor of each page's last run.
 	UnfinishedRuns(ctx context.Context, createdBefore time.Time, after RunCursor, limit int) ([]Run, error)
+	// DeleteFinishedRuns deletes up to limit finished runs (any status
+	// but QUEUED and RUNNING) created before the given time, oldest first,
+	// and returns how many it deleted: fewer than limit when no more are
+	// left. Runs stored without a creation time are kept. Submissions,
+	// gradings and progress are not touched. An index on the creation time
+	// keeps a call's cost bounded by limit.
+	DeleteFinishedRuns(ctx context.Context, createdBefore time.Time, limit int) (int, error)
 }
 
 // RunCursor is a place in the order of RunStore.UnfinishedRuns: just after

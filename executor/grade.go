@@ -2,11 +2,13 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"coderunner"
 	"coderunner/grade"
+	"coderunner/report"
 	"coderunner/submissions"
 )
 
@@ -129,12 +131,16 @@ func (w *Worker) runTest(ctx context.Context, sub coderunner.Submission, g coder
 		OutputLimitBytes: min(max(coderunner.DefaultOutputLimitBytes, 2*len(tc.Output)), coderunner.MaxOutputLimitBytes),
 		SilentPrompts:    true,
 	}
-	result, err := w.Sandbox.Run(ctx, req, nil)
+	result, err := w.runSandbox(ctx, coderunner.Job{SubmissionID: sub.ID}, req, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return coderunner.TestResult{}, ctx.Err()
 		}
 		w.Log.Error("a test could not be run", "submission", sub.ID, "test", i, "err", err)
+		if !errors.Is(err, errSandboxPanicked) {
+			w.report(report.Event{Kind: report.SubmissionFailed, Operation: "grade", SubmissionID: sub.ID, Err: err,
+				Redact: []string{sub.Code, tc.Input, tc.Output, result.Stdout, result.Stderr}})
+		}
 		result.Status = coderunner.StatusInternalError
 	}
 	result.Stdout, result.Stderr = toValidUTF8([]byte(result.Stdout)), toValidUTF8([]byte(result.Stderr))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"coderunner"
+	"coderunner/report"
 	"coderunner/runs"
 	"coderunner/submissions"
 )
@@ -43,6 +44,50 @@ type Worker struct {
 	StoreRetry time.Duration
 	Log        *slog.Logger
 	Metrics    Metrics
+	// Reporter, if not nil, is told of panics, of runs and submissions
+	// that end INTERNAL_ERROR through our failure, and of dead letters.
+	Reporter report.Reporter
+}
+
+// report tells the Reporter of e, as the worker.
+func (w *Worker) report(e report.Event) {
+	report.WithRole(w.Reporter, "worker").Report(e)
+}
+
+// jobEvent is the Event of kind about job: the action and its id.
+func jobEvent(kind report.Kind, job coderunner.Job) report.Event {
+	if job.SubmissionID != "" {
+		return report.Event{Kind: kind, Operation: "grade", SubmissionID: job.SubmissionID}
+	}
+	return report.Event{Kind: kind, Operation: "run", RunID: job.RunID}
+}
+
+// handleSafely is handle, with a panic reported and logged instead of
+// ending the process: the job is left unacknowledged, to be claimed again
+// and in the end dead-lettered if it keeps failing.
+func (w *Worker) handleSafely(ctx context.Context, claim coderunner.Claim) {
+	defer func() {
+		if p := recover(); p != nil {
+			e := jobEvent(report.Panic, claim.Job())
+			e.Panic = p
+			w.report(e)
+			w.Log.Error("job panicked; it will be claimed again", "run", e.RunID, "submission", e.SubmissionID, "panic", p)
+		}
+	}()
+	w.handle(ctx, claim)
+}
+
+// crashing reports a panic of a goroutine of job's, waits a moment for
+// the report to be sent, and panics again: a helper goroutine's panic
+// leaves its job in no state to go on. Defer it.
+func (w *Worker) crashing(job coderunner.Job) {
+	if p := recover(); p != nil {
+		e := jobEvent(report.Panic, job)
+		e.Panic = p
+		w.report(e)
+		report.OrNop(w.Reporter).Flush(2 * time.Second)
+		panic(p)
+	}
 }
 
 // Metrics receives what a worker measures; nil fields are not called.
@@ -89,7 +134,7 @@ func (w *Worker) claimLoop(ctx, runCtx context.Context) {
 			}
 			continue
 		}
-		w.handle(runCtx, claim)
+		w.handleSafely(runCtx, claim)
 	}
 }
 
@@ -151,7 +196,7 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	started := run
 	superseded := func(ctx context.Context) bool { return w.superseded(ctx, started) }
 	go w.keepAlive(attemptCtx, claim, superseded, log, func() { claimLost.Store(true); stopAttempt() })
-	result, cancelled, err := w.execute(attemptCtx, run, log)
+	result, cancelled, err := w.execute(attemptCtx, run, claim.Job(), log)
 	if claimLost.Load() {
 		log.Warn("claim lost mid-run: another worker runs it now; dropping this attempt")
 		return
@@ -169,6 +214,10 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 			return
 		}
 		log.Error("run could not be carried out", "err", err)
+		if !errors.Is(err, errSandboxPanicked) {
+			w.report(report.Event{Kind: report.RunFailed, Operation: "run", RunID: run.ID, Err: err,
+				Redact: []string{run.Code, run.Stdin, result.Stdout, result.Stderr}})
+		}
 		result.Status, result.ExitCode = coderunner.StatusInternalError, -1
 	}
 	run.RunResult = result
@@ -214,7 +263,7 @@ func (w *Worker) storeResult(ctx context.Context, log *slog.Logger, finish func(
 
 // execute runs the program, streaming its output and passing control
 // messages to it. cancelled reports a cancelRun.
-func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
+func (w *Worker) execute(ctx context.Context, run coderunner.Run, job coderunner.Job, log *slog.Logger) (result coderunner.RunResult, cancelled bool, err error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	runID := run.ID
@@ -232,6 +281,7 @@ func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logg
 	sandboxCtx, stopSandbox := context.WithCancel(ctx)
 	defer stopSandbox()
 	go func() {
+		defer w.crashing(job)
 		inputOpen := true
 		closeInput := func() {
 			if inputOpen {
@@ -264,6 +314,7 @@ func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logg
 	events := make(chan coderunner.RunEvent, 256)
 	published := make(chan struct{})
 	go func() {
+		defer w.crashing(job)
 		defer close(published)
 		for e := range events {
 			if _, err := w.Broker.Publish(ctx, e); err != nil {
@@ -283,7 +334,7 @@ func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logg
 	if run.Interactive {
 		req.Input = input
 	}
-	result, err = w.Sandbox.Run(sandboxCtx, req, co.add)
+	result, err = w.runSandbox(sandboxCtx, job, req, co.add)
 	co.close()
 	close(events)
 	<-published
@@ -299,6 +350,24 @@ func (w *Worker) execute(ctx context.Context, run coderunner.Run, log *slog.Logg
 	return result, false, err
 }
 
+// runSandbox is Sandbox.Run for job, with a panic of the sandbox's
+// reported and turned into the error of a run that could not be carried
+// out (errSandboxPanicked, which is not reported again).
+func (w *Worker) runSandbox(ctx context.Context, job coderunner.Job, req coderunner.RunRequest, onOutput coderunner.OutputFunc) (result coderunner.RunResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e := jobEvent(report.Panic, job)
+			e.Panic, e.Redact = p, []string{req.Code, req.Stdin}
+			w.report(e)
+			result, err = coderunner.RunResult{Status: coderunner.StatusInternalError, ExitCode: -1}, fmt.Errorf("%w: %v", errSandboxPanicked, p)
+		}
+	}()
+	return w.Sandbox.Run(ctx, req, onOutput)
+}
+
+// errSandboxPanicked: the sandbox panicked; the run was not carried out.
+var errSandboxPanicked = errors.New("the sandbox panicked")
+
 // errNotStarted: the broker failed before the program could run.
 var errNotStarted = errors.New("run not started")
 
@@ -308,6 +377,7 @@ var errNotStarted = errors.New("run not started")
 // which stops the attempt. Any other failure leaves the program running:
 // Redis may be restarting, and the result is stored without it.
 func (w *Worker) keepAlive(ctx context.Context, claim coderunner.Claim, superseded func(context.Context) bool, log *slog.Logger, lost func()) {
+	defer w.crashing(claim.Job())
 	t := time.NewTicker(w.KeepAliveEvery)
 	defer t.Stop()
 	forgotten := false
@@ -358,6 +428,9 @@ func (w *Worker) deadLetter(ctx context.Context, claim coderunner.Claim, reason 
 		w.Log.Error("dead-letter job failed", "job", claim.Job().ID(), "err", err)
 		return
 	}
+	e := jobEvent(report.DeadLettered, claim.Job())
+	e.Message = "job dead-lettered: " + reason // reason is ours: never a user's
+	w.report(e)
 	if w.Metrics.DeadLettered != nil {
 		w.Metrics.DeadLettered()
 	}

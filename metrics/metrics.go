@@ -25,6 +25,7 @@ type Metrics struct {
 	runDuration         *prometheus.HistogramVec
 	runsTotal           *prometheus.CounterVec
 	deadLettered        prometheus.Counter
+	runsDeleted         prometheus.Counter
 	gradingDuration     *prometheus.HistogramVec
 	testsGraded         prometheus.Counter
 	activeSubscriptions prometheus.Gauge
@@ -66,6 +67,10 @@ func New() *Metrics {
 			Name: "coderunner_dead_lettered_total",
 			Help: "Jobs moved to the dead-letter queue.",
 		}),
+		runsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_runs_deleted_total",
+			Help: "Finished runs deleted for being older than CODERUNNER_RUN_RETENTION.",
+		}),
 		activeSubscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "coderunner_active_subscriptions",
 			Help: "runEvents subscriptions open on this process.",
@@ -91,7 +96,7 @@ func New() *Metrics {
 			Help: "Purges of content changes asked of the CDN (CODERUNNER_CDN_PURGE_URL), by result: ok, or failed after every attempt.",
 		}, []string{"result"}),
 	}
-	m.register(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.activeSubscriptions, m.errors, m.refused, m.dropped,
+	m.register(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.runsDeleted, m.activeSubscriptions, m.errors, m.refused, m.dropped,
 		m.contentChanges, m.cdnPurges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -138,6 +143,9 @@ func (m *Metrics) ContentChangeApplied() { m.contentChanges.Inc() }
 
 // CDNPurged records a purge asked of the CDN, and its result.
 func (m *Metrics) CDNPurged(result string) { m.cdnPurges.WithLabelValues(result).Inc() }
+
+// RunsDeleted records n runs deleted by retention.
+func (m *Metrics) RunsDeleted(n int) { m.runsDeleted.Add(float64(n)) }
 
 // DeadLettered records a dead-lettered job.
 func (m *Metrics) DeadLettered() { m.deadLettered.Inc() }

@@ -39,6 +39,8 @@ func TestExposition(t *testing.T) {
 	m.RunFinished(coderunner.StatusCompleted, 40*time.Millisecond)
 	m.RunFinished(coderunner.StatusTimeLimitExceeded, 2*time.Second)
 	m.DeadLettered()
+	m.RunsDeleted(500)
+	m.RunsDeleted(7)
 	m.SubmissionGraded(coderunner.WrongAnswer, 3, time.Second)
 	ended := m.SubscriptionStarted()
 	m.SubscriptionStarted()
@@ -57,6 +59,7 @@ func TestExposition(t *testing.T) {
 		`coderunner_run_duration_seconds_count{status="COMPLETED"} 1`,
 		`coderunner_runs_total{status="TIME_LIMIT_EXCEEDED"} 1`,
 		"coderunner_dead_lettered_total 1",
+		"coderunner_runs_deleted_total 507",
 		"coderunner_tests_graded_total 3",
 		`coderunner_grading_duration_seconds_count{verdict="WRONG_ANSWER"} 1`,
 		"coderunner_warm_pool_size 2",

@@ -13,6 +13,7 @@ import (
 
 	"coderunner"
 	"coderunner/accounts"
+	"coderunner/report"
 )
 
 // This file establishes who is calling, on every transport: a bearer
@@ -65,6 +66,7 @@ func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err erro
 	s.countError(code)
 	if code != coderunner.Unauthenticated {
 		s.log.ErrorContext(r.Context(), "authenticate", "err", err)
+		s.report.Report(report.Event{Kind: report.Internal, Operation: "authenticate", Err: err})
 		writeError(w, http.StatusServiceUnavailable, coderunner.Internal, internalMessage)
 		return
 	}

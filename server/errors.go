@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"coderunner"
+	"coderunner/report"
 )
 
 // This file is the one place where errors become what clients see.
@@ -23,12 +24,13 @@ const internalMessage = "internal error: the server could not complete this requ
 //     retryAfterMs (RATE_LIMITED) and resetsAt (QUOTA_EXCEEDED);
 //   - an error gqlgen raised about the request itself (parse, validation,
 //     limits, APQ) is BAD_USER_INPUT, except PERSISTED_QUERY_NOT_FOUND;
-//   - anything else is our fault: INTERNAL, logged, details withheld.
+//   - anything else is our fault: INTERNAL, logged, reported to rep,
+//     details withheld.
 //
 // count, if not nil, is told every error's code (for metrics).
-func presentError(log *slog.Logger, count func(coderunner.Code)) graphql.ErrorPresenterFunc {
+func presentError(log *slog.Logger, rep report.Reporter, count func(coderunner.Code)) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
-		gqlErr := present(ctx, log, err)
+		gqlErr := present(ctx, log, rep, err)
 		if count != nil {
 			code, _ := gqlErr.Extensions["code"].(string)
 			count(coderunner.Code(code))
@@ -37,7 +39,7 @@ func presentError(log *slog.Logger, count func(coderunner.Code)) graphql.ErrorPr
 	}
 }
 
-func present(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
+func present(ctx context.Context, log *slog.Logger, rep report.Reporter, err error) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	var domainErr *coderunner.Error
 	switch {
@@ -62,21 +64,35 @@ func present(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
 		log.DebugContext(ctx, "request abandoned by the client", "path", gqlErr.Path.String())
 		gqlErr.Message = internalMessage
 		setCode(gqlErr, coderunner.Internal)
+	case errors.Is(err, errPanicked):
+		gqlErr.Message = internalMessage
+		setCode(gqlErr, coderunner.Internal)
 	default:
 		log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
+		e := reportEvent(ctx, report.Internal)
+		e.Err = gqlErr.Err // without gqlgen's location and path
+		rep.Report(e)
 		gqlErr.Message = internalMessage
 		setCode(gqlErr, coderunner.Internal)
 	}
 	return gqlErr
 }
 
-// recoverPanic turns a panic in a resolver into an INTERNAL error.
-func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+// recoverPanic turns a panic in a resolver into an INTERNAL error, and
+// reports the panic (the error it becomes is not reported again).
+func recoverPanic(log *slog.Logger, rep report.Reporter) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "resolver panicked", "panic", p)
-		return errors.New("panic in resolver")
+		e := reportEvent(ctx, report.Panic)
+		e.Panic = p
+		rep.Report(e)
+		return errPanicked
 	}
 }
+
+// errPanicked is what a resolver's panic becomes: INTERNAL, already
+// reported.
+var errPanicked = errors.New("panic in resolver")
 
 // limitError is a request refused by one of our limits before execution.
 // Marked as a validation failure, gqlgen answers 422 as for any other

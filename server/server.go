@@ -29,6 +29,7 @@ import (
 	"coderunner/content"
 	"coderunner/graph"
 	"coderunner/loaders"
+	"coderunner/report"
 	"coderunner/resolvers"
 	"coderunner/runs"
 	"coderunner/submissions"
@@ -98,12 +99,15 @@ type Config struct {
 	// that may call the API with credentials and open WebSockets; empty
 	// allows any origin, without credentials (and no cookie on a WebSocket).
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// Reporter, if not nil, is told of panics and INTERNAL errors.
+	Reporter report.Reporter
+	Logger   *slog.Logger
 }
 
 // Server is the HTTP handler for every route.
 type Server struct {
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	handler http.Handler // mux, panics reported
 	// subscriptions is the parent of every WebSocket and SSE request's
 	// context: http.Server.Shutdown neither waits for nor ends hijacked
 	// connections, so CloseSubscriptions cancels it.
@@ -118,6 +122,7 @@ type Server struct {
 	streams        *streams
 	trustedProxies []netip.Prefix
 	allowedOrigins []string
+	report         report.Reporter
 	log            *slog.Logger
 }
 
@@ -126,7 +131,8 @@ func New(cfg Config) *Server {
 	if cfg.LoaderWait == 0 {
 		cfg.LoaderWait = loaders.DefaultWait
 	}
-	present := presentError(cfg.Logger, cfg.CountError)
+	cfg.Reporter = report.WithRole(cfg.Reporter, "api")
+	present := presentError(cfg.Logger, cfg.Reporter, cfg.CountError)
 	s := &Server{
 		present:        present,
 		streams:        newStreams(cfg, present),
@@ -137,8 +143,10 @@ func New(cfg Config) *Server {
 		sessions:       newSessionWatch(),
 		trustedProxies: cfg.TrustedProxies,
 		allowedOrigins: cfg.AllowedOrigins,
+		report:         cfg.Reporter,
 		log:            cfg.Logger,
 	}
+	s.handler = recoverHTTP(cfg.Reporter, s.mux)
 	s.subscriptions, s.closeSubscriptions = context.WithCancel(context.Background())
 	go s.sessions.run(s.subscriptions, cfg.Revocations, cfg.Accounts.Valid, cfg.Logger)
 	if cfg.ContentChanges != nil && cfg.Invalidate != nil {
@@ -164,7 +172,7 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // countError counts an error answered outside GraphQL execution.
 func (s *Server) countError(code coderunner.Code) {
@@ -240,7 +248,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
 	srv.SetErrorPresenter(s.present)
-	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
+	srv.SetRecoverFunc(recoverPanic(cfg.Logger, cfg.Reporter))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}

@@ -29,6 +29,7 @@ import (
 	"coderunner/cache"
 	"coderunner/content"
 	"coderunner/curriculum"
+	"coderunner/report"
 	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/sqlite"
@@ -91,6 +92,8 @@ type options struct {
 	content coderunner.ContentChanges
 	purge   *server.Purger
 	applied *atomic.Int64 // if not nil, counts content changes applied
+	// reporter, if not nil, is told of panics and INTERNAL errors.
+	reporter report.Reporter
 }
 
 func newServer(t testing.TB, opt options) *testServer {
@@ -139,6 +142,7 @@ func newServer(t testing.TB, opt options) *testServer {
 		CountDropped:   ts.dropped.add,
 		ContentChanges: opt.content,
 		Purge:          opt.purge,
+		Reporter:       opt.reporter,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if cfg.ContentChanges == nil {

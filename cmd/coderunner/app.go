@@ -24,6 +24,7 @@ import (
 	"coderunner/curriculum"
 	"coderunner/executor"
 	"coderunner/metrics"
+	"coderunner/report"
 	"coderunner/runs"
 	"coderunner/server"
 	"coderunner/store/mongo"
@@ -35,11 +36,14 @@ import (
 // store, the broker, metrics and the run service. close releases them in
 // reverse order.
 type app struct {
-	cfg         config
-	log         *slog.Logger
-	store       coderunner.Store
-	broker      coderunner.Broker
-	metrics     *metrics.Metrics
+	cfg     config
+	log     *slog.Logger
+	store   coderunner.Store
+	broker  coderunner.Broker
+	metrics *metrics.Metrics
+	// report is told of panics and INTERNAL failures (report.Nop
+	// without SENTRY_DSN).
+	report      report.Reporter
 	runs        *runs.Service
 	submissions *submissions.Service
 	accounts    *accounts.Service
@@ -52,6 +56,16 @@ type app struct {
 func newApp(ctx context.Context, cfg config) (*app, error) {
 	a := &app{cfg: cfg, log: cfg.logger(), metrics: metrics.New(), checks: map[string]server.Check{}, facts: map[string]string{}}
 	var err error
+	if a.report, err = report.New(report.Options{DSN: cfg.SentryDSN, Environment: cfg.environment()}); err != nil {
+		return nil, err
+	}
+	// Closed last: what went wrong while closing is sent too.
+	a.closers = append(a.closers, func() error {
+		if !a.report.Flush(5 * time.Second) {
+			a.log.Warn("not every error report could be sent before exiting")
+		}
+		return nil
+	})
 	if a.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -191,6 +205,7 @@ func (a *app) apiServer() (*server.Server, error) {
 		CountDropped:      a.metrics.Dropped,
 		Introspection:     a.cfg.Introspection,
 		AllowedOrigins:    a.cfg.Origins,
+		Reporter:          a.report,
 		Logger:            a.log,
 	}
 	if a.cfg.MetricsAddr == "" {
@@ -280,6 +295,7 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 		KeepAliveEvery: a.cfg.ClaimTimeout / 3,
 		Grace:          a.cfg.Grace,
 		Log:            a.log.With("component", "worker"),
+		Reporter:       a.report,
 		Metrics: executor.Metrics{
 			QueueWait:        a.metrics.QueueWait,
 			RunFinished:      a.metrics.RunFinished,
@@ -309,12 +325,22 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 			}
 			if n > 0 {
 				a.log.Warn("gave up on lost "+r.what, "count", n, "staleAfter", a.cfg.StaleAfter)
+				a.report.Report(report.Event{Kind: report.GaveUp, Role: "worker", Operation: "reap", Message: "gave up on lost " + r.what})
 			}
 		}
 		if _, err := a.accounts.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("delete expired sessions", "err", err)
 		}
 	}
+}
+
+// expireRuns deletes finished runs older than CODERUNNER_RUN_RETENTION,
+// at once and then every hour until ctx ends, in batches (see
+// runs.Retention). Every process that reaps does; several at once delete
+// different batches or nothing.
+func (a *app) expireRuns(ctx context.Context) {
+	r := &runs.Retention{Store: a.store, MaxAge: a.cfg.RunRetention, Deleted: a.metrics.RunsDeleted, Log: a.log}
+	r.Run(ctx, time.Hour)
 }
 
 // reaper is a service whose work may be lost with its job.

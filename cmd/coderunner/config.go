@@ -17,6 +17,7 @@ import (
 	"coderunner"
 	"coderunner/accounts"
 	"coderunner/executor"
+	"coderunner/report"
 )
 
 // config is everything the environment can set. The README's configuration
@@ -45,6 +46,9 @@ type config struct {
 	MaxDeliveries int           // CODERUNNER_MAX_DELIVERIES: deliveries before a job is dead-lettered
 	Grace         time.Duration // CODERUNNER_GRACE: how long runs in flight may finish on SIGTERM
 	StaleAfter    time.Duration // CODERUNNER_STALE_AFTER: unfinished runs older than this are given up
+	RunRetention  time.Duration // CODERUNNER_RUN_RETENTION: finished runs older than this are deleted
+
+	SentryDSN string // SENTRY_DSN: if set, panics and INTERNAL errors are reported to Sentry
 
 	TokenTTL       time.Duration                        // CODERUNNER_TOKEN_TTL: how long a session lasts
 	Guests         bool                                 // CODERUNNER_GUESTS: callers who have not signed in may run programs
@@ -136,6 +140,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.ClaimTimeout = duration("CODERUNNER_CLAIM_TIMEOUT", 30*time.Second)
 	cfg.Grace = duration("CODERUNNER_GRACE", 30*time.Second)
 	cfg.StaleAfter = duration("CODERUNNER_STALE_AFTER", 10*time.Minute)
+	cfg.RunRetention = duration("CODERUNNER_RUN_RETENTION", 30*24*time.Hour)
+	if cfg.SentryDSN = env("SENTRY_DSN", ""); cfg.SentryDSN != "" {
+		if err := report.CheckDSN(cfg.SentryDSN); err != nil {
+			problems = append(problems, "SENTRY_DSN: "+err.Error())
+		}
+	}
 	cfg.TokenTTL = duration("CODERUNNER_TOKEN_TTL", accounts.DefaultTokenTTL)
 	if cfg.Guests, err = strconv.ParseBool(env("CODERUNNER_GUESTS", "true")); err != nil {
 		problems = append(problems, "CODERUNNER_GUESTS must be true or false")
@@ -228,6 +238,14 @@ func (c config) checkProcess(process string) error {
 	}
 	return errors.New("configuration: `" + process + "` shares its queue and store with other processes: set " +
 		strings.Join(missing, " and ") + ", or run `serve`, which needs neither")
+}
+
+// environment names the deployment for the error tracker.
+func (c config) environment() string {
+	if c.Production {
+		return "production"
+	}
+	return "development"
 }
 
 func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "coderunner.db") }

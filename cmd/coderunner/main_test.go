@@ -47,10 +47,10 @@ func TestProductionConfigCheck(t *testing.T) {
 		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS"}},
 		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon",
 			"CODERUNNER_GUESTS": "sometimes", "CODERUNNER_TOKEN_TTL": "forever", "CODERUNNER_TRUSTED_PROXIES": "the-lb", "CODERUNNER_QUOTA_STUDENT": "runsPerHour=3", "CODERUNNER_QUOTA_GUEST": "runsPerDay=-1",
-			"CODERUNNER_SANDBOX": "vm", "CODERUNNER_JAIL_RUNS": "0"},
+			"CODERUNNER_SANDBOX": "vm", "CODERUNNER_JAIL_RUNS": "0", "CODERUNNER_RUN_RETENTION": "a month", "SENTRY_DSN": "sentry.example.com"},
 			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE",
 				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST",
-				"CODERUNNER_SANDBOX", "CODERUNNER_JAIL_RUNS"}},
+				"CODERUNNER_SANDBOX", "CODERUNNER_JAIL_RUNS", "CODERUNNER_RUN_RETENTION", "SENTRY_DSN"}},
 		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0", "CODERUNNER_ORIGINS": "app.example.com"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
 		{"unknown environment", map[string]string{"CODERUNNER_ENV": "prod"}, []string{"CODERUNNER_ENV", "prod"}},
@@ -77,6 +77,20 @@ func TestProductionConfigCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRetentionAndReportingConfig: runs are kept 30 days unless
+// CODERUNNER_RUN_RETENTION says otherwise; SENTRY_DSN, when set, must be
+// a DSN, and without it nothing is reported.
+func TestRetentionAndReportingConfig(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{}))
+	if err != nil || cfg.RunRetention != 720*time.Hour || cfg.SentryDSN != "" {
+		t.Fatalf("defaults: retention %v, DSN %q, %v; want 720h, none", cfg.RunRetention, cfg.SentryDSN, err)
+	}
+	cfg, err = loadConfig(envOf(map[string]string{"CODERUNNER_RUN_RETENTION": "168h", "SENTRY_DSN": "https://key@o1.ingest.sentry.io/42"}))
+	if err != nil || cfg.RunRetention != 168*time.Hour || cfg.SentryDSN != "https://key@o1.ingest.sentry.io/42" {
+		t.Fatalf("set: retention %v, DSN %q, %v", cfg.RunRetention, cfg.SentryDSN, err)
 	}
 }
 

@@ -82,6 +82,7 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	if withWorker {
 		g.Go(func() error { defer drainDone(); return w.Run(ctx) })
 		g.Go(func() error { a.reapStaleRuns(ctx); return nil })
+		g.Go(func() error { a.expireRuns(ctx); return nil })
 	} else {
 		drainDone()
 	}

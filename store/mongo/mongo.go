@@ -147,6 +147,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.problems, "levelId_position", bson.D{{Key: "levelId", Value: 1}, {Key: "position", Value: 1}}, false},
 		{s.runs, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}}, false},
 		{s.runs, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}, false},
+		{s.runs, "createdAt", bson.D{{Key: "createdAt", Value: 1}}, false},
 		{s.users, "nameKey", bson.D{{Key: "nameKey", Value: 1}}, true},
 		{s.sessions, "expiresAt", bson.D{{Key: "expiresAt", Value: 1}}, false},
 		{s.submissions, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},

@@ -93,6 +93,37 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunne
 		t, after.CreatedAt, after.ID, limit)
 }
 
+// DeleteFinishedRuns deletes up to limit finished runs created before t,
+// oldest first: it reads their ids by the createdAt index, then deletes
+// those still finished (a run never becomes unfinished again, but the
+// filter costs nothing).
+func (s *Store) DeleteFinishedRuns(ctx context.Context, t time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	filter := bson.D{
+		{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: t}}},
+		{Key: "status", Value: bson.D{{Key: "$nin", Value: []coderunner.RunStatus{coderunner.StatusQueued, coderunner.StatusRunning}}}},
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)).
+		SetProjection(bson.D{{Key: "_id", Value: 1}})
+	docs, err := findAll[struct {
+		ID string `bson:"_id"`
+	}](ctx, s.runs, filter, opts)
+	if err != nil || len(docs) == 0 {
+		return 0, err
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	res, err := s.runs.DeleteMany(ctx, append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...))
+	if err != nil {
+		return 0, fmt.Errorf("mongo store: delete finished runs: %w", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
 // unfinished returns up to limit documents of coll whose status is one of
 // statuses, created before t, oldest first (by createdAt, then _id), after
 // the one created at afterCreated with afterID (from the start when both

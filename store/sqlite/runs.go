@@ -28,6 +28,24 @@ func (s *Store) UnfinishedRuns(ctx context.Context, t time.Time, after coderunne
 		t, after.CreatedAt, after.ID, limit)
 }
 
+// DeleteFinishedRuns deletes up to limit finished runs created before t,
+// oldest first (runs_by_created indexes created_at).
+func (s *Store) DeleteFinishedRuns(ctx context.Context, t time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id IN (
+		SELECT id FROM runs INDEXED BY runs_by_created
+		WHERE created_at > 0 AND created_at < ? AND status NOT IN (?, ?)
+		ORDER BY created_at LIMIT ?)`,
+		toNanos(t), coderunner.StatusQueued, coderunner.StatusRunning, limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete finished runs: %w", busy(err))
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // unfinished returns up to limit rows of table whose status is one of
 // statuses, created before t, oldest first (by created_at, then id), after
 // the row created at afterCreated with afterID (from the start when both

@@ -185,6 +185,8 @@ var migrations = []string{
 	ALTER TABLE levels ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 	ALTER TABLE problems ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 	ALTER TABLE problems ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;`,
+	// Retention deletes the oldest finished runs first.
+	`CREATE INDEX runs_by_created ON runs(created_at);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

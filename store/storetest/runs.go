@@ -121,15 +121,23 @@ func testUpdateRun(t *testing.T, s coderunner.Store) {
 	}
 }
 
-func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
+// runCreator returns a func that stores a run with the given id, status
+// and creation time (at(created)).
+func runCreator(t *testing.T, s coderunner.Store) func(id string, created int64, status coderunner.RunStatus) {
 	ctx := ctxFor(t)
-	create := func(id string, created int64, status coderunner.RunStatus) {
+	return func(id string, created int64, status coderunner.RunStatus) {
+		t.Helper()
 		r := queuedRun(id)
 		r.CreatedAt, r.Status = at(created), status
 		if err := s.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func testUnfinishedRuns(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	create := runCreator(t, s)
 	create("old-queued", 10, coderunner.StatusQueued)
 	create("old-running", 20, coderunner.StatusRunning)
 	create("old-finished", 5, coderunner.StatusCompleted)
@@ -205,5 +213,63 @@ func testCreateRunTwice(t *testing.T, s coderunner.Store) {
 	}
 	if got, err := s.Run(ctx, r.ID); err != nil || !reflect.DeepEqual(got, r) {
 		t.Errorf("after a refused create, run is %+v, %v; want it unchanged", got, err)
+	}
+}
+
+// testDeleteFinishedRuns: only finished runs created before the cutoff
+// go, oldest first, at most limit at a time; unfinished runs, newer runs
+// and submissions stay; a second pass over what is gone deletes nothing.
+func testDeleteFinishedRuns(t *testing.T, s coderunner.Store) {
+	ctx := ctxFor(t)
+	create := runCreator(t, s)
+	create("old-completed", 10, coderunner.StatusCompleted)
+	create("old-internal", 20, coderunner.StatusInternalError)
+	create("old-cancelled", 30, coderunner.StatusCancelled)
+	create("old-timeout", 40, coderunner.StatusTimeLimitExceeded)
+	create("old-queued", 5, coderunner.StatusQueued)
+	create("old-running", 6, coderunner.StatusRunning)
+	create("at-cutoff", 100, coderunner.StatusCompleted)
+	create("new-completed", 200, coderunner.StatusCompleted)
+	sub := coderunner.Submission{ID: "sub-old", Owner: "u1", ProblemID: "p1", Code: "print(1)", GradingKey: "g1",
+		Status: coderunner.SubmissionFinished, Verdict: coderunner.Accepted, CreatedAt: at(1), FinishedAt: at(2)}
+	if err := s.CreateSubmission(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(id string) bool {
+		_, err := s.Run(ctx, id)
+		if err != nil && coderunner.ErrorCode(err) != coderunner.NotFound {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	steps := []struct {
+		limit      int
+		want       int
+		gone, kept []string
+	}{
+		{0, 0, nil, []string{"old-completed"}},
+		{2, 2, []string{"old-completed", "old-internal"}, []string{"old-cancelled", "old-timeout"}},
+		{10, 2, []string{"old-cancelled", "old-timeout"}, []string{"old-queued", "old-running", "at-cutoff", "new-completed"}},
+		{10, 0, nil, []string{"old-queued", "old-running", "at-cutoff", "new-completed"}},
+	}
+	for i, st := range steps {
+		n, err := s.DeleteFinishedRuns(ctx, at(100), st.limit)
+		if err != nil || n != st.want {
+			t.Fatalf("step %d: DeleteFinishedRuns(limit %d) = %d, %v; want %d, nil", i, st.limit, n, err, st.want)
+		}
+		for _, id := range st.gone {
+			if exists(id) {
+				t.Errorf("step %d: run %s was kept, want it deleted", i, id)
+			}
+		}
+		for _, id := range st.kept {
+			if !exists(id) {
+				t.Errorf("step %d: run %s was deleted, want it kept", i, id)
+			}
+		}
+	}
+	if _, err := s.Submission(ctx, sub.ID); err != nil {
+		t.Errorf("the submission went with the runs: %v", err)
 	}
 }

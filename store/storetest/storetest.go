@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"UpdateRun", testUpdateRun},
 		{"CreateRunTwice", testCreateRunTwice},
 		{"UnfinishedRuns", testUnfinishedRuns},
+		{"DeleteFinishedRuns", testDeleteFinishedRuns},
 		{"SubmissionRoundTrip", testSubmissionRoundTrip},
 		{"UpdateSubmission", testUpdateSubmission},
 		{"SubmissionsPages", testSubmissionsPages},
