@@ -1119,7 +1119,7 @@ func testConcurrentPuts(t *testing.T, s coderunner.Store) {
 // the flood (nothing written).
 func testConcurrentMovesKeepCounts(t *testing.T, s coderunner.Store) {
 	ctx := ctxFor(t)
-	const levels, writers, rounds = 3, 12, 15
+	const levels, writers, rounds = 3, 12, 6
 	mustPutAgeGroup(t, s, ageGroup("g", 1))
 	ids := make([]string, levels)
 	for l := range ids {
