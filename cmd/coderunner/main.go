@@ -8,6 +8,7 @@
 //	coderunner user create ...       create an account (the first admin)
 //	coderunner image build           build the sandbox image
 //	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
+//	coderunner cost [flags]          the per-user cost model for the inputs given (table or --json)
 //
 // Configuration is by environment variables; see config.go and the README.
 package main
@@ -44,7 +45,9 @@ commands:
   user create --name N [--role ROLE] --password-stdin
                          create an account, such as the first admin (ROLE: STUDENT, EDITOR, ADMIN)
   image build            build the sandbox image if it is not up to date
-  exec [flags] FILE.py   run one program in the sandbox and print the result as JSON`
+  exec [flags] FILE.py   run one program in the sandbox and print the result as JSON
+  cost [flags] [--json]  the per-user cost model (exec-seconds, vCPU-hours, price per user and
+                         for the platform); no flags: the report's base case`
 
 // run carries out one command. getenv, stdin and stdout are parameters so
 // that tests can run commands without touching the process environment.
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return imageCmd(ctx, args)
 	case "exec":
 		return execCmd(ctx, args)
+	case "cost":
+		return costCmd(args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
