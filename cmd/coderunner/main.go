@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "exec":
 		return execCmd(ctx, args)
 	case "cost":
-		return costCmd(args, stdout)
+		return costCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
