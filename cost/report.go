@@ -1,10 +1,6 @@
 package cost
 
-import (
-	"fmt"
-	"slices"
-	"strings"
-)
+import "fmt"
 
 // Input is one input of the model as reported: its value and where it
 // came from ("default", "flag", "scenario worst", "measured: …").
@@ -81,12 +77,7 @@ func scenario(runs, submits, tRun, tSubmit, overhead float64) Inputs {
 func Scenario(name string) (Inputs, error) {
 	in, ok := Scenarios[name]
 	if !ok {
-		names := make([]string, 0, len(Scenarios))
-		for n := range Scenarios {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return Inputs{}, fmt.Errorf("no scenario %q: give %s", name, strings.Join(names, ", "))
+		return Inputs{}, fmt.Errorf("no scenario %q: give best, base or worst", name)
 	}
 	return in, nil
 }

@@ -164,7 +164,13 @@ func priceInputs(set map[string]bool, vcpuHour, vpsPrice float64, vpsVCPUs int) 
 }
 
 // measuredCost measures the inputs from the store the environment names.
+// It first rolls up, as workers do every hour, yesterday and the days
+// measured that have no roll-up yet (a store from before roll-ups
+// existed, or one no worker maintains), so that the figures are complete.
 func measuredCost(ctx context.Context, getenv func(string) string, days int, price cost.Sourced, target time.Duration) (usage.CostReport, error) {
+	if days < 1 || days > usage.MaxDays {
+		return usage.CostReport{}, fmt.Errorf("--days %d: give 1 to %d", days, usage.MaxDays)
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return usage.CostReport{}, err
@@ -174,7 +180,12 @@ func measuredCost(ctx context.Context, getenv func(string) string, days int, pri
 		return usage.CostReport{}, err
 	}
 	defer store.Close()
-	return usage.Report(ctx, store, time.Now(), days, price, target)
+	now := time.Now()
+	roller := &usage.Roller{Store: store, Lookback: time.Duration(days) * 24 * time.Hour, Now: func() time.Time { return now }}
+	if _, err := roller.Pass(ctx); err != nil {
+		return usage.CostReport{}, err
+	}
+	return usage.Report(ctx, store, now, days, price, target)
 }
 
 func writeCostTable(tw *tabwriter.Writer, rep cost.Report) {
