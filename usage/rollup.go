@@ -89,7 +89,7 @@ func (r *Roller) Pass(ctx context.Context) (int, error) {
 	today := coderunner.DayOf(now)
 	due := []time.Time{today.Add(-day), today}
 	if !r.caught {
-		first := coderunner.DayOf(now.Add(-r.Lookback))
+		first := coderunner.DayOf(now.Add(-max(r.Lookback, day)))
 		made, err := r.Store.UsageDays(ctx, first, today)
 		if err != nil {
 			return 0, fmt.Errorf("read roll-ups: %w", err)

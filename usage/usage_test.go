@@ -273,6 +273,11 @@ func TestRollerCatchesUp(t *testing.T) {
 			t.Errorf("%s: %d active users; want the day's 30 or more", d.Day.Format(time.DateOnly), d.ActiveUsers)
 		}
 	}
+	// Without a lookback the first pass still makes yesterday and today.
+	short := &Roller{Store: db, Now: func() time.Time { return now }}
+	if n, err := short.Pass(ctx); err != nil || n != 2 {
+		t.Errorf("a pass without lookback rolled up %d days, %v; want yesterday and today", n, err)
+	}
 	// 100 users in the five days, but the kept roll-up of the second day
 	// has no sketch of its 13 who came that day only: 87.
 	if !today.Day.Equal(coderunner.DayOf(now)) || today.ActiveUsers != 42 || math.Abs(mau-87) > 2 {
