@@ -156,15 +156,22 @@ func testActivityBatches(t *testing.T, s coderunner.Store) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := w; i < runs+subs; i += writers {
-				var err error
-				if i < runs {
-					r := finishedRun(fmt.Sprintf("run-%04d", i))
-					r.Owner, r.CreatedAt, r.CPUMs = fmt.Sprintf("u%d", i), at(int64(i)), int64(i)
-					err = s.CreateRun(ctx, r)
-				} else {
+				create := func() error {
+					if i < runs {
+						r := finishedRun(fmt.Sprintf("run-%04d", i))
+						r.Owner, r.CreatedAt, r.CPUMs = fmt.Sprintf("u%d", i), at(int64(i)), int64(i)
+						return s.CreateRun(ctx, r)
+					}
 					sub := finishedSubmission(fmt.Sprintf("sub-%04d", i), fmt.Sprintf("u%d", i), "p1", int64(i))
 					sub.Tests = []coderunner.TestResult{{CPUMs: int64(i)}}
-					err = s.CreateSubmission(ctx, sub)
+					return s.CreateSubmission(ctx, sub)
+				}
+				// Writers in parallel only to fill the store quickly: a
+				// write the store refused as busy (a loaded machine) wrote
+				// nothing and is tried again.
+				err := create()
+				for try := 0; errors.Is(err, coderunner.ErrBusy) && try < 10; try++ {
+					err = create()
 				}
 				if err != nil {
 					errs <- err
