@@ -9,7 +9,8 @@ import "context"
 // stores wrap it, so errors.Is tells it apart.
 var ErrBusy = &Error{Code: Internal, Message: "the server is too busy to save this right now: try again in a moment"}
 
-// Store keeps the curriculum, the runs, the submissions and the accounts. store/sqlite (the embedded
+// Store keeps the curriculum, the runs, the submissions, the accounts and
+// the usage figures. store/sqlite (the embedded
 // default) and store/mongo implement it and pass one conformance suite
 // (storetest); cache.Store decorates any Store with an in-process cache of
 // curriculum reads.
@@ -24,6 +25,7 @@ type Store interface {
 	RunStore
 	SubmissionStore
 	UserStore
+	UsageStore
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

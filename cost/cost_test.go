@@ -165,3 +165,36 @@ func TestCostValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestScenarios pins the three scenarios' per-user figures: the base case
+// is the report's; best and worst bracket it (see Scenarios).
+func TestScenarios(t *testing.T) {
+	tests := []struct {
+		name                       string
+		execSeconds, costUserMonth float64
+		vcpuHoursUserDay, overhead float64
+	}{
+		{"best", 14, 28.0 / 3600 * 30 * 12 / 1440, 28.0 / 3600, 2},
+		{"base", 49, 147.0 / 3600 * 30 * 12 / 1440, 147.0 / 3600, 3},
+		{"worst", 160, 800.0 / 3600 * 30 * 12 / 1440, 800.0 / 3600, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := Scenario(tt.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := in.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			f := Compute(in)
+			if f.ExecSecondsPerUserDay != tt.execSeconds || in.Overhead != tt.overhead ||
+				!near(f.VCPUHoursPerUserDay, tt.vcpuHoursUserDay, 1e-12) || !near(f.CostPerUserMonth, tt.costUserMonth, 1e-12) {
+				t.Errorf("figures %+v; want %v exec-s, %v vCPU-h a day, $%v a month", f, tt.execSeconds, tt.vcpuHoursUserDay, tt.costUserMonth)
+			}
+		})
+	}
+	if _, err := Scenario("median"); err == nil || !strings.Contains(err.Error(), "best, base or worst") {
+		t.Errorf("Scenario(median) = %v; want an error naming the three", err)
+	}
+}

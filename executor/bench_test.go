@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +18,7 @@ import (
 
 	"coderunner"
 	"coderunner/internal/floor"
+	"coderunner/internal/procfs"
 )
 
 // The benchmark compares, side by side in one run, for print("hi"):
@@ -150,26 +151,38 @@ func BenchmarkThroughput(b *testing.B) {
 
 // concurrently runs run n times from callers goroutines.
 func concurrently(callers, n int, run func() error) error {
+	i := 0
+	return feed(callers, func() bool { i++; return i <= n }, run)
+}
+
+// feed runs run from callers goroutines, once each time next, called on
+// the caller's goroutine, says there is more (at most callers at a time,
+// as a worker's slots take jobs), until next says no more or a run fails.
+// It returns the first failure.
+func feed(callers int, next func() bool, run func() error) error {
 	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		jobs   = make(chan struct{})
+		failed atomic.Bool
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		first  error
 	)
 	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
+		wg.Go(func() {
+			for range jobs {
 				if err := run(); err != nil {
 					mu.Lock()
 					first = cmpOr(first, err)
 					mu.Unlock()
-					return
+					failed.Store(true)
 				}
 			}
-		}()
+		})
 	}
+	for !failed.Load() && next() {
+		jobs <- struct{}{}
+	}
+	close(jobs)
 	wg.Wait()
 	return first
 }
@@ -254,17 +267,14 @@ func exportRootFS(b *testing.B) string {
 }
 
 // machineBusy is the CPU time all cores have spent busy since boot, from
-// /proc/stat (in USER_HZ ticks, 100 a second on Linux).
-func machineBusy(b *testing.B) time.Duration {
-	data, err := os.ReadFile("/proc/stat")
+// /proc/stat (procfs.ReadHostCPU: in USER_HZ ticks, 100 a second on Linux).
+func machineBusy(tb testing.TB) time.Duration {
+	tb.Helper()
+	c, err := procfs.ReadHostCPU()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	var user, nice, system, idle, iowait, irq, softirq int64
-	if _, err := fmt.Sscanf(string(data), "cpu %d %d %d %d %d %d %d", &user, &nice, &system, &idle, &iowait, &irq, &softirq); err != nil {
-		b.Fatalf("parse /proc/stat: %v", err)
-	}
-	return time.Duration(user+nice+system+irq+softirq) * 10 * time.Millisecond
+	return time.Duration(math.Round(c.Busy*100)) * 10 * time.Millisecond
 }
 
 func percentile(s []time.Duration, p int) time.Duration {

@@ -91,6 +91,9 @@ func (w *Worker) grade(ctx context.Context, claim coderunner.Claim) {
 			}
 			return
 		}
+		if w.Metrics.ProgramCPU != nil {
+			w.Metrics.ProgramCPU("test", time.Duration(result.CPUMs)*time.Millisecond)
+		}
 		var recorded bool
 		sub, recorded, err = subs.RecordTest(attemptCtx, sub, result)
 		if err != nil || !recorded {

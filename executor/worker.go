@@ -98,6 +98,9 @@ type Metrics struct {
 	// SubmissionGraded: its verdict, how many tests ran, and how long
 	// grading took.
 	SubmissionGraded func(verdict coderunner.Verdict, tests int, d time.Duration)
+	// ProgramCPU: the CPU time of a program run, of kind "run" or "test"
+	// (the cost model's program time).
+	ProgramCPU func(kind string, d time.Duration)
 }
 
 // Run claims and carries out jobs until ctx ends, then waits up to Grace
@@ -228,6 +231,9 @@ func (w *Worker) handle(ctx context.Context, claim coderunner.Claim) {
 	}
 	if w.Metrics.RunFinished != nil {
 		w.Metrics.RunFinished(run.Status, run.FinishedAt.Sub(run.StartedAt))
+	}
+	if w.Metrics.ProgramCPU != nil {
+		w.Metrics.ProgramCPU("run", time.Duration(run.CPUMs)*time.Millisecond)
 	}
 	w.ack(ctx, claim, log)
 }

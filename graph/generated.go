@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"coderunner"
 	"coderunner/accounts"
+	"coderunner/cost"
+	"coderunner/usage"
 	"context"
 	"errors"
 	"fmt"
@@ -81,6 +83,48 @@ type ComplexityRoot struct {
 		Tolerance func(childComplexity int) int
 	}
 
+	CostFigures struct {
+		AverageVCPUs          func(childComplexity int) int
+		CostPerDay            func(childComplexity int) int
+		CostPerMAUMonth       func(childComplexity int) int
+		CostPerMonth          func(childComplexity int) int
+		CostPerUserDay        func(childComplexity int) int
+		CostPerUserMonth      func(childComplexity int) int
+		ExecSecondsPerUserDay func(childComplexity int) int
+		VCPUHoursPerDay       func(childComplexity int) int
+		VCPUHoursPerMonth     func(childComplexity int) int
+		VCPUHoursPerUserDay   func(childComplexity int) int
+		VCPUHoursPerUserMonth func(childComplexity int) int
+		VCPUSecondsPerUserDay func(childComplexity int) int
+	}
+
+	CostInput struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	CostInputs struct {
+		DAU      func(childComplexity int) int
+		MAU      func(childComplexity int) int
+		Overhead func(childComplexity int) int
+		Runs     func(childComplexity int) int
+		Submits  func(childComplexity int) int
+		TRun     func(childComplexity int) int
+		TSubmit  func(childComplexity int) int
+		VCPUHour func(childComplexity int) int
+		VPSPrice func(childComplexity int) int
+		VPSVCPUs func(childComplexity int) int
+	}
+
+	CostReport struct {
+		DaysPerMonth   func(childComplexity int) int
+		Figures        func(childComplexity int) int
+		HoursPerMonth  func(childComplexity int) int
+		Inputs         func(childComplexity int) int
+		Measured       func(childComplexity int) int
+		Recommendation func(childComplexity int) int
+	}
+
 	EditableProblem struct {
 		Checker            func(childComplexity int) int
 		Draft              func(childComplexity int) int
@@ -127,6 +171,33 @@ type ComplexityRoot struct {
 		Completed func(childComplexity int) int
 		Solved    func(childComplexity int) int
 		Total     func(childComplexity int) int
+	}
+
+	MeasuredUsage struct {
+		ActiveUserDays         func(childComplexity int) int
+		BusyCPUSeconds         func(childComplexity int) int
+		BusyOverhead           func(childComplexity int) int
+		DAU                    func(childComplexity int) int
+		Days                   func(childComplexity int) int
+		DaysRolledUp           func(childComplexity int) int
+		From                   func(childComplexity int) int
+		MAU                    func(childComplexity int) int
+		PeakJobsPerSecond      func(childComplexity int) int
+		PeakUsers              func(childComplexity int) int
+		ProgramCPUSeconds      func(childComplexity int) int
+		ProvisionedOverhead    func(childComplexity int) int
+		ProvisionedVCPUSeconds func(childComplexity int) int
+		QueueWait              func(childComplexity int) int
+		RunCPU                 func(childComplexity int) int
+		RunnerVCPUs            func(childComplexity int) int
+		Runs                   func(childComplexity int) int
+		RunsPerUser            func(childComplexity int) int
+		SubmissionCPU          func(childComplexity int) int
+		Submissions            func(childComplexity int) int
+		SubmitsPerUser         func(childComplexity int) int
+		TestsPerSubmission     func(childComplexity int) int
+		To                     func(childComplexity int) int
+		Utilisation            func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -180,6 +251,7 @@ type ComplexityRoot struct {
 	Query struct {
 		AgeGroups          func(childComplexity int) int
 		AuditLog           func(childComplexity int, first int, after *string) int
+		CostReport         func(childComplexity int, days int, vcpuHourPrice *float64, targetWaitSeconds float64) int
 		ExportCurriculum   func(childComplexity int) int
 		Level              func(childComplexity int, id string) int
 		Levels             func(childComplexity int, ageGroup string) int
@@ -238,6 +310,16 @@ type ComplexityRoot struct {
 		Type  func(childComplexity int) int
 	}
 
+	RunnerRecommendation struct {
+		HaveVCPUs              func(childComplexity int) int
+		JobVCPUSeconds         func(childComplexity int) int
+		MeasuredP95WaitSeconds func(childComplexity int) int
+		PeakJobsPerSecond      func(childComplexity int) int
+		TargetWaitSeconds      func(childComplexity int) int
+		Utilisation            func(childComplexity int) int
+		VCPUs                  func(childComplexity int) int
+	}
+
 	Submission struct {
 		Code       func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
@@ -291,6 +373,12 @@ type ComplexityRoot struct {
 		Stderr         func(childComplexity int) int
 		Verdict        func(childComplexity int) int
 		WallMs         func(childComplexity int) int
+	}
+
+	TimeQuantiles struct {
+		Mean func(childComplexity int) int
+		P50  func(childComplexity int) int
+		P95  func(childComplexity int) int
 	}
 
 	User struct {
@@ -367,6 +455,7 @@ type QueryResolver interface {
 	ProblemForEditing(ctx context.Context, id string) (*coderunner.Problem, error)
 	ProblemsForEditing(ctx context.Context, levelID string) ([]coderunner.Problem, error)
 	ExportCurriculum(ctx context.Context) (string, error)
+	CostReport(ctx context.Context, days int, vcpuHourPrice *float64, targetWaitSeconds float64) (usage.CostReport, error)
 	Run(ctx context.Context, id string) (*coderunner.Run, error)
 	Submission(ctx context.Context, id string) (*coderunner.Submission, error)
 	Submissions(ctx context.Context, problemID *string, first *int, after *string, userID *string) (SubmissionConnection, error)
@@ -539,6 +628,190 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Checker.Tolerance(childComplexity), true
+
+	case "CostFigures.averageVCPUs":
+		if e.ComplexityRoot.CostFigures.AverageVCPUs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.AverageVCPUs(childComplexity), true
+	case "CostFigures.costPerDay":
+		if e.ComplexityRoot.CostFigures.CostPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.CostPerDay(childComplexity), true
+	case "CostFigures.costPerMAUMonth":
+		if e.ComplexityRoot.CostFigures.CostPerMAUMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.CostPerMAUMonth(childComplexity), true
+	case "CostFigures.costPerMonth":
+		if e.ComplexityRoot.CostFigures.CostPerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.CostPerMonth(childComplexity), true
+	case "CostFigures.costPerUserDay":
+		if e.ComplexityRoot.CostFigures.CostPerUserDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.CostPerUserDay(childComplexity), true
+	case "CostFigures.costPerUserMonth":
+		if e.ComplexityRoot.CostFigures.CostPerUserMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.CostPerUserMonth(childComplexity), true
+	case "CostFigures.execSecondsPerUserDay":
+		if e.ComplexityRoot.CostFigures.ExecSecondsPerUserDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.ExecSecondsPerUserDay(childComplexity), true
+	case "CostFigures.vcpuHoursPerDay":
+		if e.ComplexityRoot.CostFigures.VCPUHoursPerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.VCPUHoursPerDay(childComplexity), true
+	case "CostFigures.vcpuHoursPerMonth":
+		if e.ComplexityRoot.CostFigures.VCPUHoursPerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.VCPUHoursPerMonth(childComplexity), true
+	case "CostFigures.vcpuHoursPerUserDay":
+		if e.ComplexityRoot.CostFigures.VCPUHoursPerUserDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.VCPUHoursPerUserDay(childComplexity), true
+	case "CostFigures.vcpuHoursPerUserMonth":
+		if e.ComplexityRoot.CostFigures.VCPUHoursPerUserMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.VCPUHoursPerUserMonth(childComplexity), true
+	case "CostFigures.vcpuSecondsPerUserDay":
+		if e.ComplexityRoot.CostFigures.VCPUSecondsPerUserDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostFigures.VCPUSecondsPerUserDay(childComplexity), true
+
+	case "CostInput.source":
+		if e.ComplexityRoot.CostInput.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInput.Source(childComplexity), true
+	case "CostInput.value":
+		if e.ComplexityRoot.CostInput.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInput.Value(childComplexity), true
+
+	case "CostInputs.dau":
+		if e.ComplexityRoot.CostInputs.DAU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.DAU(childComplexity), true
+	case "CostInputs.mau":
+		if e.ComplexityRoot.CostInputs.MAU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.MAU(childComplexity), true
+	case "CostInputs.overhead":
+		if e.ComplexityRoot.CostInputs.Overhead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.Overhead(childComplexity), true
+	case "CostInputs.runs":
+		if e.ComplexityRoot.CostInputs.Runs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.Runs(childComplexity), true
+	case "CostInputs.submits":
+		if e.ComplexityRoot.CostInputs.Submits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.Submits(childComplexity), true
+	case "CostInputs.tRun":
+		if e.ComplexityRoot.CostInputs.TRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.TRun(childComplexity), true
+	case "CostInputs.tSubmit":
+		if e.ComplexityRoot.CostInputs.TSubmit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.TSubmit(childComplexity), true
+	case "CostInputs.vcpuHour":
+		if e.ComplexityRoot.CostInputs.VCPUHour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.VCPUHour(childComplexity), true
+	case "CostInputs.vpsPrice":
+		if e.ComplexityRoot.CostInputs.VPSPrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.VPSPrice(childComplexity), true
+	case "CostInputs.vpsVCPUs":
+		if e.ComplexityRoot.CostInputs.VPSVCPUs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostInputs.VPSVCPUs(childComplexity), true
+
+	case "CostReport.daysPerMonth":
+		if e.ComplexityRoot.CostReport.DaysPerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.DaysPerMonth(childComplexity), true
+	case "CostReport.figures":
+		if e.ComplexityRoot.CostReport.Figures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.Figures(childComplexity), true
+	case "CostReport.hoursPerMonth":
+		if e.ComplexityRoot.CostReport.HoursPerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.HoursPerMonth(childComplexity), true
+	case "CostReport.inputs":
+		if e.ComplexityRoot.CostReport.Inputs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.Inputs(childComplexity), true
+	case "CostReport.measured":
+		if e.ComplexityRoot.CostReport.Measured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.Measured(childComplexity), true
+	case "CostReport.recommendation":
+		if e.ComplexityRoot.CostReport.Recommendation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostReport.Recommendation(childComplexity), true
 
 	case "EditableProblem.checker":
 		if e.ComplexityRoot.EditableProblem.Checker == nil {
@@ -742,6 +1015,151 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LevelProgress.Total(childComplexity), true
+
+	case "MeasuredUsage.activeUserDays":
+		if e.ComplexityRoot.MeasuredUsage.ActiveUserDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.ActiveUserDays(childComplexity), true
+	case "MeasuredUsage.busyCpuSeconds":
+		if e.ComplexityRoot.MeasuredUsage.BusyCPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.BusyCPUSeconds(childComplexity), true
+	case "MeasuredUsage.busyOverhead":
+		if e.ComplexityRoot.MeasuredUsage.BusyOverhead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.BusyOverhead(childComplexity), true
+	case "MeasuredUsage.dau":
+		if e.ComplexityRoot.MeasuredUsage.DAU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.DAU(childComplexity), true
+	case "MeasuredUsage.days":
+		if e.ComplexityRoot.MeasuredUsage.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.Days(childComplexity), true
+	case "MeasuredUsage.daysRolledUp":
+		if e.ComplexityRoot.MeasuredUsage.DaysRolledUp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.DaysRolledUp(childComplexity), true
+	case "MeasuredUsage.from":
+		if e.ComplexityRoot.MeasuredUsage.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.From(childComplexity), true
+	case "MeasuredUsage.mau":
+		if e.ComplexityRoot.MeasuredUsage.MAU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.MAU(childComplexity), true
+	case "MeasuredUsage.peakJobsPerSecond":
+		if e.ComplexityRoot.MeasuredUsage.PeakJobsPerSecond == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.PeakJobsPerSecond(childComplexity), true
+	case "MeasuredUsage.peakUsers":
+		if e.ComplexityRoot.MeasuredUsage.PeakUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.PeakUsers(childComplexity), true
+	case "MeasuredUsage.programCpuSeconds":
+		if e.ComplexityRoot.MeasuredUsage.ProgramCPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.ProgramCPUSeconds(childComplexity), true
+	case "MeasuredUsage.provisionedOverhead":
+		if e.ComplexityRoot.MeasuredUsage.ProvisionedOverhead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.ProvisionedOverhead(childComplexity), true
+	case "MeasuredUsage.provisionedVcpuSeconds":
+		if e.ComplexityRoot.MeasuredUsage.ProvisionedVCPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.ProvisionedVCPUSeconds(childComplexity), true
+	case "MeasuredUsage.queueWait":
+		if e.ComplexityRoot.MeasuredUsage.QueueWait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.QueueWait(childComplexity), true
+	case "MeasuredUsage.runCpu":
+		if e.ComplexityRoot.MeasuredUsage.RunCPU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.RunCPU(childComplexity), true
+	case "MeasuredUsage.runnerVcpus":
+		if e.ComplexityRoot.MeasuredUsage.RunnerVCPUs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.RunnerVCPUs(childComplexity), true
+	case "MeasuredUsage.runs":
+		if e.ComplexityRoot.MeasuredUsage.Runs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.Runs(childComplexity), true
+	case "MeasuredUsage.runsPerUser":
+		if e.ComplexityRoot.MeasuredUsage.RunsPerUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.RunsPerUser(childComplexity), true
+	case "MeasuredUsage.submissionCpu":
+		if e.ComplexityRoot.MeasuredUsage.SubmissionCPU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.SubmissionCPU(childComplexity), true
+	case "MeasuredUsage.submissions":
+		if e.ComplexityRoot.MeasuredUsage.Submissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.Submissions(childComplexity), true
+	case "MeasuredUsage.submitsPerUser":
+		if e.ComplexityRoot.MeasuredUsage.SubmitsPerUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.SubmitsPerUser(childComplexity), true
+	case "MeasuredUsage.testsPerSubmission":
+		if e.ComplexityRoot.MeasuredUsage.TestsPerSubmission == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.TestsPerSubmission(childComplexity), true
+	case "MeasuredUsage.to":
+		if e.ComplexityRoot.MeasuredUsage.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.To(childComplexity), true
+	case "MeasuredUsage.utilisation":
+		if e.ComplexityRoot.MeasuredUsage.Utilisation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeasuredUsage.Utilisation(childComplexity), true
 
 	case "Mutation.cancelRun":
 		if e.ComplexityRoot.Mutation.CancelRun == nil {
@@ -1102,6 +1520,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(int), args["after"].(*string)), true
+	case "Query.costReport":
+		if e.ComplexityRoot.Query.CostReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_costReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CostReport(childComplexity, args["days"].(int), args["vcpuHourPrice"].(*float64), args["targetWaitSeconds"].(float64)), true
 	case "Query.exportCurriculum":
 		if e.ComplexityRoot.Query.ExportCurriculum == nil {
 			break
@@ -1434,6 +1863,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunEvent.Type(childComplexity), true
 
+	case "RunnerRecommendation.haveVcpus":
+		if e.ComplexityRoot.RunnerRecommendation.HaveVCPUs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.HaveVCPUs(childComplexity), true
+	case "RunnerRecommendation.jobVcpuSeconds":
+		if e.ComplexityRoot.RunnerRecommendation.JobVCPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.JobVCPUSeconds(childComplexity), true
+	case "RunnerRecommendation.measuredP95WaitSeconds":
+		if e.ComplexityRoot.RunnerRecommendation.MeasuredP95WaitSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.MeasuredP95WaitSeconds(childComplexity), true
+	case "RunnerRecommendation.peakJobsPerSecond":
+		if e.ComplexityRoot.RunnerRecommendation.PeakJobsPerSecond == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.PeakJobsPerSecond(childComplexity), true
+	case "RunnerRecommendation.targetWaitSeconds":
+		if e.ComplexityRoot.RunnerRecommendation.TargetWaitSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.TargetWaitSeconds(childComplexity), true
+	case "RunnerRecommendation.utilisation":
+		if e.ComplexityRoot.RunnerRecommendation.Utilisation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.Utilisation(childComplexity), true
+	case "RunnerRecommendation.vcpus":
+		if e.ComplexityRoot.RunnerRecommendation.VCPUs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunnerRecommendation.VCPUs(childComplexity), true
+
 	case "Submission.code":
 		if e.ComplexityRoot.Submission.Code == nil {
 			break
@@ -1671,6 +2143,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestResult.WallMs(childComplexity), true
+
+	case "TimeQuantiles.mean":
+		if e.ComplexityRoot.TimeQuantiles.Mean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimeQuantiles.Mean(childComplexity), true
+	case "TimeQuantiles.p50":
+		if e.ComplexityRoot.TimeQuantiles.P50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimeQuantiles.P50(childComplexity), true
+	case "TimeQuantiles.p95":
+		if e.ComplexityRoot.TimeQuantiles.P95 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimeQuantiles.P95(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -2073,6 +2564,129 @@ extend type Mutation {
   checked in the sandbox first; if any fails, nothing is stored.
   """
   importCurriculum(yaml: String!): ImportResult! @auth(role: EDITOR)
+}
+`, BuiltIn: false},
+	{Name: "../schema/cost.graphqls", Input: `"""
+The cost model applied to what the platform did (docs/cost.md): every input
+with its source, the figures, what was measured and how many runner vCPUs
+the measured peak needs.
+"""
+type CostReport {
+  inputs: CostInputs!
+  "Days in a month (30) and hours a VPS is billed for in one (720)."
+  daysPerMonth: Int!
+  hoursPerMonth: Int!
+  figures: CostFigures!
+  measured: MeasuredUsage!
+  recommendation: RunnerRecommendation!
+}
+
+"An input of the cost model and where it came from (measured, or a default and why)."
+type CostInput {
+  value: Float!
+  source: String!
+}
+
+type CostInputs {
+  "Daily active users: the mean over the days measured."
+  dau: CostInput!
+  "Monthly active users: distinct users of the 30 days to the last day measured."
+  mau: CostInput!
+  "R: runs per active user per day."
+  runs: CostInput!
+  "S: submissions per active user per day."
+  submits: CostInput!
+  "t_run: program CPU seconds per run (the mean)."
+  tRun: CostInput!
+  "t_submit: program CPU seconds per submission, all its tests (the mean)."
+  tSubmit: CostInput!
+  "OverheadFactor: runner vCPU-seconds provisioned per program CPU second."
+  overhead: CostInput!
+  "Monthly price and vCPUs of the VPS the vCPU-hour price comes from; null when a vCPU-hour price was given."
+  vpsPrice: CostInput
+  vpsVCPUs: CostInput
+  vcpuHour: CostInput!
+}
+
+"The model's results: per active user, and for the platform at the DAU."
+type CostFigures {
+  execSecondsPerUserDay: Float!
+  vcpuSecondsPerUserDay: Float!
+  vcpuHoursPerUserDay: Float!
+  vcpuHoursPerUserMonth: Float!
+  costPerUserDay: Float!
+  costPerUserMonth: Float!
+  vcpuHoursPerDay: Float!
+  vcpuHoursPerMonth: Float!
+  costPerDay: Float!
+  costPerMonth: Float!
+  costPerMAUMonth: Float!
+  "Runner vCPUs busy on average over a day; peaks need more (see recommendation)."
+  averageVCPUs: Float!
+}
+
+"A measured time in seconds."
+type TimeQuantiles {
+  mean: Float!
+  p50: Float!
+  p95: Float!
+}
+
+"What the platform did over whole UTC days [from, to)."
+type MeasuredUsage {
+  from: Time!
+  to: Time!
+  days: Int!
+  "Days that have a roll-up; the others count as days without users."
+  daysRolledUp: Int!
+  activeUserDays: Int!
+  dau: Float!
+  mau: Float!
+  "The most users active, and jobs created, in any five minutes."
+  peakUsers: Int!
+  peakJobsPerSecond: Float!
+  runs: Int!
+  submissions: Int!
+  runsPerUser: Float!
+  submitsPerUser: Float!
+  "Program CPU time per run and per submission."
+  runCpu: TimeQuantiles!
+  submissionCpu: TimeQuantiles!
+  "Time from creation to start of runs and submissions."
+  queueWait: TimeQuantiles!
+  testsPerSubmission: Float!
+  "Programs' CPU seconds, editors' checks included."
+  programCpuSeconds: Float!
+  "The runner hosts' CPU seconds spent, and vCPU-seconds provisioned."
+  busyCpuSeconds: Float!
+  provisionedVcpuSeconds: Float!
+  "Runner CPU spent, and vCPU-seconds provisioned, per program CPU second (0 when not measured)."
+  busyOverhead: Float!
+  provisionedOverhead: Float!
+  "Runner vCPUs provisioned on average, and the share of them busy."
+  runnerVcpus: Float!
+  utilisation: Float!
+}
+
+"How many runner vCPUs keep the p95 queue wait under the target at the measured peak (an M/M/c queue)."
+type RunnerRecommendation {
+  targetWaitSeconds: Float!
+  peakJobsPerSecond: Float!
+  "vCPU-seconds one job takes: its mean program CPU × the busy overhead."
+  jobVcpuSeconds: Float!
+  vcpus: Int!
+  haveVcpus: Float!
+  measuredP95WaitSeconds: Float!
+  utilisation: Float!
+}
+
+extend type Query {
+  """
+  The cost model over the last ` + "`" + `days` + "`" + ` whole UTC days (1 to 366), priced at
+  vcpuHourPrice (default: the report's $12 a month for 2 vCPUs), with runners
+  sized for a p95 queue wait under targetWaitSeconds.
+  """
+  costReport(days: Int! = 7, vcpuHourPrice: Float, targetWaitSeconds: Float! = 2): CostReport! @auth(role: ADMIN)
 }
 `, BuiltIn: false},
 	{Name: "../schema/curriculum.graphqls", Input: `"A band of ages the curriculum is written for."
@@ -2525,6 +3139,90 @@ func (ec *executionContext) childFields_Checker(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Checker", field.Name)
 }
 
+func (ec *executionContext) childFields_CostFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "execSecondsPerUserDay":
+		return ec.fieldContext_CostFigures_execSecondsPerUserDay(ctx, field)
+	case "vcpuSecondsPerUserDay":
+		return ec.fieldContext_CostFigures_vcpuSecondsPerUserDay(ctx, field)
+	case "vcpuHoursPerUserDay":
+		return ec.fieldContext_CostFigures_vcpuHoursPerUserDay(ctx, field)
+	case "vcpuHoursPerUserMonth":
+		return ec.fieldContext_CostFigures_vcpuHoursPerUserMonth(ctx, field)
+	case "costPerUserDay":
+		return ec.fieldContext_CostFigures_costPerUserDay(ctx, field)
+	case "costPerUserMonth":
+		return ec.fieldContext_CostFigures_costPerUserMonth(ctx, field)
+	case "vcpuHoursPerDay":
+		return ec.fieldContext_CostFigures_vcpuHoursPerDay(ctx, field)
+	case "vcpuHoursPerMonth":
+		return ec.fieldContext_CostFigures_vcpuHoursPerMonth(ctx, field)
+	case "costPerDay":
+		return ec.fieldContext_CostFigures_costPerDay(ctx, field)
+	case "costPerMonth":
+		return ec.fieldContext_CostFigures_costPerMonth(ctx, field)
+	case "costPerMAUMonth":
+		return ec.fieldContext_CostFigures_costPerMAUMonth(ctx, field)
+	case "averageVCPUs":
+		return ec.fieldContext_CostFigures_averageVCPUs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostFigures", field.Name)
+}
+
+func (ec *executionContext) childFields_CostInput(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_CostInput_value(ctx, field)
+	case "source":
+		return ec.fieldContext_CostInput_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostInput", field.Name)
+}
+
+func (ec *executionContext) childFields_CostInputs(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dau":
+		return ec.fieldContext_CostInputs_dau(ctx, field)
+	case "mau":
+		return ec.fieldContext_CostInputs_mau(ctx, field)
+	case "runs":
+		return ec.fieldContext_CostInputs_runs(ctx, field)
+	case "submits":
+		return ec.fieldContext_CostInputs_submits(ctx, field)
+	case "tRun":
+		return ec.fieldContext_CostInputs_tRun(ctx, field)
+	case "tSubmit":
+		return ec.fieldContext_CostInputs_tSubmit(ctx, field)
+	case "overhead":
+		return ec.fieldContext_CostInputs_overhead(ctx, field)
+	case "vpsPrice":
+		return ec.fieldContext_CostInputs_vpsPrice(ctx, field)
+	case "vpsVCPUs":
+		return ec.fieldContext_CostInputs_vpsVCPUs(ctx, field)
+	case "vcpuHour":
+		return ec.fieldContext_CostInputs_vcpuHour(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostInputs", field.Name)
+}
+
+func (ec *executionContext) childFields_CostReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "inputs":
+		return ec.fieldContext_CostReport_inputs(ctx, field)
+	case "daysPerMonth":
+		return ec.fieldContext_CostReport_daysPerMonth(ctx, field)
+	case "hoursPerMonth":
+		return ec.fieldContext_CostReport_hoursPerMonth(ctx, field)
+	case "figures":
+		return ec.fieldContext_CostReport_figures(ctx, field)
+	case "measured":
+		return ec.fieldContext_CostReport_measured(ctx, field)
+	case "recommendation":
+		return ec.fieldContext_CostReport_recommendation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostReport", field.Name)
+}
+
 func (ec *executionContext) childFields_EditableProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2619,6 +3317,60 @@ func (ec *executionContext) childFields_LevelProgress(ctx context.Context, field
 		return ec.fieldContext_LevelProgress_completed(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LevelProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_MeasuredUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_MeasuredUsage_from(ctx, field)
+	case "to":
+		return ec.fieldContext_MeasuredUsage_to(ctx, field)
+	case "days":
+		return ec.fieldContext_MeasuredUsage_days(ctx, field)
+	case "daysRolledUp":
+		return ec.fieldContext_MeasuredUsage_daysRolledUp(ctx, field)
+	case "activeUserDays":
+		return ec.fieldContext_MeasuredUsage_activeUserDays(ctx, field)
+	case "dau":
+		return ec.fieldContext_MeasuredUsage_dau(ctx, field)
+	case "mau":
+		return ec.fieldContext_MeasuredUsage_mau(ctx, field)
+	case "peakUsers":
+		return ec.fieldContext_MeasuredUsage_peakUsers(ctx, field)
+	case "peakJobsPerSecond":
+		return ec.fieldContext_MeasuredUsage_peakJobsPerSecond(ctx, field)
+	case "runs":
+		return ec.fieldContext_MeasuredUsage_runs(ctx, field)
+	case "submissions":
+		return ec.fieldContext_MeasuredUsage_submissions(ctx, field)
+	case "runsPerUser":
+		return ec.fieldContext_MeasuredUsage_runsPerUser(ctx, field)
+	case "submitsPerUser":
+		return ec.fieldContext_MeasuredUsage_submitsPerUser(ctx, field)
+	case "runCpu":
+		return ec.fieldContext_MeasuredUsage_runCpu(ctx, field)
+	case "submissionCpu":
+		return ec.fieldContext_MeasuredUsage_submissionCpu(ctx, field)
+	case "queueWait":
+		return ec.fieldContext_MeasuredUsage_queueWait(ctx, field)
+	case "testsPerSubmission":
+		return ec.fieldContext_MeasuredUsage_testsPerSubmission(ctx, field)
+	case "programCpuSeconds":
+		return ec.fieldContext_MeasuredUsage_programCpuSeconds(ctx, field)
+	case "busyCpuSeconds":
+		return ec.fieldContext_MeasuredUsage_busyCpuSeconds(ctx, field)
+	case "provisionedVcpuSeconds":
+		return ec.fieldContext_MeasuredUsage_provisionedVcpuSeconds(ctx, field)
+	case "busyOverhead":
+		return ec.fieldContext_MeasuredUsage_busyOverhead(ctx, field)
+	case "provisionedOverhead":
+		return ec.fieldContext_MeasuredUsage_provisionedOverhead(ctx, field)
+	case "runnerVcpus":
+		return ec.fieldContext_MeasuredUsage_runnerVcpus(ctx, field)
+	case "utilisation":
+		return ec.fieldContext_MeasuredUsage_utilisation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MeasuredUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Problem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2757,6 +3509,26 @@ func (ec *executionContext) childFields_RunEvent(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type RunEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_RunnerRecommendation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "targetWaitSeconds":
+		return ec.fieldContext_RunnerRecommendation_targetWaitSeconds(ctx, field)
+	case "peakJobsPerSecond":
+		return ec.fieldContext_RunnerRecommendation_peakJobsPerSecond(ctx, field)
+	case "jobVcpuSeconds":
+		return ec.fieldContext_RunnerRecommendation_jobVcpuSeconds(ctx, field)
+	case "vcpus":
+		return ec.fieldContext_RunnerRecommendation_vcpus(ctx, field)
+	case "haveVcpus":
+		return ec.fieldContext_RunnerRecommendation_haveVcpus(ctx, field)
+	case "measuredP95WaitSeconds":
+		return ec.fieldContext_RunnerRecommendation_measuredP95WaitSeconds(ctx, field)
+	case "utilisation":
+		return ec.fieldContext_RunnerRecommendation_utilisation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunnerRecommendation", field.Name)
+}
+
 func (ec *executionContext) childFields_Submission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2855,6 +3627,18 @@ func (ec *executionContext) childFields_TestResult(ctx context.Context, field gr
 		return ec.fieldContext_TestResult_diff(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TestResult", field.Name)
+}
+
+func (ec *executionContext) childFields_TimeQuantiles(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mean":
+		return ec.fieldContext_TimeQuantiles_mean(ctx, field)
+	case "p50":
+		return ec.fieldContext_TimeQuantiles_p50(ctx, field)
+	case "p95":
+		return ec.fieldContext_TimeQuantiles_p95(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TimeQuantiles", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3460,6 +4244,36 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_costReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "days",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["days"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "vcpuHourPrice",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["vcpuHourPrice"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "targetWaitSeconds",
+		func(ctx context.Context, v any) (float64, error) {
+			return ec.unmarshalNFloat2float64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["targetWaitSeconds"] = arg2
 	return args, nil
 }
 
@@ -4169,6 +4983,822 @@ func (ec *executionContext) _Checker_tolerance(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Checker_tolerance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Checker", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_execSecondsPerUserDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_execSecondsPerUserDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExecSecondsPerUserDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_execSecondsPerUserDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_vcpuSecondsPerUserDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_vcpuSecondsPerUserDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUSecondsPerUserDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_vcpuSecondsPerUserDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_vcpuHoursPerUserDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_vcpuHoursPerUserDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUHoursPerUserDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_vcpuHoursPerUserDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_vcpuHoursPerUserMonth(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_vcpuHoursPerUserMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUHoursPerUserMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_vcpuHoursPerUserMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_costPerUserDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_costPerUserDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostPerUserDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_costPerUserDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_costPerUserMonth(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_costPerUserMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostPerUserMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_costPerUserMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_vcpuHoursPerDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_vcpuHoursPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUHoursPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_vcpuHoursPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_vcpuHoursPerMonth(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_vcpuHoursPerMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUHoursPerMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_vcpuHoursPerMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_costPerDay(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_costPerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostPerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_costPerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_costPerMonth(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_costPerMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostPerMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_costPerMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_costPerMAUMonth(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_costPerMAUMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostPerMAUMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_costPerMAUMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostFigures_averageVCPUs(ctx context.Context, field graphql.CollectedField, obj *cost.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostFigures_averageVCPUs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageVCPUs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostFigures_averageVCPUs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostInput_value(ctx context.Context, field graphql.CollectedField, obj *cost.Input) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInput_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInput_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostInput", field, false, false, "Float")
+}
+
+func (ec *executionContext) _CostInput_source(ctx context.Context, field graphql.CollectedField, obj *cost.Input) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInput_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInput_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostInput", field, false, false, "String")
+}
+
+func (ec *executionContext) _CostInputs_dau(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_dau(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DAU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_dau(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_mau(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_mau(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MAU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_mau(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_runs(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_runs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_submits(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_submits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Submits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_submits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_tRun(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_tRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_tRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_tSubmit(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_tSubmit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TSubmit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_tSubmit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_overhead(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_overhead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overhead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_overhead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_vpsPrice(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_vpsPrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VPSPrice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *cost.Input) graphql.Marshaler {
+			return ec.marshalOCostInput2ᚖcoderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_vpsPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_vpsVCPUs(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_vpsVCPUs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VPSVCPUs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *cost.Input) graphql.Marshaler {
+			return ec.marshalOCostInput2ᚖcoderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_vpsVCPUs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostInputs_vcpuHour(ctx context.Context, field graphql.CollectedField, obj *cost.Sourced) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostInputs_vcpuHour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUHour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Input) graphql.Marshaler {
+			return ec.marshalNCostInput2coderunnerᚋcostᚐInput(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostInputs_vcpuHour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostInputs",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostReport_inputs(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_inputs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inputs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Sourced) graphql.Marshaler {
+			return ec.marshalNCostInputs2coderunnerᚋcostᚐSourced(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_inputs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostInputs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostReport_daysPerMonth(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_daysPerMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DaysPerMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_daysPerMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CostReport_hoursPerMonth(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_hoursPerMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoursPerMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_hoursPerMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CostReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CostReport_figures(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_figures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Figures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cost.Figures) graphql.Marshaler {
+			return ec.marshalNCostFigures2coderunnerᚋcostᚐFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_figures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostReport_measured(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_measured(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Measured, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v usage.Measured) graphql.Marshaler {
+			return ec.marshalNMeasuredUsage2coderunnerᚋusageᚐMeasured(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_measured(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeasuredUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CostReport_recommendation(ctx context.Context, field graphql.CollectedField, obj *usage.CostReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CostReport_recommendation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recommendation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v usage.Recommendation) graphql.Marshaler {
+			return ec.marshalNRunnerRecommendation2coderunnerᚋusageᚐRecommendation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CostReport_recommendation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CostReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunnerRecommendation(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _EditableProblem_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Problem) (ret graphql.Marshaler) {
@@ -4982,6 +6612,585 @@ func (ec *executionContext) _LevelProgress_completed(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_LevelProgress_completed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LevelProgress", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MeasuredUsage_from(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MeasuredUsage_to(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MeasuredUsage_days(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_daysRolledUp(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_daysRolledUp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DaysRolledUp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_daysRolledUp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_activeUserDays(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_activeUserDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveUserDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_activeUserDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_dau(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_dau(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DAU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_dau(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_mau(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_mau(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MAU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_mau(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_peakUsers(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_peakUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeakUsers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_peakUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_peakJobsPerSecond(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_peakJobsPerSecond(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeakJobsPerSecond, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_peakJobsPerSecond(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_runs(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_runs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_submissions(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_submissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Submissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_submissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeasuredUsage_runsPerUser(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_runsPerUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsPerUser, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_runsPerUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_submitsPerUser(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_submitsPerUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmitsPerUser, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_submitsPerUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_runCpu(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_runCpu(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunCPU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v usage.Quantiles) graphql.Marshaler {
+			return ec.marshalNTimeQuantiles2coderunnerᚋusageᚐQuantiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_runCpu(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeasuredUsage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimeQuantiles(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeasuredUsage_submissionCpu(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_submissionCpu(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmissionCPU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v usage.Quantiles) graphql.Marshaler {
+			return ec.marshalNTimeQuantiles2coderunnerᚋusageᚐQuantiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_submissionCpu(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeasuredUsage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimeQuantiles(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeasuredUsage_queueWait(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_queueWait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QueueWait, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v usage.Quantiles) graphql.Marshaler {
+			return ec.marshalNTimeQuantiles2coderunnerᚋusageᚐQuantiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_queueWait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeasuredUsage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimeQuantiles(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeasuredUsage_testsPerSubmission(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_testsPerSubmission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestsPerSubmission, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_testsPerSubmission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_programCpuSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_programCpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProgramCPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_programCpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_busyCpuSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_busyCpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BusyCPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_busyCpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_provisionedVcpuSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_provisionedVcpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProvisionedVCPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_provisionedVcpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_busyOverhead(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_busyOverhead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BusyOverhead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_busyOverhead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_provisionedOverhead(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_provisionedOverhead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProvisionedOverhead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_provisionedOverhead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_runnerVcpus(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_runnerVcpus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunnerVCPUs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_runnerVcpus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _MeasuredUsage_utilisation(ctx context.Context, field graphql.CollectedField, obj *usage.Measured) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeasuredUsage_utilisation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Utilisation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeasuredUsage_utilisation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeasuredUsage", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Mutation_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7149,6 +9358,68 @@ func (ec *executionContext) fieldContext_Query_exportCurriculum(_ context.Contex
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
+func (ec *executionContext) _Query_costReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_costReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CostReport(ctx, fc.Args["days"].(int), fc.Args["vcpuHourPrice"].(*float64), fc.Args["targetWaitSeconds"].(float64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2coderunnerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal usage.CostReport
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal usage.CostReport
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v usage.CostReport) graphql.Marshaler {
+			return ec.marshalNCostReport2coderunnerᚋusageᚐCostReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_costReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CostReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_costReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8239,6 +10510,167 @@ func (ec *executionContext) fieldContext_RunEvent_run(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _RunnerRecommendation_targetWaitSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_targetWaitSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetWaitSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_targetWaitSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunnerRecommendation_peakJobsPerSecond(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_peakJobsPerSecond(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeakJobsPerSecond, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_peakJobsPerSecond(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunnerRecommendation_jobVcpuSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_jobVcpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobVCPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_jobVcpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunnerRecommendation_vcpus(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_vcpus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VCPUs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_vcpus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunnerRecommendation_haveVcpus(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_haveVcpus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HaveVCPUs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_haveVcpus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunnerRecommendation_measuredP95WaitSeconds(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_measuredP95WaitSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeasuredP95WaitSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_measuredP95WaitSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunnerRecommendation_utilisation(ctx context.Context, field graphql.CollectedField, obj *usage.Recommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunnerRecommendation_utilisation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Utilisation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunnerRecommendation_utilisation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunnerRecommendation", field, false, false, "Float")
+}
+
 func (ec *executionContext) _Submission_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.Submission) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9202,6 +11634,75 @@ func (ec *executionContext) _TestResult_diff(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_TestResult_diff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TestResult", field, true, true, "String")
+}
+
+func (ec *executionContext) _TimeQuantiles_mean(ctx context.Context, field graphql.CollectedField, obj *usage.Quantiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimeQuantiles_mean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TimeQuantiles_mean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TimeQuantiles", field, false, false, "Float")
+}
+
+func (ec *executionContext) _TimeQuantiles_p50(ctx context.Context, field graphql.CollectedField, obj *usage.Quantiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimeQuantiles_p50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TimeQuantiles_p50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TimeQuantiles", field, false, false, "Float")
+}
+
+func (ec *executionContext) _TimeQuantiles_p95(ctx context.Context, field graphql.CollectedField, obj *usage.Quantiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimeQuantiles_p95(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P95, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TimeQuantiles_p95(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TimeQuantiles", field, false, false, "Float")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *coderunner.User) (ret graphql.Marshaler) {
@@ -11227,6 +13728,268 @@ func (ec *executionContext) _Checker(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var costFiguresImplementors = []string{"CostFigures"}
+
+func (ec *executionContext) _CostFigures(ctx context.Context, sel ast.SelectionSet, obj *cost.Figures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, costFiguresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CostFigures")
+		case "execSecondsPerUserDay":
+			out.Values[i] = ec._CostFigures_execSecondsPerUserDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuSecondsPerUserDay":
+			out.Values[i] = ec._CostFigures_vcpuSecondsPerUserDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuHoursPerUserDay":
+			out.Values[i] = ec._CostFigures_vcpuHoursPerUserDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuHoursPerUserMonth":
+			out.Values[i] = ec._CostFigures_vcpuHoursPerUserMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costPerUserDay":
+			out.Values[i] = ec._CostFigures_costPerUserDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costPerUserMonth":
+			out.Values[i] = ec._CostFigures_costPerUserMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuHoursPerDay":
+			out.Values[i] = ec._CostFigures_vcpuHoursPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuHoursPerMonth":
+			out.Values[i] = ec._CostFigures_vcpuHoursPerMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costPerDay":
+			out.Values[i] = ec._CostFigures_costPerDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costPerMonth":
+			out.Values[i] = ec._CostFigures_costPerMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costPerMAUMonth":
+			out.Values[i] = ec._CostFigures_costPerMAUMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageVCPUs":
+			out.Values[i] = ec._CostFigures_averageVCPUs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var costInputImplementors = []string{"CostInput"}
+
+func (ec *executionContext) _CostInput(ctx context.Context, sel ast.SelectionSet, obj *cost.Input) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, costInputImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CostInput")
+		case "value":
+			out.Values[i] = ec._CostInput_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._CostInput_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var costInputsImplementors = []string{"CostInputs"}
+
+func (ec *executionContext) _CostInputs(ctx context.Context, sel ast.SelectionSet, obj *cost.Sourced) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, costInputsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CostInputs")
+		case "dau":
+			out.Values[i] = ec._CostInputs_dau(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mau":
+			out.Values[i] = ec._CostInputs_mau(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runs":
+			out.Values[i] = ec._CostInputs_runs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submits":
+			out.Values[i] = ec._CostInputs_submits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tRun":
+			out.Values[i] = ec._CostInputs_tRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tSubmit":
+			out.Values[i] = ec._CostInputs_tSubmit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overhead":
+			out.Values[i] = ec._CostInputs_overhead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vpsPrice":
+			out.Values[i] = ec._CostInputs_vpsPrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "vpsVCPUs":
+			out.Values[i] = ec._CostInputs_vpsVCPUs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "vcpuHour":
+			out.Values[i] = ec._CostInputs_vcpuHour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var costReportImplementors = []string{"CostReport"}
+
+func (ec *executionContext) _CostReport(ctx context.Context, sel ast.SelectionSet, obj *usage.CostReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, costReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CostReport")
+		case "inputs":
+			out.Values[i] = ec._CostReport_inputs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "daysPerMonth":
+			out.Values[i] = ec._CostReport_daysPerMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hoursPerMonth":
+			out.Values[i] = ec._CostReport_hoursPerMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "figures":
+			out.Values[i] = ec._CostReport_figures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "measured":
+			out.Values[i] = ec._CostReport_measured(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recommendation":
+			out.Values[i] = ec._CostReport_recommendation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var editableProblemImplementors = []string{"EditableProblem"}
 
 func (ec *executionContext) _EditableProblem(ctx context.Context, sel ast.SelectionSet, obj *coderunner.Problem) graphql.Marshaler {
@@ -11515,6 +14278,154 @@ func (ec *executionContext) _LevelProgress(ctx context.Context, sel ast.Selectio
 			}
 		case "completed":
 			out.Values[i] = ec._LevelProgress_completed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var measuredUsageImplementors = []string{"MeasuredUsage"}
+
+func (ec *executionContext) _MeasuredUsage(ctx context.Context, sel ast.SelectionSet, obj *usage.Measured) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, measuredUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MeasuredUsage")
+		case "from":
+			out.Values[i] = ec._MeasuredUsage_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._MeasuredUsage_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._MeasuredUsage_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "daysRolledUp":
+			out.Values[i] = ec._MeasuredUsage_daysRolledUp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activeUserDays":
+			out.Values[i] = ec._MeasuredUsage_activeUserDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dau":
+			out.Values[i] = ec._MeasuredUsage_dau(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mau":
+			out.Values[i] = ec._MeasuredUsage_mau(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "peakUsers":
+			out.Values[i] = ec._MeasuredUsage_peakUsers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "peakJobsPerSecond":
+			out.Values[i] = ec._MeasuredUsage_peakJobsPerSecond(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runs":
+			out.Values[i] = ec._MeasuredUsage_runs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submissions":
+			out.Values[i] = ec._MeasuredUsage_submissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsPerUser":
+			out.Values[i] = ec._MeasuredUsage_runsPerUser(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submitsPerUser":
+			out.Values[i] = ec._MeasuredUsage_submitsPerUser(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runCpu":
+			out.Values[i] = ec._MeasuredUsage_runCpu(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submissionCpu":
+			out.Values[i] = ec._MeasuredUsage_submissionCpu(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "queueWait":
+			out.Values[i] = ec._MeasuredUsage_queueWait(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testsPerSubmission":
+			out.Values[i] = ec._MeasuredUsage_testsPerSubmission(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programCpuSeconds":
+			out.Values[i] = ec._MeasuredUsage_programCpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "busyCpuSeconds":
+			out.Values[i] = ec._MeasuredUsage_busyCpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provisionedVcpuSeconds":
+			out.Values[i] = ec._MeasuredUsage_provisionedVcpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "busyOverhead":
+			out.Values[i] = ec._MeasuredUsage_busyOverhead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provisionedOverhead":
+			out.Values[i] = ec._MeasuredUsage_provisionedOverhead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runnerVcpus":
+			out.Values[i] = ec._MeasuredUsage_runnerVcpus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "utilisation":
+			out.Values[i] = ec._MeasuredUsage_utilisation(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11950,6 +14861,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_exportCurriculum(ctx, field)
 				})
+		case "costReport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_costReport(ctx, field)
+				})
 		case "run":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -12248,6 +15165,69 @@ func (ec *executionContext) _RunEvent(ctx context.Context, sel ast.SelectionSet,
 		case "run":
 			out.Values[i] = ec._RunEvent_run(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var runnerRecommendationImplementors = []string{"RunnerRecommendation"}
+
+func (ec *executionContext) _RunnerRecommendation(ctx context.Context, sel ast.SelectionSet, obj *usage.Recommendation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runnerRecommendationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RunnerRecommendation")
+		case "targetWaitSeconds":
+			out.Values[i] = ec._RunnerRecommendation_targetWaitSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "peakJobsPerSecond":
+			out.Values[i] = ec._RunnerRecommendation_peakJobsPerSecond(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "jobVcpuSeconds":
+			out.Values[i] = ec._RunnerRecommendation_jobVcpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpus":
+			out.Values[i] = ec._RunnerRecommendation_vcpus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "haveVcpus":
+			out.Values[i] = ec._RunnerRecommendation_haveVcpus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "measuredP95WaitSeconds":
+			out.Values[i] = ec._RunnerRecommendation_measuredP95WaitSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "utilisation":
+			out.Values[i] = ec._RunnerRecommendation_utilisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12598,6 +15578,49 @@ func (ec *executionContext) _TestResult(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TestResult_diff(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var timeQuantilesImplementors = []string{"TimeQuantiles"}
+
+func (ec *executionContext) _TimeQuantiles(ctx context.Context, sel ast.SelectionSet, obj *usage.Quantiles) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, timeQuantilesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TimeQuantiles")
+		case "mean":
+			out.Values[i] = ec._TimeQuantiles_mean(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p50":
+			out.Values[i] = ec._TimeQuantiles_p50(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p95":
+			out.Values[i] = ec._TimeQuantiles_p95(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13109,6 +16132,22 @@ func (ec *executionContext) unmarshalNCheckerInput2coderunnerᚐChecker(ctx cont
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCostFigures2coderunnerᚋcostᚐFigures(ctx context.Context, sel ast.SelectionSet, v cost.Figures) graphql.Marshaler {
+	return ec._CostFigures(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCostInput2coderunnerᚋcostᚐInput(ctx context.Context, sel ast.SelectionSet, v cost.Input) graphql.Marshaler {
+	return ec._CostInput(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCostInputs2coderunnerᚋcostᚐSourced(ctx context.Context, sel ast.SelectionSet, v cost.Sourced) graphql.Marshaler {
+	return ec._CostInputs(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCostReport2coderunnerᚋusageᚐCostReport(ctx context.Context, sel ast.SelectionSet, v usage.CostReport) graphql.Marshaler {
+	return ec._CostReport(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNEditableProblem2coderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
 	return ec._EditableProblem(ctx, sel, &v)
 }
@@ -13263,6 +16302,10 @@ func (ec *executionContext) unmarshalNLevelInput2coderunnerᚐLevel(ctx context.
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMeasuredUsage2coderunnerᚋusageᚐMeasured(ctx context.Context, sel ast.SelectionSet, v usage.Measured) graphql.Marshaler {
+	return ec._MeasuredUsage(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNProblem2coderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v coderunner.Problem) graphql.Marshaler {
 	return ec._Problem(ctx, sel, &v)
 }
@@ -13373,6 +16416,10 @@ func (ec *executionContext) marshalNRunStatus2coderunnerᚐRunStatus(ctx context
 		graphql.AddInvalidNullFromMarshaler(ctx, "RunStatus!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNRunnerRecommendation2coderunnerᚋusageᚐRecommendation(ctx context.Context, sel ast.SelectionSet, v usage.Recommendation) graphql.Marshaler {
+	return ec._RunnerRecommendation(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -13518,6 +16565,10 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTimeQuantiles2coderunnerᚋusageᚐQuantiles(ctx context.Context, sel ast.SelectionSet, v usage.Quantiles) graphql.Marshaler {
+	return ec._TimeQuantiles(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNUser2coderunnerᚐUser(ctx context.Context, sel ast.SelectionSet, v coderunner.User) graphql.Marshaler {
@@ -13711,11 +16762,35 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOCostInput2ᚖcoderunnerᚋcostᚐInput(ctx context.Context, sel ast.SelectionSet, v *cost.Input) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CostInput(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOEditableProblem2ᚖcoderunnerᚐProblem(ctx context.Context, sel ast.SelectionSet, v *coderunner.Problem) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._EditableProblem(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

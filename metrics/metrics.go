@@ -34,6 +34,12 @@ type Metrics struct {
 	dropped             *prometheus.CounterVec
 	contentChanges      prometheus.Counter
 	cdnPurges           *prometheus.CounterVec
+	// The cost model's raw figures (package usage).
+	programCPU        *prometheus.CounterVec
+	runnerBusy        prometheus.Counter
+	runnerProvisioned prometheus.Counter
+	activeUsers       *prometheus.GaugeVec
+	peakUsers         prometheus.Gauge
 }
 
 // New returns metrics with the Go runtime's and the process's collectors.
@@ -95,9 +101,29 @@ func New() *Metrics {
 			Name: "coderunner_cdn_purges_total",
 			Help: "Purges of content changes asked of the CDN (CODERUNNER_CDN_PURGE_URL), by result: ok, or failed after every attempt.",
 		}, []string{"result"}),
+		programCPU: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "coderunner_program_cpu_seconds_total",
+			Help: "CPU time of the programs this worker ran, by kind: run, or test (of a submission). The overhead factors' denominator.",
+		}, []string{"kind"}),
+		runnerBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_runner_busy_cpu_seconds_total",
+			Help: "CPU time the worker's host spent (not idle; engine, worker, programs and all, from /proc/stat) while the worker ran. Over coderunner_program_cpu_seconds_total: the busy overhead factor.",
+		}),
+		runnerProvisioned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "coderunner_runner_provisioned_vcpu_seconds_total",
+			Help: "The worker's host's vCPUs × the seconds the worker ran. Over coderunner_program_cpu_seconds_total: the provisioned overhead factor.",
+		}),
+		activeUsers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "coderunner_active_users",
+			Help: "Distinct users who ran or submitted, by period: day (today so far, UTC) or month (the last 30 days), at the last hourly roll-up.",
+		}, []string{"period"}),
+		peakUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "coderunner_peak_users",
+			Help: "The most distinct users active in any five minutes of today (UTC), at the last hourly roll-up.",
+		}),
 	}
 	m.register(m.queueWait, m.runDuration, m.runsTotal, m.gradingDuration, m.testsGraded, m.deadLettered, m.runsDeleted, m.activeSubscriptions, m.errors, m.refused, m.dropped,
-		m.contentChanges, m.cdnPurges,
+		m.contentChanges, m.cdnPurges, m.programCPU, m.runnerBusy, m.runnerProvisioned, m.activeUsers, m.peakUsers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +153,27 @@ func (m *Metrics) RunFinished(status coderunner.RunStatus, d time.Duration) {
 func (m *Metrics) SubmissionGraded(verdict coderunner.Verdict, tests int, d time.Duration) {
 	m.gradingDuration.WithLabelValues(string(verdict)).Observe(d.Seconds())
 	m.testsGraded.Add(float64(tests))
+}
+
+// ProgramCPU records the CPU time of a program a worker ran: kind is run,
+// or test for one test of a submission.
+func (m *Metrics) ProgramCPU(kind string, d time.Duration) {
+	m.programCPU.WithLabelValues(kind).Add(d.Seconds())
+}
+
+// RunnerMeasured records a sample of the runner host: the CPU seconds it
+// spent and the vCPU-seconds it had since the last one (usage.Meter).
+func (m *Metrics) RunnerMeasured(busy, provisioned float64) {
+	m.runnerBusy.Add(busy)
+	m.runnerProvisioned.Add(provisioned)
+}
+
+// UsageRolledUp records today's roll-up and the month's distinct users
+// (usage.Roller).
+func (m *Metrics) UsageRolledUp(today coderunner.UsageDay, monthUsers float64) {
+	m.activeUsers.WithLabelValues("day").Set(float64(today.ActiveUsers))
+	m.activeUsers.WithLabelValues("month").Set(monthUsers)
+	m.peakUsers.Set(float64(today.PeakUsers))
 }
 
 // ErrorAnswered records a GraphQL error answered with code.

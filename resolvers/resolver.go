@@ -24,6 +24,8 @@ type Resolver struct {
 	Submissions *submissions.Service
 	Content     *content.Service
 	Accounts    *accounts.Service
+	// Usage holds the cost model's measurements (costReport).
+	Usage coderunner.UsageStore
 	// TrackSubscription, if not nil, is called when a subscription starts
 	// and the func it returns when it ends (for metrics).
 	TrackSubscription func() (ended func())

@@ -2,7 +2,6 @@ package runs
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"coderunner"
@@ -27,7 +26,6 @@ type Retention struct {
 	Now func() time.Time
 	// Deleted, if not nil, is told of each batch deleted (a metric).
 	Deleted func(n int)
-	Log     *slog.Logger
 }
 
 // Sweep deletes every finished run created more than MaxAge ago, in
@@ -60,29 +58,6 @@ func (r *Retention) Sweep(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			return total, ctx.Err()
 		case <-time.After(pause):
-		}
-	}
-}
-
-// Run sweeps at once and then every interval until ctx ends.
-func (r *Retention) Run(ctx context.Context, every time.Duration) {
-	log := r.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := r.Sweep(ctx)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("delete expired runs", "err", err, "deleted", n)
-		} else if n > 0 {
-			log.Info("deleted expired runs", "count", n, "retention", r.MaxAge)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }

@@ -1,11 +1,9 @@
 package runs_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,44 +68,5 @@ func TestRetentionSweep(t *testing.T) {
 	}
 	if n, err := r.Sweep(t.Context()); n != 0 || err != nil {
 		t.Errorf("a second sweep = %d, %v; want 0, nil", n, err)
-	}
-}
-
-// TestRetentionRun sweeps at once and then periodically, until its
-// context ends.
-func TestRetentionRun(t *testing.T) {
-	db := openSQLite(t)
-	old := time.Now().Add(-time.Hour)
-	storeRuns(t, db, "first", 3, coderunner.StatusCompleted, old)
-	var mu sync.Mutex
-	deleted := 0
-	r := &runs.Retention{Store: db, MaxAge: time.Minute, Deleted: func(n int) { mu.Lock(); deleted += n; mu.Unlock() }}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { r.Run(ctx, 20*time.Millisecond); close(done) }()
-	waitDeleted := func(want int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			mu.Lock()
-			got := deleted
-			mu.Unlock()
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d runs deleted, want %d", got, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitDeleted(3)
-	storeRuns(t, db, "later", 2, coderunner.StatusCancelled, old)
-	waitDeleted(5)
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return once its context ended")
 	}
 }

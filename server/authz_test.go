@@ -114,6 +114,7 @@ var authzRows = map[string]authzRow{
 	"Query.me":          {`{ me { id name role } }`, noVars, anyone},
 	"Query.user":        {`query($user: ID) { user(id: $user) { id } }`, targetVars, adminOnly},
 	"Query.auditLog":    {`{ auditLog(first: 5) { id action } }`, noVars, adminOnly},
+	"Query.costReport":  {`{ costReport(days: 7) { figures { costPerUserMonth } recommendation { vcpus } } }`, noVars, adminOnly},
 	"Query.run":         {`query($id: ID!) { run(id: $id) { id code owner { name } } }`, runVars, ownerOrAdmin},
 	"Query.submission":  {`query($id: ID!) { submission(id: $id) { id code owner { name } tests { verdict } } }`, submissionVars, signedInOwnerOrAdmin},
 	"Query.submissions": {`{ submissions(first: 5) { nodes { id } hasNextPage } }`, noVars, signedIn},

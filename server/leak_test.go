@@ -34,6 +34,7 @@ var leakRoots = map[string]string{
 	"Query.me":                 ``,
 	"Query.user":               `(id: "$student")`,
 	"Query.auditLog":           `(first: 100)`,
+	"Query.costReport":         `(days: 7)`,
 	"Query.run":                `(id: "$run")`,
 	"Query.submission":         `(id: "$submission")`,
 	"Query.submissions":        `(problemId: "leaky")`,

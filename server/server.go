@@ -224,7 +224,8 @@ func init() {
 // graphQL builds gqlgen's handler.
 func (s *Server) graphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &resolvers.Resolver{Runs: cfg.Runs, Submissions: cfg.Submissions, Content: cfg.Content, Accounts: cfg.Accounts, TrackSubscription: cfg.TrackSubscription},
+		Resolvers: &resolvers.Resolver{Runs: cfg.Runs, Submissions: cfg.Submissions, Content: cfg.Content, Accounts: cfg.Accounts,
+			Usage: cfg.Store, TrackSubscription: cfg.TrackSubscription},
 		Directives: graph.DirectiveRoot{Auth: authDirective},
 		Complexity: fieldComplexity(),
 	}))

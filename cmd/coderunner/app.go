@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"coderunner/store/mongo"
 	"coderunner/store/sqlite"
 	"coderunner/submissions"
+	"coderunner/usage"
 )
 
 // app is what every long-running command shares: configuration, logs, the
@@ -301,6 +303,7 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 			RunFinished:      a.metrics.RunFinished,
 			DeadLettered:     a.metrics.DeadLettered,
 			SubmissionGraded: a.metrics.SubmissionGraded,
+			ProgramCPU:       a.metrics.ProgramCPU,
 		},
 	}, nil
 }
@@ -334,13 +337,46 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 	}
 }
 
-// expireRuns deletes finished runs older than CODERUNNER_RUN_RETENTION,
-// at once and then every hour until ctx ends, in batches (see
-// runs.Retention). Every process that reaps does; several at once delete
-// different batches or nothing.
-func (a *app) expireRuns(ctx context.Context) {
-	r := &runs.Retention{Store: a.store, MaxAge: a.cfg.RunRetention, Deleted: a.metrics.RunsDeleted, Log: a.log}
-	r.Run(ctx, time.Hour)
+// maintain keeps the usage figures and expires old runs, at once and then
+// every hour until ctx ends: it rolls up the days due (usage.Roller: today,
+// yesterday, and at the first pass any day of the retention window that
+// has no roll-up), and only then deletes finished runs older than
+// CODERUNNER_RUN_RETENTION, in batches (see runs.Retention), so that no
+// run expires before its day is rolled up. Every process that reaps does;
+// several at once make the same roll-ups and delete different batches.
+func (a *app) maintain(ctx context.Context) {
+	roller := &usage.Roller{Store: a.store, Lookback: a.cfg.RunRetention - 24*time.Hour, Rolled: a.metrics.UsageRolledUp, Log: a.log}
+	retention := &runs.Retention{Store: a.store, MaxAge: a.cfg.RunRetention, Deleted: a.metrics.RunsDeleted}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := roller.Pass(ctx); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("roll up usage; expiring no runs until it works", "err", err)
+			}
+		} else if n, err := retention.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("delete expired runs", "err", err, "deleted", n)
+		} else if n > 0 {
+			a.log.Info("deleted expired runs", "count", n, "retention", a.cfg.RunRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// meterHost measures the runner host's CPU for the cost model (see
+// usage.Meter), every minute until ctx ends.
+func (a *app) meterHost(ctx context.Context, runner string) {
+	host, _ := os.Hostname()
+	m := &usage.Meter{Store: a.store, Runner: runner, Host: host, VCPUs: runtime.NumCPU(), Measured: a.metrics.RunnerMeasured, Log: a.log}
+	if err := m.Start(); err != nil {
+		a.log.Warn("not measuring the runner host", "err", err)
+		return
+	}
+	m.Run(ctx, time.Minute)
 }
 
 // reaper is a service whose work may be lost with its job.

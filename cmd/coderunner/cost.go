@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,52 +10,38 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"coderunner/cost"
+	"coderunner/usage"
 )
 
-const costUsage = `usage: coderunner cost [--dau N] [--mau N] [--runs R] [--submits S] [--t-run SEC] [--t-submit SEC]
-                       [--overhead F] [--vcpu-hour PRICE | --vps-price PRICE --vps-vcpus N] [--json]
+const costUsage = `usage: coderunner cost [--scenario best|base|worst] [--dau N] [--mau N] [--runs R] [--submits S]
+                       [--t-run SEC] [--t-submit SEC] [--overhead F]
+                       [--vcpu-hour PRICE | --vps-price PRICE --vps-vcpus N] [--json]
+       coderunner cost --measured [--days N] [--target-wait DURATION]
+                       [--vcpu-hour PRICE | --vps-price PRICE --vps-vcpus N] [--json]
 
-Prints the per-user cost model for the inputs given, each shown with its
-source (default or flag). With no flags it is the report's base case: 49
-exec-seconds and 0.0408 vCPU-hours per active user per day, about $0.0102 per
-user per month at $12 a month for a 2-vCPU VPS. A month is 30 days; a VPS is
-billed for 720 hours, so a vCPU-hour costs PRICE / (VCPUS × 720).`
+Prints the per-user cost model, each input shown with its source. With no
+flags it is the report's base case: 49 exec-seconds and 0.0408 vCPU-hours
+per active user per day, about $0.0102 per user per month at $12 a month for
+a 2-vCPU VPS; --scenario picks another input set, and flags override any
+input. With --measured the inputs are what the platform did in the last
+--days whole days, read from the store (CODERUNNER_DATA or MONGODB_URI), with
+how many runner vCPUs the measured peak needs to keep the p95 queue wait
+under --target-wait. A month is 30 days; a VPS is billed for 720 hours, so a
+vCPU-hour costs PRICE / (VCPUS × 720).`
 
-// costInput is one input of the model as printed: its value and where it
-// came from.
-type costInput struct {
-	Value  float64 `json:"value"`
-	Source string  `json:"source"` // "default" or "flag"
-}
-
-// costInputs are the inputs in the order printed.
-type costInputs struct {
-	DAU      costInput  `json:"dau"`
-	MAU      costInput  `json:"mau"`
-	Runs     costInput  `json:"runs"`
-	Submits  costInput  `json:"submits"`
-	TRun     costInput  `json:"tRun"`
-	TSubmit  costInput  `json:"tSubmit"`
-	Overhead costInput  `json:"overhead"`
-	VPSPrice *costInput `json:"vpsPrice,omitempty"` // absent with --vcpu-hour
-	VPSVCPUs *costInput `json:"vpsVCPUs,omitempty"`
-	VCPUHour costInput  `json:"vcpuHour"`
-}
-
-type costReport struct {
-	Inputs        costInputs   `json:"inputs"`
-	DaysPerMonth  int          `json:"daysPerMonth"`
-	HoursPerMonth int          `json:"hoursPerMonth"`
-	Figures       cost.Figures `json:"figures"`
-}
+// modelFlags are the flags that set a model input, which --measured
+// measures instead.
+var modelFlags = []string{"scenario", "dau", "mau", "runs", "submits", "t-run", "t-submit", "overhead"}
 
 // costCmd implements `coderunner cost`.
-func costCmd(args []string, stdout io.Writer) error {
-	def := cost.Default()
+func costCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cost", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), costUsage); fs.PrintDefaults() }
+	def := cost.Default()
+	scenario := fs.String("scenario", "base", "input set: best, base (the report's) or worst")
 	dau := fs.Float64("dau", def.DAU, "daily active users")
 	mau := fs.Float64("mau", def.MAU, "monthly active users (for the cost per MAU)")
 	runs := fs.Float64("runs", def.Runs, "R: runs per active user per day")
@@ -65,6 +52,9 @@ func costCmd(args []string, stdout io.Writer) error {
 	vcpuHour := fs.Float64("vcpu-hour", def.VCPUHourPrice, "price of a vCPU-hour (instead of --vps-price and --vps-vcpus)")
 	vpsPrice := fs.Float64("vps-price", cost.DefaultVPSPrice, "monthly price of a VPS")
 	vpsVCPUs := fs.Int("vps-vcpus", cost.DefaultVPSVCPUs, "vCPUs of that VPS")
+	measured := fs.Bool("measured", false, "measure the inputs from the store")
+	days := fs.Int("days", 7, "with --measured: how many whole days to measure, up to yesterday")
+	targetWait := fs.Duration("target-wait", usage.DefaultTargetWait, "with --measured: the p95 queue wait to size runners for")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,60 +64,134 @@ func costCmd(args []string, stdout io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	price, err := priceInputs(set, *vcpuHour, *vpsPrice, *vpsVCPUs)
+	if err != nil {
+		return err
+	}
+	print := func(rep any, table func(*tabwriter.Writer)) error {
+		if *asJSON {
+			return writeJSON(stdout, rep)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+
+	if *measured {
+		for _, name := range modelFlags {
+			if set[name] {
+				return fmt.Errorf("--%s sets an input that --measured measures: give one or the other", name)
+			}
+		}
+		if *targetWait <= 0 {
+			return fmt.Errorf("--target-wait %s: give more than 0", *targetWait)
+		}
+		rep, err := measuredCost(ctx, getenv, *days, price, *targetWait)
+		if err != nil {
+			return err
+		}
+		return print(rep, func(tw *tabwriter.Writer) { writeCostTable(tw, rep.Report); writeMeasuredTable(tw, rep) })
+	}
+	if set["days"] || set["target-wait"] {
+		return errors.New("--days and --target-wait go with --measured")
+	}
+
+	base, err := cost.Scenario(*scenario)
+	if err != nil {
+		return fmt.Errorf("--scenario: %w", err)
+	}
 	src := func(name string) string {
+		switch {
+		case set[name]:
+			return "flag"
+		case *scenario != "base":
+			return "scenario " + *scenario
+		}
+		return "default"
+	}
+	pick := func(name string, flagged, fromScenario float64) cost.Input {
+		if set[name] {
+			return cost.Input{Value: flagged, Source: "flag"}
+		}
+		return cost.Input{Value: fromScenario, Source: src(name)}
+	}
+	in := price
+	in.DAU, in.MAU = pick("dau", *dau, base.DAU), pick("mau", *mau, base.MAU)
+	in.Runs, in.Submits = pick("runs", *runs, base.Runs), pick("submits", *submits, base.Submits)
+	in.TRun, in.TSubmit = pick("t-run", *tRun, base.RunSeconds), pick("t-submit", *tSubmit, base.SubmitSeconds)
+	in.Overhead = pick("overhead", *overhead, base.Overhead)
+	if err := in.Inputs().Validate(); err != nil {
+		return fmt.Errorf("cost: %w", err)
+	}
+	rep := cost.NewReport(in)
+	return print(rep, func(tw *tabwriter.Writer) { writeCostTable(tw, rep) })
+}
+
+// priceInputs are the price inputs the flags give: a vCPU-hour price, or
+// a VPS's price and vCPUs.
+func priceInputs(set map[string]bool, vcpuHour, vpsPrice float64, vpsVCPUs int) (cost.Sourced, error) {
+	var in cost.Sourced
+	if set["vcpu-hour"] {
+		if set["vps-price"] || set["vps-vcpus"] {
+			return in, errors.New("give --vcpu-hour or --vps-price and --vps-vcpus, not both")
+		}
+		if math.IsNaN(vcpuHour) || math.IsInf(vcpuHour, 0) || vcpuHour <= 0 {
+			return in, fmt.Errorf("--vcpu-hour %v: give more than 0 (the vCPU-hour price)", vcpuHour)
+		}
+		in.VCPUHour = cost.Input{Value: vcpuHour, Source: "flag"}
+		return in, nil
+	}
+	if math.IsNaN(vpsPrice) || math.IsInf(vpsPrice, 0) || vpsPrice <= 0 {
+		return in, fmt.Errorf("--vps-price %v: give more than 0", vpsPrice)
+	}
+	if vpsVCPUs < 1 {
+		return in, fmt.Errorf("--vps-vcpus %d: give at least 1", vpsVCPUs)
+	}
+	source := func(name string) string {
 		if set[name] {
 			return "flag"
 		}
 		return "default"
 	}
-	in := cost.Inputs{DAU: *dau, MAU: *mau, Runs: *runs, Submits: *submits, RunSeconds: *tRun, SubmitSeconds: *tSubmit, Overhead: *overhead}
-	rep := costReport{
-		Inputs: costInputs{
-			DAU: costInput{*dau, src("dau")}, MAU: costInput{*mau, src("mau")},
-			Runs: costInput{*runs, src("runs")}, Submits: costInput{*submits, src("submits")},
-			TRun: costInput{*tRun, src("t-run")}, TSubmit: costInput{*tSubmit, src("t-submit")},
-			Overhead: costInput{*overhead, src("overhead")},
-		},
-		DaysPerMonth: cost.DaysPerMonth, HoursPerMonth: cost.HoursPerMonth,
+	in.VPSPrice = &cost.Input{Value: vpsPrice, Source: source("vps-price")}
+	in.VPSVCPUs = &cost.Input{Value: float64(vpsVCPUs), Source: source("vps-vcpus")}
+	priceSrc := "default"
+	if set["vps-price"] || set["vps-vcpus"] {
+		priceSrc = "flag"
 	}
-	if set["vcpu-hour"] {
-		if set["vps-price"] || set["vps-vcpus"] {
-			return errors.New("give --vcpu-hour or --vps-price and --vps-vcpus, not both")
-		}
-		in.VCPUHourPrice = *vcpuHour
-		rep.Inputs.VCPUHour = costInput{*vcpuHour, "flag"}
-	} else {
-		if math.IsNaN(*vpsPrice) || math.IsInf(*vpsPrice, 0) || *vpsPrice <= 0 {
-			return fmt.Errorf("--vps-price %v: give more than 0", *vpsPrice)
-		}
-		if *vpsVCPUs < 1 {
-			return fmt.Errorf("--vps-vcpus %d: give at least 1", *vpsVCPUs)
-		}
-		in.VCPUHourPrice = cost.VCPUHourPrice(*vpsPrice, *vpsVCPUs)
-		rep.Inputs.VPSPrice = &costInput{*vpsPrice, src("vps-price")}
-		rep.Inputs.VPSVCPUs = &costInput{float64(*vpsVCPUs), src("vps-vcpus")}
-		priceSrc := "default"
-		if set["vps-price"] || set["vps-vcpus"] {
-			priceSrc = "flag"
-		}
-		rep.Inputs.VCPUHour = costInput{in.VCPUHourPrice, priceSrc}
-	}
-	if err := in.Validate(); err != nil {
-		return fmt.Errorf("cost: %w", err)
-	}
-	rep.Figures = cost.Compute(in)
-	if *asJSON {
-		return writeJSON(stdout, rep)
-	}
-	return writeCostTable(stdout, rep)
+	in.VCPUHour = cost.Input{Value: cost.VCPUHourPrice(vpsPrice, vpsVCPUs), Source: priceSrc}
+	return in, nil
 }
 
-func writeCostTable(w io.Writer, rep costReport) error {
+// measuredCost measures the inputs from the store the environment names.
+// It first rolls up, as workers do every hour, yesterday and the days
+// measured that have no roll-up yet (a store from before roll-ups
+// existed, or one no worker maintains), so that the figures are complete.
+func measuredCost(ctx context.Context, getenv func(string) string, days int, price cost.Sourced, target time.Duration) (usage.CostReport, error) {
+	if days < 1 || days > usage.MaxDays {
+		return usage.CostReport{}, fmt.Errorf("--days %d: give 1 to %d", days, usage.MaxDays)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return usage.CostReport{}, err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return usage.CostReport{}, err
+	}
+	defer store.Close()
+	now := time.Now()
+	roller := &usage.Roller{Store: store, Lookback: time.Duration(days) * 24 * time.Hour, Now: func() time.Time { return now }}
+	if _, err := roller.Pass(ctx); err != nil {
+		return usage.CostReport{}, err
+	}
+	return usage.Report(ctx, store, now, days, price, target)
+}
+
+func writeCostTable(tw *tabwriter.Writer, rep cost.Report) {
 	in, f := rep.Inputs, rep.Figures
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
-	exact := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	input := func(name string, in costInput, format func(float64) string) { row(name, format(in.Value), in.Source) }
+	input := func(name string, in cost.Input, format func(float64) string) { row(name, format(in.Value), in.Source) }
 	dollars := func(v float64) string { return "$" + exact(v) }
 
 	row("input", "value", "source")
@@ -157,8 +221,37 @@ func writeCostTable(w io.Writer, rep costReport) error {
 	row("cost", money(f.CostPerDay), money(f.CostPerMonth))
 	row(fmt.Sprintf("cost per MAU (%s)", exact(in.MAU.Value)), "", money(f.CostPerMAUMonth))
 	row("runner vCPUs on average", figure(f.AverageVCPUs), "(peaks need more: size runners from measured peaks)")
-	return tw.Flush()
 }
+
+// writeMeasuredTable adds what --measured measured beyond the model's
+// inputs, and the runner sizing.
+func writeMeasuredTable(tw *tabwriter.Writer, rep usage.CostReport) {
+	m, r := rep.Measured, rep.Recommendation
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	seconds := func(q usage.Quantiles) string {
+		return fmt.Sprintf("mean %s s, p50 %s s, p95 %s s", figure(q.Mean), figure(q.P50), figure(q.P95))
+	}
+	row()
+	row(fmt.Sprintf("measured, %s to %s", m.From.Format(time.DateOnly), m.To.Add(-24*time.Hour).Format(time.DateOnly)), "value")
+	row("days with a roll-up", fmt.Sprintf("%d of %d", m.DaysRolledUp, m.Days))
+	row("peak users in 5 minutes", exact(float64(m.PeakUsers)))
+	row("peak jobs per second (5 minutes)", figure(m.PeakJobsPerSecond))
+	row("queue wait", seconds(m.QueueWait))
+	row("tests per submission", figure(m.TestsPerSubmission))
+	row("program CPU seconds", figure(m.ProgramCPUSeconds))
+	row("runner busy CPU seconds", figure(m.BusyCPUSeconds))
+	row("runner provisioned vCPU-seconds", figure(m.ProvisionedVCPUSeconds))
+	row("overhead, busy (host CPU / program CPU)", figure(m.BusyOverhead))
+	row("overhead, provisioned (vCPU-s / program CPU)", figure(m.ProvisionedOverhead))
+	row("runner vCPUs provisioned on average", figure(m.RunnerVCPUs))
+	row("utilisation (busy / provisioned)", figure(m.Utilisation))
+	row()
+	row(fmt.Sprintf("runners for p95 queue wait under %s s", figure(r.TargetWaitSeconds)), "value")
+	row("vCPU-seconds per job (program CPU × busy overhead)", figure(r.JobVCPUSeconds))
+	row("runner vCPUs the peak needs", exact(float64(r.VCPUs)), fmt.Sprintf("(provisioned on average: %s)", figure(r.HaveVCPUs)))
+}
+
+func exact(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // figure prints v to two decimals from 1 up and to three significant digits
 // below 1 (0.040833… is 0.0408), trailing zeros dropped.

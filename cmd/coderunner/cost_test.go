@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -11,6 +12,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"coderunner"
+	"coderunner/cost"
+	"coderunner/usage"
 )
 
 func runCost(t *testing.T, args ...string) (string, error) {
@@ -70,7 +76,7 @@ func TestCostCommandDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep costReport
+	var rep cost.Report
 	if err := json.Unmarshal([]byte(js), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, js)
 	}
@@ -80,7 +86,7 @@ func TestCostCommandDefaults(t *testing.T) {
 		t.Errorf("JSON figures are not the base case: %s", js)
 	}
 	if rep.DaysPerMonth != 30 || rep.HoursPerMonth != 720 || rep.Inputs.VPSPrice == nil || rep.Inputs.VPSPrice.Value != 12 ||
-		rep.Inputs.VCPUHour.Source != "default" || rep.Inputs.Runs != (costInput{20, "default"}) {
+		rep.Inputs.VCPUHour.Source != "default" || rep.Inputs.Runs != (cost.Input{Value: 20, Source: "default"}) {
 		t.Errorf("JSON inputs: %s", js)
 	}
 }
@@ -117,12 +123,12 @@ func TestCostCommandFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep costReport
+	var rep cost.Report
 	if err := json.Unmarshal([]byte(js), &rep); err != nil {
 		t.Fatal(err)
 	}
 	// $72 / (4 × 720 h) = $0.025 a vCPU-hour; 0.040833… × 30 × 0.025 = $0.030625 a user-month.
-	if rep.Inputs.VCPUHour != (costInput{0.025, "flag"}) || *rep.Inputs.VPSVCPUs != (costInput{4, "flag"}) || rep.Inputs.MAU.Source != "flag" ||
+	if rep.Inputs.VCPUHour != (cost.Input{Value: 0.025, Source: "flag"}) || *rep.Inputs.VPSVCPUs != (cost.Input{Value: 4, Source: "flag"}) || rep.Inputs.MAU.Source != "flag" ||
 		math.Abs(rep.Figures.CostPerUserMonth-0.030625) > 1e-12 || math.Abs(rep.Figures.CostPerMAUMonth-0.030625*1000/5000) > 1e-12 {
 		t.Errorf("JSON with a VPS price: %s", js)
 	}
@@ -133,7 +139,11 @@ func TestCostCommandFlags(t *testing.T) {
 		want string
 	}{
 		{"not a number", []string{"--dau", "many"}, "invalid value"},
-		{"unknown flag", []string{"--scenario", "best"}, "not defined"},
+		{"unknown flag", []string{"--bogus"}, "not defined"},
+		{"unknown scenario", []string{"--scenario", "median"}, "no scenario"},
+		{"days without --measured", []string{"--days", "3"}, "--measured"},
+		{"an input with --measured", []string{"--measured", "--runs", "3"}, "--runs"},
+		{"no wait target", []string{"--measured", "--target-wait", "0s"}, "--target-wait"},
 		{"argument", []string{"extra"}, "no arguments"},
 		{"no users", []string{"--dau", "0"}, "DAU"},
 		{"MAU below DAU", []string{"--dau", "5000"}, "MAU"},
@@ -184,6 +194,97 @@ func TestCostCommandExit(t *testing.T) {
 		}
 		if tt.exit == 0 && !strings.Contains(stdout.String(), "$0.0102") {
 			t.Errorf("%q: stdout lacks $0.0102:\n%s", tt.args, stdout.String())
+		}
+	}
+}
+
+// TestCostCommandMeasured fills the store the environment names with two
+// days of known use and reads the model's inputs back from it.
+func TestCostCommandMeasured(t *testing.T) {
+	env := map[string]string{"CODERUNNER_DATA": t.TempDir()}
+	cfg, err := loadConfig(envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := coderunner.DayOf(time.Now())
+	// Yesterday and the day before: 4 users, each 10 runs of 500 ms and 2
+	// submissions of 3 tests of 1 s; one runner host of 2 vCPUs all day,
+	// busy 200 s.
+	for d := 1; d <= 2; d++ {
+		day := today.AddDate(0, 0, -d)
+		for u := range 4 {
+			owner := fmt.Sprintf("user-%d", u)
+			at := day.Add(time.Duration(u+1) * time.Hour)
+			for i := range 10 {
+				run := coderunner.Run{ID: fmt.Sprintf("r-%d-%d-%d", d, u, i), Owner: owner, CreatedAt: at, StartedAt: at.Add(100 * time.Millisecond),
+					RunResult: coderunner.RunResult{Status: coderunner.StatusCompleted, CPUMs: 500}}
+				if err := db.CreateRun(t.Context(), run); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 2 {
+				sub := coderunner.Submission{ID: fmt.Sprintf("s-%d-%d-%d", d, u, i), Owner: owner, Status: coderunner.SubmissionFinished,
+					CreatedAt: at, StartedAt: at.Add(100 * time.Millisecond)}
+				for k := range 3 {
+					sub.Tests = append(sub.Tests, coderunner.TestResult{Index: k, CPUMs: 1000})
+				}
+				if err := db.CreateSubmission(t.Context(), sub); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		u := coderunner.RunnerUsage{Day: day, Runner: "w", Host: "h", VCPUs: 2, BusyCPUSeconds: 200, ProvisionedVCPUSeconds: 2 * 86400}
+		if err := db.SaveRunnerUsage(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"cost", "--measured", "--days", "2", "--json"}, envOf(env), strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep usage.CostReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	// Program CPU a day: 4 × (10 × 0.5 + 2 × 3) = 44 s; provisioned
+	// 172 800 vCPU-s a day over it: 3927.27…
+	in := rep.Inputs
+	for _, tt := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"DAU", in.DAU.Value, 4}, {"MAU", in.MAU.Value, 4},
+		{"R", in.Runs.Value, 10}, {"S", in.Submits.Value, 2},
+		{"t_run", in.TRun.Value, 0.5}, {"t_submit", in.TSubmit.Value, 3},
+		{"overhead", in.Overhead.Value, 172800.0 / 44},
+		{"busy overhead", rep.Measured.BusyOverhead, 200.0 / 44},
+		{"tests per submission", rep.Measured.TestsPerSubmission, 3},
+		{"exec-seconds", rep.Figures.ExecSecondsPerUserDay, 11},
+	} {
+		if math.Abs(tt.got-tt.want) > 1e-9*tt.want {
+			t.Errorf("%s = %v; want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if !strings.HasPrefix(in.Runs.Source, "measured: 80 runs / 8 active user-days") || in.VCPUHour.Source != "default" {
+		t.Errorf("sources: runs %q, vCPU-hour %q", in.Runs.Source, in.VCPUHour.Source)
+	}
+	if rep.Recommendation.VCPUs < 1 || rep.Measured.DaysRolledUp != 2 {
+		t.Errorf("recommendation %+v after %d days rolled up", rep.Recommendation, rep.Measured.DaysRolledUp)
+	}
+
+	out.Reset()
+	if err := run(t.Context(), []string{"cost", "--measured", "--days", "2"}, envOf(env), strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"measured: 80 runs / 8 active user-days", "overhead, busy (host CPU / program CPU)", "runner vCPUs the peak needs"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
 }

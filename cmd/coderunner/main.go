@@ -32,7 +32,7 @@ func main() {
 	}
 }
 
-const usage = `usage: coderunner <command> [arguments]
+const mainUsage = `usage: coderunner <command> [arguments]
 
 commands:
   serve                  API and worker in one process; the API on $CODERUNNER_ADDR
@@ -53,7 +53,7 @@ commands:
 // that tests can run commands without touching the process environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		return errors.New(mainUsage)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -72,10 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "exec":
 		return execCmd(ctx, args)
 	case "cost":
-		return costCmd(args, stdout)
+		return costCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout, mainUsage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return fmt.Errorf("unknown command %q\n%s", cmd, mainUsage)
 }

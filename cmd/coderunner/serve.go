@@ -82,7 +82,8 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 	if withWorker {
 		g.Go(func() error { defer drainDone(); return w.Run(ctx) })
 		g.Go(func() error { a.reapStaleRuns(ctx); return nil })
-		g.Go(func() error { a.expireRuns(ctx); return nil })
+		g.Go(func() error { a.maintain(ctx); return nil })
+		g.Go(func() error { a.meterHost(ctx, w.Name); return nil })
 	} else {
 		drainDone()
 	}

@@ -1,6 +1,8 @@
-// Package procfs reads what Linux's /proc says of a process — its
+// Package procfs reads what Linux's /proc says: of a process — its
 // resident memory and open files — for coderunner's benchmarks and
-// end-to-end tests, which watch a server process from outside.
+// end-to-end tests, which watch a server process from outside; and of the
+// host — the CPU time it spent — for the worker's usage figures and the
+// overhead benchmark.
 package procfs
 
 import (
@@ -55,4 +57,46 @@ func Connections(port int) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// HostCPU is the CPU time the whole host has spent since boot, from the
+// first line of /proc/stat (every CPU together): Busy is the time not
+// idle (user, nice, system, irq, softirq, steal; guest time is already in
+// user), Total includes idle and iowait. Both are in seconds, at the
+// kernel's USER_HZ of 100 ticks a second. The kernel does not namespace
+// /proc/stat: inside a container it is still the host's.
+type HostCPU struct {
+	Busy, Total float64
+}
+
+// ReadHostCPU reads HostCPU from /proc/stat.
+func ReadHostCPU() (HostCPU, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return HostCPU{}, err
+	}
+	return parseHostCPU(string(data))
+}
+
+func parseHostCPU(stat string) (HostCPU, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return HostCPU{}, fmt.Errorf("/proc/stat starts %q, not the cpu line", line)
+	}
+	// cpu user nice system idle iowait irq softirq [steal [guest [guest_nice]]]
+	const ticksPerSecond = 100
+	var c HostCPU
+	for i, f := range fields[1:min(len(fields), 9)] {
+		ticks, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return HostCPU{}, fmt.Errorf("/proc/stat cpu field %d: %w", i+1, err)
+		}
+		s := float64(ticks) / ticksPerSecond
+		c.Total += s
+		if i != 3 && i != 4 { // idle, iowait
+			c.Busy += s
+		}
+	}
+	return c, nil
 }

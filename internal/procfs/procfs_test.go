@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"math"
 	"net"
 	"os"
 	"testing"
@@ -54,4 +55,29 @@ func TestConnections(t *testing.T) {
 		}
 		defer s.Close()
 	}
+}
+
+func TestParseHostCPU(t *testing.T) {
+	c, err := parseHostCPU("cpu  100 20 30 400 50 6 7 8 90 0\ncpu0 1 2 3 4 5 6 7\n")
+	if err != nil || math.Abs(c.Busy-1.71) > 1e-9 || math.Abs(c.Total-6.21) > 1e-9 {
+		t.Fatalf("parseHostCPU = %+v, %v", c, err)
+	}
+	if _, err := parseHostCPU("intr 1 2 3\n"); err == nil {
+		t.Fatal("parseHostCPU of a file without the cpu line did not fail")
+	}
+	// The host's own counters grow while this process spins.
+	before, err := ReadHostCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := 0
+	for after := before; after.Busy <= before.Busy; {
+		for i := range 10_000_000 {
+			sink += i
+		}
+		if after, err = ReadHostCPU(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = sink
 }

@@ -20,6 +20,9 @@
 //	sessions   {_id: tokenHash, userId, createdAt, expiresAt}
 //	roleQuotas {_id: role, quota: {...}}
 //	auditLog   {_id, actorId, action, target, before, after, at}
+//	usageDays  {_id: "2006-01-02", day, data: JSON coderunner.UsageDay}
+//	runnerUsage {_id: "2006-01-02/" + runner, day, runner, host,
+//	            busyCpuSeconds, provisionedVcpuSeconds, vcpus, updatedAt}
 //
 // The curriculum's documents also carry version and seq, problems draft;
 // claims {_id: "<collection>/<id>@<seq>", key, at} are the holds that
@@ -69,6 +72,8 @@ const (
 	submissionsColl = "submissions"
 	gradingsColl    = "gradings"
 	progressColl    = "progress"
+	usageDaysColl   = "usageDays"
+	runnerUsageColl = "runnerUsage"
 )
 
 // Store is a coderunner.Store on one MongoDB database. It is safe for
@@ -88,6 +93,8 @@ type Store struct {
 	gradings    *mongo.Collection
 	progress    *mongo.Collection
 	claims      *mongo.Collection
+	usageDays   *mongo.Collection
+	runnerUsage *mongo.Collection
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -124,6 +131,8 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		gradings:    db.Collection(gradingsColl),
 		progress:    db.Collection(progressColl),
 		claims:      db.Collection(claimsColl),
+		usageDays:   db.Collection(usageDaysColl),
+		runnerUsage: db.Collection(runnerUsageColl),
 	}
 	if err := s.createIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -153,6 +162,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.submissions, "owner_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
 		{s.submissions, "owner_problemId_createdAt", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}, false},
 		{s.submissions, "status_createdAt", bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}, false},
+		{s.submissions, "createdAt", bson.D{{Key: "createdAt", Value: 1}}, false},
+		{s.usageDays, "day", bson.D{{Key: "day", Value: 1}}, false},
+		{s.runnerUsage, "day_runner", bson.D{{Key: "day", Value: 1}, {Key: "runner", Value: 1}}, false},
 		{s.progress, "owner_problemId", bson.D{{Key: "owner", Value: 1}, {Key: "problemId", Value: 1}}, false},
 		{s.claims, "key", bson.D{{Key: "key", Value: 1}}, false},
 	}

@@ -187,6 +187,23 @@ var migrations = []string{
 	ALTER TABLE problems ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;`,
 	// Retention deletes the oldest finished runs first.
 	`CREATE INDEX runs_by_created ON runs(created_at);`,
+	// Usage: Activity reads a day's runs and submissions by creation time;
+	// the roll-ups outlive them.
+	`CREATE INDEX submissions_by_created ON submissions(created_at);
+	CREATE TABLE usage_days (
+		day  INTEGER PRIMARY KEY, -- Unix nanoseconds of the UTC midnight
+		data TEXT NOT NULL        -- JSON coderunner.UsageDay
+	);
+	CREATE TABLE runner_usage (
+		day                      INTEGER NOT NULL, -- Unix nanoseconds of the UTC midnight
+		runner                   TEXT NOT NULL,
+		host                     TEXT NOT NULL,
+		busy_cpu_seconds         REAL NOT NULL,
+		provisioned_vcpu_seconds REAL NOT NULL,
+		vcpus                    INTEGER NOT NULL,
+		updated_at               INTEGER NOT NULL,
+		PRIMARY KEY (day, runner)
+	) WITHOUT ROWID;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

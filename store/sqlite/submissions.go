@@ -105,18 +105,19 @@ func (s *Store) PutGrading(ctx context.Context, key string, g coderunner.Grading
 
 // Grading returns the grading stored under key.
 func (s *Store) Grading(ctx context.Context, key string) (coderunner.Grading, error) {
-	return readByID(ctx, s, scanGrading, func(key string) error {
+	return readByID(ctx, s, scanJSON[coderunner.Grading], func(key string) error {
 		return coderunner.Errorf(coderunner.NotFound, "no grading with key %q", key)
 	}, `SELECT grading FROM gradings WHERE key = ?`, key)
 }
 
-func scanGrading(row rowScanner) (coderunner.Grading, error) {
-	var g coderunner.Grading
+// scanJSON scans a row of one JSON column into a T.
+func scanJSON[T any](row rowScanner) (T, error) {
+	var v T
 	var b string
 	if err := row.Scan(&b); err != nil {
-		return g, err
+		return v, err
 	}
-	return g, json.Unmarshal([]byte(b), &g)
+	return v, json.Unmarshal([]byte(b), &v)
 }
 
 const progressColumns = `owner, problem_id, attempts, best_verdict, best_passed, total, solved_at`

@@ -27,6 +27,10 @@
 //   - a submission without test results may read back with Tests nil or
 //     empty: callers treat both alike;
 //   - Progress with an empty, non-nil list of problems returns none.
+//   - usage roll-ups and runner figures are kept under the UTC day of
+//     their Day (a Day given in another zone, or not at midnight, is
+//     taken as that day's) and read back with Day and the other times in
+//     UTC; ranges of days that hold none may return nil or empty.
 package storetest
 
 import (
@@ -94,6 +98,10 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
 		{"AuditLog", testAuditLog},
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
+		{"Activity", testActivity},
+		{"ActivityBatches", testActivityBatches},
+		{"UsageDays", testUsageDays},
+		{"RunnerUsage", testRunnerUsage},
 	}
 	for _, tt := range append(tests, editingTests...) {
 		t.Run(tt.name, func(t *testing.T) {
