@@ -9,7 +9,6 @@ package usage
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"time"
@@ -76,7 +75,6 @@ type Roller struct {
 	// Rolled, if not nil, is told of today's roll-up and the month's
 	// distinct users after each pass (the Prometheus gauges).
 	Rolled func(today coderunner.UsageDay, monthUsers float64)
-	Log    *slog.Logger
 	caught bool // the first pass caught up on missing days
 }
 

@@ -345,7 +345,7 @@ func (a *app) reapStaleRuns(ctx context.Context) {
 // run expires before its day is rolled up. Every process that reaps does;
 // several at once make the same roll-ups and delete different batches.
 func (a *app) maintain(ctx context.Context) {
-	roller := &usage.Roller{Store: a.store, Lookback: a.cfg.RunRetention - 24*time.Hour, Rolled: a.metrics.UsageRolledUp, Log: a.log}
+	roller := &usage.Roller{Store: a.store, Lookback: a.cfg.RunRetention - 24*time.Hour, Rolled: a.metrics.UsageRolledUp}
 	retention := &runs.Retention{Store: a.store, MaxAge: a.cfg.RunRetention, Deleted: a.metrics.RunsDeleted}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
