@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -116,11 +118,31 @@ func TestServeWithPinnedImage(t *testing.T) {
 	}
 	stop()
 
+	// Pinned to an image no registry has, neither `serve` nor `exec`
+	// builds one: they fail, naming the variable.
 	nowhere := testRegistry + "/coderunner-sandbox-nowhere@sha256:" + strings.Repeat("0", 64)
 	env["CODERUNNER_SANDBOX_IMAGE"] = nowhere
 	env["CODERUNNER_DATA"] = t.TempDir()
 	err = run(ctx, []string{"serve"}, envOf(env), nil, &out)
 	if err == nil || !strings.Contains(err.Error(), "CODERUNNER_SANDBOX_IMAGE") || !strings.Contains(err.Error(), nowhere) {
-		t.Fatalf("serve pinned to %s: %v; want an error naming the variable and the image", nowhere, err)
+		t.Errorf("serve pinned to %s: %v; want an error naming the variable and the image", nowhere, err)
+	}
+	// `exec` runs in the image pinned, as a worker would.
+	program := filepath.Join(t.TempDir(), "hi.py")
+	if err := os.WriteFile(program, []byte(`print("hi")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, image := range []string{pinned, nowhere} {
+		cmd := exec.CommandContext(ctx, os.Args[0], "exec", program)
+		cmd.Env = append(os.Environ(), "CODERUNNER_TEST_MAIN=1", "CODERUNNER_SANDBOX_IMAGE="+image)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.Output()
+		if image == pinned && (err != nil || !strings.Contains(string(stdout), `"status":"COMPLETED"`)) {
+			t.Errorf("exec in %s: %v, %s%s", image, err, stdout, stderr.String())
+		}
+		if image == nowhere && (err == nil || !strings.Contains(stderr.String(), "CODERUNNER_SANDBOX_IMAGE")) {
+			t.Errorf("exec in %s: %v, %s%s; want a failure naming the variable", image, err, stdout, stderr.String())
+		}
 	}
 }

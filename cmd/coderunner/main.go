@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "image":
 		return imageCmd(ctx, args, stdout)
 	case "exec":
-		return execCmd(ctx, args)
+		return execCmd(ctx, args, getenv)
 	case "cost":
 		return costCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
