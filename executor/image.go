@@ -129,7 +129,7 @@ func buildFromDebootstrap(ctx context.Context, cli client.APIClient, ref string,
 		return fmt.Errorf("import root file system: %w", err)
 	}
 	defer resp.Close()
-	return readProgress(resp, log)
+	return readProgress(resp, log, nil)
 }
 
 // writeTar writes the tree under root as a tar stream, with owners and
@@ -214,18 +214,23 @@ func buildFromDockerfile(ctx context.Context, cli client.APIClient, ref string, 
 		return fmt.Errorf("build Dockerfile: %w", err)
 	}
 	defer resp.Body.Close()
-	return readProgress(resp.Body, log)
+	return readProgress(resp.Body, log, nil)
 }
 
 // readProgress copies the engine's JSON progress messages to log as text and
-// returns the error the engine reports in-band, if any.
-func readProgress(r io.Reader, log io.Writer) error {
+// returns the error the engine reports in-band, if any. Progress bars (a
+// layer's bytes so far) are left out: they are for terminals. aux, if not
+// nil, is given each message's result object, such as a push's digest.
+func readProgress(r io.Reader, log io.Writer, aux func(json.RawMessage) error) error {
 	dec := json.NewDecoder(r)
 	for {
 		var msg struct {
-			Stream string `json:"stream"`
-			Status string `json:"status"`
-			Error  string `json:"error"`
+			Stream   string          `json:"stream"`
+			Status   string          `json:"status"`
+			ID       string          `json:"id"`
+			Progress string          `json:"progress"`
+			Error    string          `json:"error"`
+			Aux      json.RawMessage `json:"aux"`
 		}
 		if err := dec.Decode(&msg); err == io.EOF {
 			return nil
@@ -235,7 +240,15 @@ func readProgress(r io.Reader, log io.Writer) error {
 		if msg.Error != "" {
 			return errors.New(msg.Error)
 		}
-		if msg.Status != "" {
+		if msg.Aux != nil && aux != nil {
+			if err := aux(msg.Aux); err != nil {
+				return err
+			}
+		}
+		if msg.Status != "" && msg.Progress == "" {
+			if msg.ID != "" {
+				fmt.Fprintf(log, "%s: ", msg.ID)
+			}
 			fmt.Fprintln(log, msg.Status)
 		}
 		fmt.Fprint(log, msg.Stream) // already ends in a newline

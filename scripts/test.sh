@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-echo "--- set-up: Docker engine, redis-server, promtool, sandbox image, python3, node"
+echo "--- set-up: Docker engine, registry, redis-server, promtool, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
-# the broker's tests start their own redis-server processes; the alerting
-# rules are checked and unit tested with promtool.
+# the sandbox image's push-and-pull round trip goes through a real registry
+# on 127.0.0.1:5000; the broker's tests start their own redis-server
+# processes; the alerting rules are checked and unit tested with promtool.
 bash scripts/setup-docker.sh
+bash scripts/setup-registry.sh
 bash scripts/setup-redis.sh
 bash scripts/setup-prometheus.sh
 missing=()

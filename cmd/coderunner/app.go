@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
 	"coderunner"
@@ -263,10 +264,9 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 		_, err := cli.Ping(ctx)
 		return err
 	}
-	if built, err := executor.EnsureImage(ctx, cli, executor.FromDebootstrap, os.Stderr); err != nil {
-		return nil, fmt.Errorf("sandbox image: %w (is the Docker engine running? scripts/setup-docker.sh starts it)", err)
-	} else if built {
-		a.log.Info("built the sandbox image", "image", executor.ImageRef())
+	image, err := a.sandboxImage(ctx, cli)
+	if err != nil {
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	name := fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -275,7 +275,7 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 	// A dead worker's containers stop by themselves (their launcher reads
 	// end-of-file) and any executor removes stopped ones at start-up.
 	sandbox, err := executor.New(ctx, cli, executor.Options{
-		PoolSize: a.cfg.PoolSize, PoolName: name, Mode: a.cfg.Sandbox, JailRuns: a.cfg.JailRuns, Logger: a.log,
+		Image: image, PoolSize: a.cfg.PoolSize, PoolName: name, Mode: a.cfg.Sandbox, JailRuns: a.cfg.JailRuns, Logger: a.log,
 	})
 	if err != nil {
 		return nil, err
@@ -306,6 +306,31 @@ func (a *app) worker(ctx context.Context) (*executor.Worker, error) {
 			ProgramCPU:       a.metrics.ProgramCPU,
 		},
 	}, nil
+}
+
+// sandboxImage makes sure the engine has the sandbox image and returns its
+// reference: the one pinned by CODERUNNER_SANDBOX_IMAGE, pulled by digest
+// if the engine lacks it (never built); else the one this binary's image
+// definition names, built here if the engine lacks it.
+func (a *app) sandboxImage(ctx context.Context, cli client.APIClient) (string, error) {
+	if pinned := a.cfg.SandboxImage; pinned != "" {
+		pulled, err := executor.EnsurePinnedImage(ctx, cli, pinned, os.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("sandbox image (CODERUNNER_SANDBOX_IMAGE): %w", err)
+		}
+		if pulled {
+			a.log.Info("pulled the sandbox image", "image", pinned)
+		}
+		return pinned, nil
+	}
+	built, err := executor.EnsureImage(ctx, cli, executor.FromDebootstrap, os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox image: %w (is the Docker engine running? scripts/setup-docker.sh starts it)", err)
+	}
+	if built {
+		a.log.Info("built the sandbox image", "image", executor.ImageRef())
+	}
+	return executor.ImageRef(), nil
 }
 
 // reapStaleRuns gives up, every minute until ctx ends, on runs and

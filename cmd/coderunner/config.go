@@ -40,6 +40,7 @@ type config struct {
 	Workers       int           // CODERUNNER_WORKERS: runs at once per worker process
 	PoolSize      int           // CODERUNNER_POOL_SIZE: warm sandbox containers
 	Sandbox       executor.Mode // CODERUNNER_SANDBOX: container (default) or jail
+	SandboxImage  string        // CODERUNNER_SANDBOX_IMAGE: REPOSITORY@sha256:… to pull; empty: build the image here
 	JailRuns      int           // CODERUNNER_JAIL_RUNS: runs per container in jail mode
 	QueueMax      int64         // CODERUNNER_QUEUE_MAX: waiting runs before QUEUE_FULL
 	ClaimTimeout  time.Duration // CODERUNNER_CLAIM_TIMEOUT: a vanished worker's job is retried after this
@@ -134,6 +135,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.Sandbox, err = executor.ParseMode(env("CODERUNNER_SANDBOX", string(executor.ModeContainer))); err != nil {
 		problems = append(problems, "CODERUNNER_SANDBOX must be container or jail")
 	}
+	if cfg.SandboxImage = env("CODERUNNER_SANDBOX_IMAGE", ""); cfg.SandboxImage != "" {
+		if _, err := executor.ParsePinned(cfg.SandboxImage); err != nil {
+			problems = append(problems, "CODERUNNER_SANDBOX_IMAGE: "+err.Error())
+		}
+	}
 	cfg.JailRuns = number("CODERUNNER_JAIL_RUNS", executor.DefaultJailRuns, 1)
 	cfg.QueueMax = int64(number("CODERUNNER_QUEUE_MAX", 1000, 1))
 	cfg.MaxDeliveries = number("CODERUNNER_MAX_DELIVERIES", 3, 1)
@@ -212,32 +218,48 @@ func parseQuota(s string, def coderunner.Quota) (coderunner.Quota, error) {
 	return q, nil
 }
 
-// checkProcess reports what keeps process from running on c. `api` and
-// `worker` run beside other processes and must share their state with
-// them: the queue through Redis and the store through MongoDB, since an
-// embedded SQLite file would be each process's own, and runs an api
-// stores there would never be seen by a worker. `serve` needs neither.
+// checkProcess reports what keeps process from running on c, every
+// problem at once.
+//
+// `api` and `worker` run beside other processes and must share their
+// state with them: the queue through Redis and the store through MongoDB,
+// since an embedded SQLite file would be each process's own, and runs an
+// api stores there would never be seen by a worker. `serve` needs neither.
+//
+// In production, a process that runs programs (`serve`, `worker`) runs
+// them only in a sandbox image pinned by digest, pulled from a registry:
+// one built on the worker itself would be whatever that machine's Debian
+// mirror served that day, different on every worker, and a build needs
+// root and minutes at every start.
 func (c config) checkProcess(process string) error {
+	var problems []string
 	if process == "serve" {
 		if c.RedisURL != "" && c.MongoURI == "" {
 			// Two such processes would share a queue but not a store:
 			// each would claim the other's runs and find no such run.
-			return errors.New("configuration: `serve` with REDIS_URL shares its queue with other processes, so it needs their store too: set MONGODB_URI, or unset REDIS_URL")
+			problems = append(problems, "`serve` with REDIS_URL shares its queue with other processes, so it needs their store too: set MONGODB_URI, or unset REDIS_URL")
 		}
-		return nil
+	} else {
+		var missing []string
+		if c.RedisURL == "" {
+			missing = append(missing, "REDIS_URL (the queue)")
+		}
+		if c.MongoURI == "" {
+			missing = append(missing, "MONGODB_URI (the store)")
+		}
+		if len(missing) > 0 {
+			problems = append(problems, "`"+process+"` shares its queue and store with other processes: set "+
+				strings.Join(missing, " and ")+", or run `serve`, which needs neither")
+		}
 	}
-	var missing []string
-	if c.RedisURL == "" {
-		missing = append(missing, "REDIS_URL (the queue)")
+	if c.Production && c.SandboxImage == "" && (process == "serve" || process == "worker") {
+		problems = append(problems, "CODERUNNER_ENV=production: `"+process+"` runs programs only in a sandbox image pinned by digest, never one it builds: "+
+			"set CODERUNNER_SANDBOX_IMAGE to what `coderunner image push` printed (REPOSITORY@sha256:…)")
 	}
-	if c.MongoURI == "" {
-		missing = append(missing, "MONGODB_URI (the store)")
+	if len(problems) > 0 {
+		return errors.New("configuration: " + strings.Join(problems, "; "))
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return errors.New("configuration: `" + process + "` shares its queue and store with other processes: set " +
-		strings.Join(missing, " and ") + ", or run `serve`, which needs neither")
+	return nil
 }
 
 // environment names the deployment for the error tracker.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"coderunner"
@@ -22,7 +23,7 @@ exits 0 whatever the program did, and non-zero only if the run could not be
 carried out.`
 
 // execCmd implements `coderunner exec`.
-func execCmd(ctx context.Context, args []string) error {
+func execCmd(ctx context.Context, args []string, getenv func(string) string) error {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), execUsage); fs.PrintDefaults() }
 	stdin := fs.String("stdin", "", "the program's standard input")
@@ -62,9 +63,19 @@ func execCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cli.Close()
+	// The image a worker configured alike would use: the pinned one,
+	// pulled if need be; else the one built here.
+	var image string
+	if pinned := strings.TrimSpace(getenv("CODERUNNER_SANDBOX_IMAGE")); pinned != "" {
+		if _, err := executor.EnsurePinnedImage(ctx, cli, pinned, os.Stderr); err != nil {
+			return fmt.Errorf("CODERUNNER_SANDBOX_IMAGE: %w", err)
+		}
+		image = pinned
+	}
 	// One container, named for this process: a concurrent exec or a worker
 	// on the same engine keeps its own.
 	ex, err := executor.New(ctx, cli, executor.Options{
+		Image:    image,
 		PoolSize: 1,
 		PoolName: fmt.Sprintf("exec-%d", os.Getpid()),
 		MemoryMB: req.MemoryMB,

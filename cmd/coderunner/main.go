@@ -7,6 +7,7 @@
 //	                                 load a curriculum file into the store, every problem checked in the sandbox first
 //	coderunner user create ...       create an account (the first admin)
 //	coderunner image build           build the sandbox image
+//	coderunner image push REPO[:TAG] push it to a registry; prints REPO@sha256:… for CODERUNNER_SANDBOX_IMAGE
 //	coderunner exec [flags] FILE.py  run one program in the sandbox, print JSON
 //	coderunner cost [flags]          the per-user cost model for the inputs given (table or --json)
 //
@@ -45,6 +46,9 @@ commands:
   user create --name N [--role ROLE] --password-stdin
                          create an account, such as the first admin (ROLE: STUDENT, EDITOR, ADMIN)
   image build            build the sandbox image if it is not up to date
+  image push REPOSITORY[:TAG]
+                         push the sandbox image to a registry; prints it pinned by digest,
+                         the value for $CODERUNNER_SANDBOX_IMAGE
   exec [flags] FILE.py   run one program in the sandbox and print the result as JSON
   cost [flags] [--json]  the per-user cost model (exec-seconds, vCPU-hours, price per user and
                          for the platform); no flags: the report's base case`
@@ -68,9 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "user":
 		return userCmd(ctx, args, getenv, stdin, stdout)
 	case "image":
-		return imageCmd(ctx, args)
+		return imageCmd(ctx, args, stdout)
 	case "exec":
-		return execCmd(ctx, args)
+		return execCmd(ctx, args, getenv)
 	case "cost":
 		return costCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":

@@ -47,10 +47,11 @@ func TestProductionConfigCheck(t *testing.T) {
 		{"production without services", map[string]string{"CODERUNNER_ENV": "production"}, []string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS"}},
 		{"every problem at once", map[string]string{"CODERUNNER_ENV": "production", "CODERUNNER_CACHE_MB": "-1", "CODERUNNER_INTROSPECTION": "maybe", "CODERUNNER_LOG_LEVEL": "loud", "CODERUNNER_WORKERS": "0", "CODERUNNER_GRACE": "soon",
 			"CODERUNNER_GUESTS": "sometimes", "CODERUNNER_TOKEN_TTL": "forever", "CODERUNNER_TRUSTED_PROXIES": "the-lb", "CODERUNNER_QUOTA_STUDENT": "runsPerHour=3", "CODERUNNER_QUOTA_GUEST": "runsPerDay=-1",
-			"CODERUNNER_SANDBOX": "vm", "CODERUNNER_JAIL_RUNS": "0", "CODERUNNER_RUN_RETENTION": "a month", "SENTRY_DSN": "sentry.example.com"},
+			"CODERUNNER_SANDBOX": "vm", "CODERUNNER_JAIL_RUNS": "0", "CODERUNNER_RUN_RETENTION": "a month", "SENTRY_DSN": "sentry.example.com",
+			"CODERUNNER_SANDBOX_IMAGE": "registry.example.com/sandbox:latest"},
 			[]string{"MONGODB_URI", "REDIS_URL", "CODERUNNER_ORIGINS", "CODERUNNER_CACHE_MB", "CODERUNNER_INTROSPECTION", "CODERUNNER_LOG_LEVEL", "CODERUNNER_WORKERS", "CODERUNNER_GRACE",
 				"CODERUNNER_GUESTS", "CODERUNNER_TOKEN_TTL", "CODERUNNER_TRUSTED_PROXIES", "CODERUNNER_QUOTA_STUDENT", "CODERUNNER_QUOTA_GUEST",
-				"CODERUNNER_SANDBOX", "CODERUNNER_JAIL_RUNS", "CODERUNNER_RUN_RETENTION", "SENTRY_DSN"}},
+				"CODERUNNER_SANDBOX", "CODERUNNER_JAIL_RUNS", "CODERUNNER_RUN_RETENTION", "SENTRY_DSN", "CODERUNNER_SANDBOX_IMAGE"}},
 		{"production with services", map[string]string{"CODERUNNER_ENV": "production", "MONGODB_URI": "mongodb://db/coderunner", "REDIS_URL": "redis://cache:6379/0", "CODERUNNER_ORIGINS": "app.example.com"}, nil},
 		{"development needs nothing", map[string]string{}, nil},
 		{"unknown environment", map[string]string{"CODERUNNER_ENV": "prod"}, []string{"CODERUNNER_ENV", "prod"}},
@@ -138,12 +139,54 @@ func TestQuotaConfig(t *testing.T) {
 	}
 }
 
+// TestSandboxImageConfig: CODERUNNER_SANDBOX_IMAGE must pin an image by
+// its sha256 digest alone; a tag, which can be moved to other content, is
+// a configuration error that says what to give instead.
+func TestSandboxImageConfig(t *testing.T) {
+	const digest = "sha256:6fe0af37bf167cadd8f3e846f016969bac2e7b5b159947b12a3a128aa2fd09d4"
+	tests := []struct {
+		value string
+		ok    bool
+	}{
+		{"", true}, // unset: the image is built here
+		{"localhost:5000/coderunner-sandbox@" + digest, true},
+		{"registry.example.com:443/team/sandbox@" + digest, true},
+		{"sandbox@" + digest, true}, // Docker Hub's library/sandbox
+		{"localhost:5000/coderunner-sandbox:37e94e8d751e2378", false},
+		{"localhost:5000/coderunner-sandbox", false},
+		{"localhost:5000/coderunner-sandbox:37e94e8d751e2378@" + digest, false}, // a tag beside the digest
+		{"localhost:5000/coderunner-sandbox@" + digest[:70], false},             // digest cut short
+		{"localhost:5000/coderunner-sandbox@sha512:" + strings.Repeat("ab", 64), false},
+		{"localhost:5000/Coderunner@" + digest, false}, // not a reference at all
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			cfg, err := loadConfig(envOf(map[string]string{"CODERUNNER_SANDBOX_IMAGE": tt.value}))
+			if tt.ok {
+				if err != nil || cfg.SandboxImage != tt.value {
+					t.Fatalf("loadConfig: image %q, %v; want %q", cfg.SandboxImage, err, tt.value)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "CODERUNNER_SANDBOX_IMAGE") || !strings.Contains(err.Error(), "REPOSITORY@sha256:") {
+				t.Fatalf("loadConfig: %v; want an error naming CODERUNNER_SANDBOX_IMAGE and the form it takes", err)
+			}
+		})
+	}
+}
+
 // TestProcessNeedsSharedServices: `api` and `worker` run beside other
 // processes, so each must reach the same queue (Redis) and the same store
 // (MongoDB); an embedded SQLite file of their own would keep runs the
 // others never see. `serve` is one process and needs neither.
 func TestProcessNeedsSharedServices(t *testing.T) {
 	const redisURL, mongoURI = "redis://cache:6379/0", "mongodb://db/coderunner"
+	const pinned = "localhost:5000/coderunner-sandbox@sha256:6fe0af37bf167cadd8f3e846f016969bac2e7b5b159947b12a3a128aa2fd09d4"
+	production := func(more map[string]string) map[string]string {
+		env := map[string]string{"CODERUNNER_ENV": "production", "REDIS_URL": redisURL, "MONGODB_URI": mongoURI, "CODERUNNER_ORIGINS": "app.example.com"}
+		maps.Copy(env, more)
+		return env
+	}
 	tests := []struct {
 		process string
 		env     map[string]string
@@ -158,6 +201,12 @@ func TestProcessNeedsSharedServices(t *testing.T) {
 		{"worker", map[string]string{"MONGODB_URI": mongoURI}, []string{"REDIS_URL"}},
 		{"api", map[string]string{"REDIS_URL": redisURL, "MONGODB_URI": mongoURI}, nil},
 		{"worker", map[string]string{"REDIS_URL": redisURL, "MONGODB_URI": mongoURI}, nil},
+		// In production, whatever runs programs needs a pinned sandbox image.
+		{"worker", production(nil), []string{"CODERUNNER_SANDBOX_IMAGE", "coderunner image push"}},
+		{"serve", production(nil), []string{"CODERUNNER_SANDBOX_IMAGE"}},
+		{"api", production(nil), nil},
+		{"worker", production(map[string]string{"CODERUNNER_SANDBOX_IMAGE": pinned}), nil},
+		{"serve", production(map[string]string{"CODERUNNER_SANDBOX_IMAGE": pinned}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.process+" "+strings.Join(slices.Sorted(maps.Keys(tt.env)), "+"), func(t *testing.T) {
