@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -71,7 +72,7 @@ func tagOutput(tag string) string {
 //
 // The clients behave as the API asks (README, runEvents): a subscription
 // whose connection is lost is opened again on any live api with afterSeq =
-// the last seq seen. A run mutation refused a connection was never sent,
+// the last seq seen. A run mutation that could not connect was never sent,
 // and is sent again to another api; one that got no answer otherwise may
 // or may not have been admitted, so it is not sent again but counted as
 // unknown, and the store says afterwards what became of it.
@@ -211,7 +212,7 @@ func (c *cluster) replace(load *rollLoad, old *proc, name, command string) {
 		t.Errorf("%s /health: %d %v; want 200", p.name, status, err)
 	}
 	var note string
-	var burst func() (admitted, refused int)
+	var burst func() (admitted, unsent int)
 	if command == "api" {
 		load.fleet.add(p)
 		burst = load.burst(old, burstSize)
@@ -238,8 +239,8 @@ func (c *cluster) replace(load *rollLoad, old *proc, name, command string) {
 		}
 	}
 	if burst != nil {
-		admitted, refused := burst()
-		note = fmt.Sprintf(", amid a burst of %d run mutations: %d admitted, %d refused a connection", burstSize, admitted, refused)
+		admitted, unsent := burst()
+		note = fmt.Sprintf(", amid a burst of %d run mutations: %d admitted, %d could not connect", burstSize, admitted, unsent)
 	}
 	t.Logf("%s replaced by %s: ready %v after its start; %s exited %v after SIGTERM%s; %d subscriptions resumed meanwhile",
 		old.name, p.name, ready.Round(10*time.Millisecond), old.name, exited.Round(10*time.Millisecond), note, load.resumes()-resumes)
@@ -345,11 +346,11 @@ type rollLoad struct {
 
 	mu   sync.Mutex
 	runs []*rollRun
-	// unknown holds, by tag, run mutations that got no answer for a
-	// reason other than a refused connection: they may have been admitted.
+	// unknown holds, by tag, run mutations that got no answer after they
+	// were sent (connected): they may have been admitted.
 	unknown map[string]error
-	// refused counts run mutations and subscriptions refused a connection
-	// and sent again to another api.
+	// refused counts run mutations and subscriptions that could not
+	// connect, sent again to another api.
 	refused int
 	// resumed counts subscriptions opened again after a lost connection.
 	resumed int
@@ -379,11 +380,11 @@ func (l *rollLoad) client(ctx context.Context, i int) {
 }
 
 // start sends r's run mutation to an api, and again to another while one
-// refuses the connection; it reports whether the run was admitted.
+// cannot be connected to; it reports whether the run was admitted.
 func (l *rollLoad) start(client *http.Client, r *rollRun) bool {
 	for attempt := 1; ; attempt++ {
-		admitted, refused := l.send(client, l.fleet.pick(), r)
-		if !refused || attempt == 10 {
+		admitted, unsent := l.send(client, l.fleet.pick(), r)
+		if !unsent || attempt == 10 {
 			return admitted
 		}
 		// Nothing was sent: safe to send again, elsewhere.
@@ -395,12 +396,13 @@ func (l *rollLoad) start(client *http.Client, r *rollRun) bool {
 }
 
 // send sends r's run mutation to api once, and reports whether the run
-// was admitted, or the connection refused. Any other failure is recorded:
-// as unknown when the request may have been sent, as an error otherwise.
-func (l *rollLoad) send(client *http.Client, api *proc, r *rollRun) (admitted, refused bool) {
+// was admitted, or the request never left because no connection could be
+// made. Any other failure is recorded: as unknown when the request may
+// have been sent, as an error otherwise.
+func (l *rollLoad) send(client *http.Client, api *proc, r *rollRun) (admitted, unsent bool) {
 	r.sent = time.Now()
 	status, data, errs, err := postWith(client, api, "", tagRunMutation, map[string]any{"code": tagProgram, "stdin": r.tag + "\n"})
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	if notConnected(err) {
 		return false, true
 	}
 	l.mu.Lock()
@@ -423,15 +425,15 @@ func (l *rollLoad) send(client *http.Client, api *proc, r *rollRun) (admitted, r
 
 // burst sends n run mutations to api, one every burstEvery, each on a
 // connection of its own, and follows those admitted; wait waits for them
-// and returns how many were admitted and refused a connection. Sent as
-// api receives SIGTERM, some are in flight then: those it has read must be
+// and returns how many were admitted and could not connect. Sent as api
+// receives SIGTERM, some are in flight then: those it has read must be
 // answered (its graceful shutdown finishes them), those it has not are
 // refused or cut, and never admitted.
-func (l *rollLoad) burst(api *proc, n int) (wait func() (admitted, refused int)) {
+func (l *rollLoad) burst(api *proc, n int) (wait func() (admitted, unsent int)) {
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var admitted, refused int
+	var admitted, unsent int
 	for i := range n {
 		wg.Go(func() {
 			time.Sleep(time.Duration(i) * burstEvery)
@@ -442,7 +444,7 @@ func (l *rollLoad) burst(api *proc, n int) (wait func() (admitted, refused int))
 				admitted++
 			}
 			if no {
-				refused++
+				unsent++
 			}
 			mu.Unlock()
 			if ok {
@@ -453,7 +455,15 @@ func (l *rollLoad) burst(api *proc, n int) (wait func() (admitted, refused int))
 			}
 		})
 	}
-	return func() (int, int) { wg.Wait(); return admitted, refused }
+	return func() (int, int) { wg.Wait(); return admitted, unsent }
+}
+
+// notConnected reports whether err is the failure to connect (refused,
+// or reset during the handshake by a listener that just closed): nothing
+// was sent.
+func notConnected(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // follow subscribes to r's events on some api until FINISHED, and on
@@ -469,7 +479,7 @@ func (l *rollLoad) follow(r *rollRun, o gqlws.Options) {
 		api := l.fleet.pick()
 		conn, err := gqlws.DialWith(context.Background(), api.url("/graphql"), o)
 		if err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
+			if notConnected(err) {
 				l.mu.Lock()
 				l.refused++
 				l.mu.Unlock()
@@ -530,7 +540,7 @@ func (l *rollLoad) resumes() int {
 
 // report logs what flowed: runs before, during and after the roll, how
 // long they took from mutation to FINISHED, resumed subscriptions,
-// refused connections and unknown outcomes.
+// failed connections and unknown outcomes.
 func (l *rollLoad) report(t *testing.T, rollStart, rollEnd time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -560,7 +570,7 @@ func (l *rollLoad) report(t *testing.T, rollStart, rollEnd time.Time) {
 			ph.name, len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)*95/100].Round(time.Millisecond),
 			took[len(took)-1].Round(time.Millisecond), resumes)
 	}
-	t.Logf("roll took %v; %d runs admitted in all; %d connections refused and retried elsewhere; %d run mutations without an answer",
+	t.Logf("roll took %v; %d runs admitted in all; %d connections failed and retried elsewhere; %d run mutations without an answer",
 		rollEnd.Sub(rollStart).Round(10*time.Millisecond), len(l.runs), l.refused, len(l.unknown))
 	for tag, err := range l.unknown {
 		t.Logf("no answer to the run mutation of %s: %v", tag, err)
