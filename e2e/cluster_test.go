@@ -52,6 +52,7 @@ type cluster struct {
 	redis   *redistest.Server
 	rdb     *goredis.Client // the tests' own view of the queue
 	env     []string        // shared by every process
+	db      string          // the test's database on the shared FerretDB
 	apis    []*proc
 	workers []*proc
 }
@@ -88,10 +89,11 @@ func startCluster(t *testing.T, apis, workers int, env ...string) *cluster {
 	opt.MaxRetries = -1 // a look at the queue must not wait out a Redis restart
 	c.rdb = goredis.NewClient(opt)
 	t.Cleanup(func() { c.rdb.Close() })
+	c.db = mongotest.NewName(t)
 	c.env = []string{
 		"CODERUNNER_ENV=development",
 		"CODERUNNER_DATA=" + t.TempDir(),
-		"MONGODB_URI=" + mongotest.Database(mongoURI, mongotest.NewName(t)),
+		"MONGODB_URI=" + mongotest.Database(mongoURI, c.db),
 		"REDIS_URL=" + c.redis.URL(),
 		"CODERUNNER_CLAIM_TIMEOUT=" + claimTimeout.String(),
 		"CODERUNNER_WORKERS=2",

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -120,6 +121,28 @@ func openSSE(t *testing.T, ts *testServer, runID string) *sseStream {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return &sseStream{resp: resp, scanner: bufio.NewScanner(resp.Body)}
+}
+
+// first returns the first event's data.
+func (s *sseStream) first() string {
+	for s.scanner.Scan() {
+		if data, ok := strings.CutPrefix(s.scanner.Text(), "data: "); ok && data != "" {
+			return data
+		}
+	}
+	return fmt.Sprintf("end of stream: %v", s.scanner.Err())
+}
+
+// rest returns every line until the end of the stream but keep-alives
+// and blank lines, and the error that ended it (nil: the end of the body).
+func (s *sseStream) rest() ([]string, error) {
+	var saw []string
+	for s.scanner.Scan() {
+		if line := s.scanner.Text(); line != "" && !strings.HasPrefix(line, ":") {
+			saw = append(saw, line)
+		}
+	}
+	return saw, s.scanner.Err()
 }
 
 // events reads events until the stream completes.

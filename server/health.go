@@ -12,11 +12,11 @@ import (
 // Check reports whether one dependency (the store, Redis, Docker) answers.
 type Check func(ctx context.Context) error
 
-// HealthRoutes adds the health endpoints to mux: /healthz (the process
-// is up), /readyz (every check passes, with facts about the process such
-// as the sandbox mode in effect) and /health/NAME (one check). Workers,
-// which serve no GraphQL, use it for their own port. facts may be filled
-// in after the call, before the first request.
+// HealthRoutes adds the health endpoints to mux: /healthz and /health
+// (the process is up), /readyz (every check passes, with facts about the
+// process such as the sandbox mode in effect) and /health/NAME (one
+// check). Workers, which serve no GraphQL, use it for their own port.
+// facts may be filled in after the call, before the first request.
 //
 // A failing check answers "unavailable": its error may name internal
 // hosts and addresses, and the endpoints are public. The error is logged
@@ -25,9 +25,15 @@ type Check func(ctx context.Context) error
 // seconds.
 func HealthRoutes(mux *http.ServeMux, checks map[string]Check, facts map[string]string, log *slog.Logger) {
 	h := &health{checks: checks, log: log, failing: map[string]string{}}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// Liveness runs no check: a dependency that fails makes the process
+	// unready, and restarting it would not bring the dependency back.
+	// /healthz is the Kubernetes convention, /health the name the
+	// operations plan gives it; they mean the same.
+	live := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}
+	mux.HandleFunc("GET /healthz", live)
+	mux.HandleFunc("GET /health", live)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		names := make([]string, 0, len(checks))
 		for name := range checks {

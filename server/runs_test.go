@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -221,25 +222,80 @@ func TestSubscriptionsDoNotLeak(t *testing.T) {
 }
 
 // TestCloseSubscriptionsEndsThem checks the shutdown path: http.Server's
-// Shutdown leaves WebSockets open, CloseSubscriptions closes them.
+// Shutdown leaves WebSockets open, CloseSubscriptions closes them and the
+// SSE streams — and says nothing else. A "complete", or an error for a
+// subscription whose context it cancelled, would tell the client its run
+// is over; an ended connection tells it to subscribe again, on another
+// replica, with afterSeq. Over both WebSocket protocols and SSE, for a
+// subscription open when it is called and for those that come after, as
+// they do until the listener closes.
 func TestCloseSubscriptionsEndsThem(t *testing.T) {
-	ts := newServer(t, options{})
-	id := ts.startRun(t, `{language: "python", code: "input()"}`)
-	c := dialWS(t, ts, "graphql-transport-ws")
-	c.subscribe("1", runEventsQuery, map[string]any{"id": id, "after": 0})
-	c.read() // QUEUED
-	ts.api.CloseSubscriptions()
-	c.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		var m gqlws.Message
-		err := c.WS.ReadJSON(&m)
-		if err == nil {
-			continue // a complete or keep-alive may come first
-		}
-		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
-			t.Fatal("the subscription is still open 5 s after CloseSubscriptions")
-		}
-		return
+	for _, transport := range append(protocols, "sse") {
+		t.Run(transport, func(t *testing.T) {
+			ts := newServer(t, options{})
+			id := ts.startRun(t, `{language: "python", code: "input()"}`)
+			s := openStream(t, ts, transport, id)
+			if got := s.first(); !strings.Contains(got, "QUEUED") {
+				t.Fatalf("first message %s; want the QUEUED event", got)
+			}
+			ts.api.CloseSubscriptions()
+			if saw, err := s.rest(); len(saw) > 0 || isTimeout(err) {
+				t.Errorf("after CloseSubscriptions: %q, then %v; want nothing but the end of the connection", saw, err)
+			}
+			for range 20 {
+				if saw, err := openStream(t, ts, transport, id).rest(); len(saw) > 0 || isTimeout(err) {
+					t.Fatalf("subscribed after CloseSubscriptions: %q, then %v; want nothing but the end of the connection", saw, err)
+				}
+			}
+		})
+	}
+}
+
+// stream is a runEvents subscription, over any transport, as
+// TestCloseSubscriptionsEndsThem reads it.
+type stream struct {
+	first func() string                    // the first message
+	rest  func() (saw []string, err error) // every message until the end (keep-alives aside), and how it ended
+}
+
+// openStream subscribes to runID's events over transport: a WebSocket
+// protocol, or sse.
+func openStream(t *testing.T, ts *testServer, transport, runID string) stream {
+	t.Helper()
+	if transport == "sse" {
+		sse := openSSE(t, ts, runID)
+		return stream{first: sse.first, rest: sse.rest}
+	}
+	c, err := gqlws.DialWith(t.Context(), ts.URL+"/graphql", gqlws.Options{Protocol: transport, NoInit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// connection_init and subscribe at once: a server shutting down may
+	// read both before it closes the connection.
+	c.Send(gqlws.Message{Type: "connection_init", Payload: json.RawMessage(`{}`)})
+	c.Subscribe("1", runEventsQuery, map[string]any{"id": runID, "after": 0})
+	next := func() (gqlws.Message, error) { return c.Next(time.Now().Add(5 * time.Second)) }
+	return stream{
+		first: func() string {
+			for {
+				m, err := next()
+				if err != nil || m.Type != "connection_ack" {
+					return fmt.Sprintf("%s %s %v", m.Type, m.Payload, err)
+				}
+			}
+		},
+		rest: func() (saw []string, err error) {
+			for {
+				m, err := next()
+				if err != nil {
+					return saw, err
+				}
+				if m.Type != "connection_ack" {
+					saw = append(saw, fmt.Sprintf("%s %s", m.Type, m.Payload))
+				}
+			}
+		},
 	}
 }
 

@@ -186,7 +186,10 @@ func (s *Server) countError(code coderunner.Code) {
 // it also stops listening for signed-out sessions and content changes.
 func (s *Server) CloseSubscriptions() { s.closeSubscriptions() }
 
-// endOnClose makes long-lived requests end when CloseSubscriptions is called.
+// endOnClose makes long-lived requests end when CloseSubscriptions is
+// called, and SSE streams then end without another word, as WebSockets do
+// (wsConn.WriteJSON): gqlgen's SSE transport would send the "complete"
+// of a subscription that did not complete.
 func (s *Server) endOnClose(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isSubscription(r) {
@@ -197,9 +200,35 @@ func (s *Server) endOnClose(next http.Handler) http.Handler {
 		defer cancel()
 		stop := context.AfterFunc(s.subscriptions, cancel)
 		defer stop()
+		if r.Method == http.MethodPost { // SSE; a WebSocket's writes bypass w
+			w = silencedOnShutdown{w, s.subscriptions}
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// silencedOnShutdown is a ResponseWriter that writes nothing once the
+// server has begun shutting down.
+type silencedOnShutdown struct {
+	http.ResponseWriter
+	shutdown context.Context
+}
+
+func (w silencedOnShutdown) Write(p []byte) (int, error) {
+	if w.shutdown.Err() != nil {
+		return 0, errShuttingDown
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w silencedOnShutdown) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.shutdown.Err() == nil {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w silencedOnShutdown) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // isSubscription reports whether r opens a WebSocket or an SSE stream, as
 // gqlgen's transports would take it.
@@ -231,7 +260,7 @@ func (s *Server) graphQL(cfg Config) *handler.Server {
 	}))
 	keepAlive := s.streams.limits.KeepAlive
 	srv.AddTransport(transport.Websocket{
-		Implementation: websockets{streams: s.streams, options: websocket.AcceptOptions{
+		Implementation: websockets{streams: s.streams, shutdown: s.subscriptions, options: websocket.AcceptOptions{
 			InsecureSkipVerify: len(cfg.AllowedOrigins) == 0,
 			OriginPatterns:     cfg.AllowedOrigins,
 		}},

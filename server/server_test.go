@@ -865,7 +865,7 @@ func TestPublicResponsesVaryOnAccept(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	ts := newServer(t, options{})
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/healthz", "/health", "/readyz"} {
 		resp, err := http.Get(ts.URL + path)
 		if err != nil {
 			t.Fatal(err)

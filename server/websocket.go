@@ -32,10 +32,14 @@ import (
 //   - an operation id already running on the connection is refused with
 //     4409, as graphql-transport-ws prescribes. gqlgen would start the
 //     second operation under the same id and forget the first one's
-//     cancel func, so that no client message could stop it.
+//     cancel func, so that no client message could stop it;
+//   - once the server shuts down, nothing is sent but the close (see
+//     WriteJSON).
 type websockets struct {
 	options websocket.AcceptOptions
 	streams *streams
+	// shutdown ends when the server starts shutting down.
+	shutdown context.Context
 }
 
 var _ transport.WebsocketImplementation = websockets{}
@@ -52,7 +56,7 @@ func (ws websockets) Accept(w http.ResponseWriter, r *http.Request, opts transpo
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{conn: conn, limits: ws.streams.limits, dropped: ws.streams.dropped, refused: ws.streams.refused, active: map[string]bool{}}
+	c := &wsConn{conn: conn, limits: ws.streams.limits, dropped: ws.streams.dropped, refused: ws.streams.refused, shutdown: ws.shutdown, active: map[string]bool{}}
 	c.mu.Lock()
 	c.initTimer = time.AfterFunc(c.limits.InitTimeout, func() {
 		c.countDrop(DroppedInitTimeout)
@@ -83,6 +87,8 @@ type wsConn struct {
 	limits  ConnectionLimits
 	dropped func(reason string)
 	refused func(limit string)
+	// shutdown ends when the server starts shutting down.
+	shutdown context.Context
 
 	dropOnce atomic.Bool
 
@@ -147,7 +153,20 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	return int(typ), bytes.NewReader(data), nil
 }
 
+// errShuttingDown is what a message written after the server began
+// shutting down fails with.
+var errShuttingDown = errors.New("server shutting down: message not sent")
+
+// WriteJSON sends one message, none once the server is shutting down.
+// Shutting down cancels every operation, and gqlgen then tells the client
+// of each — "complete", or the error of one that was starting — as if its
+// run were over; the client must instead see its connection close, and
+// subscribe again on another replica with afterSeq (an event dropped here
+// comes again there).
 func (c *wsConn) WriteJSON(v any) error {
+	if c.shutdown.Err() != nil {
+		return errShuttingDown
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err

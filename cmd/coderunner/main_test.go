@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,6 +256,60 @@ func TestProductionExitsBeforeListening(t *testing.T) {
 	if conn, err := net.Dial("tcp", addr); err == nil {
 		conn.Close()
 		t.Errorf("something listens on %s", addr)
+	}
+}
+
+// TestServeWarnsInProduction runs the real binary: `serve` under
+// CODERUNNER_ENV=production logs a warning to run `api` and `worker`
+// apart, before it says it is starting; `api`, `worker` and `serve` in
+// development do not. Redis is unreachable and the Docker engine absent
+// (DOCKER_HOST points nowhere): start-up gets as far as "starting", and no
+// container can be left behind.
+func TestServeWarnsInProduction(t *testing.T) {
+	mongoURI := mongotest.Start(t)
+	tests := []struct {
+		process, env string
+		wantWarning  bool
+	}{
+		{"serve", "production", true},
+		{"api", "production", false},
+		{"worker", "production", false},
+		{"serve", "development", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.process+" "+tt.env, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], tt.process)
+			cmd.Env = append(os.Environ(), "CODERUNNER_TEST_MAIN=1", "CODERUNNER_ENV="+tt.env,
+				"MONGODB_URI="+mongotest.Database(mongoURI, mongotest.NewName(t)), "REDIS_URL=redis://127.0.0.1:1/0",
+				"CODERUNNER_ORIGINS=https://school.example", "CODERUNNER_DATA="+t.TempDir(),
+				"CODERUNNER_ADDR="+freeAddr(t), "CODERUNNER_WORKER_ADDR="+freeAddr(t), "DOCKER_HOST=unix:///nonexistent/docker.sock")
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Lines up to "starting", which is logged right after the
+			// warning's place; then the process is stopped.
+			var before []string
+			scanner := bufio.NewScanner(stderr)
+			for scanner.Scan() && !strings.Contains(scanner.Text(), "starting") {
+				before = append(before, scanner.Text())
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			go io.Copy(io.Discard, stderr) // until it exits, however it does
+			cmd.Wait()
+			if scanner.Err() != nil || !strings.Contains(scanner.Text(), "starting") {
+				t.Fatalf("%s exited before it logged \"starting\": %v\n%s", tt.process, scanner.Err(), strings.Join(before, "\n"))
+			}
+			warned := slices.ContainsFunc(before, func(line string) bool {
+				return strings.Contains(line, "WARN") && strings.Contains(line, "in production run `api` and `worker` separately")
+			})
+			if warned != tt.wantWarning {
+				t.Errorf("warned: %v, want %v; logged before \"starting\":\n%s", warned, tt.wantWarning, strings.Join(before, "\n"))
+			}
+		})
 	}
 }
 

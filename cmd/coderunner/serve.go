@@ -17,6 +17,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string) er
 	return runProcess(ctx, "serve", args, getenv, true, true)
 }
 
+// serveInProductionWarning is what `serve` logs under CODERUNNER_ENV=production.
+const serveInProductionWarning = "serve runs children's programs in the API process: in production run `api` and `worker` separately, " +
+	"so that the internet-facing API holds no access to the Docker engine, a program that exhausts its host cannot take the API down, " +
+	"and API replicas (on requests) and workers (on queue lag) deploy and scale independently"
+
 // apiCmd runs the API only; workers run elsewhere, behind Redis.
 func apiCmd(ctx context.Context, args []string, getenv func(string) string) error {
 	return runProcess(ctx, "api", args, getenv, true, false)
@@ -43,6 +48,12 @@ func runProcess(ctx context.Context, name string, args []string, getenv func(str
 		return err
 	}
 	defer a.close()
+	if name == "serve" && cfg.Production {
+		// First thing once there are logs, before the slow parts of start-up.
+		// A warning, not a refusal: one small machine may run serve in
+		// production knowingly.
+		a.log.Warn(serveInProductionWarning)
+	}
 	a.log.Info("starting", "process", name, "store", storeKind(cfg), "broker", map[bool]string{true: "redis", false: "memory"}[cfg.RedisURL != ""])
 
 	// Everything that can fail at start-up happens before anything runs,
