@@ -282,7 +282,10 @@ func TestServeWarnsInProduction(t *testing.T) {
 			cmd.Env = append(os.Environ(), "CODERUNNER_TEST_MAIN=1", "CODERUNNER_ENV="+tt.env,
 				"MONGODB_URI="+mongotest.Database(mongoURI, mongotest.NewName(t)), "REDIS_URL=redis://127.0.0.1:1/0",
 				"CODERUNNER_ORIGINS=https://school.example", "CODERUNNER_DATA="+t.TempDir(),
-				"CODERUNNER_ADDR="+freeAddr(t), "CODERUNNER_WORKER_ADDR="+freeAddr(t), "DOCKER_HOST=unix:///nonexistent/docker.sock")
+				"CODERUNNER_ADDR="+freeAddr(t), "CODERUNNER_WORKER_ADDR="+freeAddr(t), "DOCKER_HOST=unix:///nonexistent/docker.sock",
+				// Production workers run only a pinned image; no engine
+				// answers here, so nothing is pulled.
+				"CODERUNNER_SANDBOX_IMAGE=localhost:5000/coderunner-sandbox@sha256:"+strings.Repeat("0", 64))
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
