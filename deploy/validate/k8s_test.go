@@ -434,9 +434,16 @@ func (m *manifests) checkScaling(t *testing.T, f facts) {
 	if so.Spec.ScaleTargetRef == nil || so.Spec.ScaleTargetRef.Name != workerName {
 		t.Errorf("ScaledObject %s scales %+v, want the worker Deployment", workerName, so.Spec.ScaleTargetRef)
 	}
-	lo, hi := so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount
-	if lo == nil || *lo < 1 || hi == nil || *hi < *lo {
-		t.Errorf("ScaledObject %s: replicas %v to %v: want at least 1 (a run after an idle spell must not wait for a pod) and max ≥ min", workerName, lo, hi)
+	// KEDA's defaults: 0 (scale to zero) and 100.
+	lo, hi := int32(0), int32(100)
+	if so.Spec.MinReplicaCount != nil {
+		lo = *so.Spec.MinReplicaCount
+	}
+	if so.Spec.MaxReplicaCount != nil {
+		hi = *so.Spec.MaxReplicaCount
+	}
+	if lo < 1 || hi < lo {
+		t.Errorf("ScaledObject %s: %d to %d replicas: want at least 1 (a run after an idle spell must not wait for a pod) and max ≥ min", workerName, lo, hi)
 	}
 	byType := map[string]keda.ScaleTriggers{}
 	for _, tr := range so.Spec.Triggers {
