@@ -48,7 +48,7 @@ export CI=true
 echo "--- deploy/: Kubernetes manifests and the compose file (a module of its own)"
 # Its Kubernetes and kustomize dependencies stay out of the binary's
 # module; `go vet ./...` above does not enter it. The first build compiles
-# them (about 1½ minutes on 2 cores), later ones come from the cache.
+# them (about 1¼ minutes on 2 cores, downloads included), later ones come from the cache.
 (cd deploy && go vet ./... && go test -count=1 ./...)
 
 echo "--- go test"
