@@ -420,6 +420,14 @@ func (m *manifests) checkWorker(t *testing.T, f facts) {
 	} else if host, ok := env["DOCKER_HOST"]; ok && host != "unix://"+socket {
 		t.Errorf("%s: DOCKER_HOST %q, but the socket is mounted at %s", workerName, host, socket)
 	}
+	// One worker per node (docs/cost.md: each meters its whole host).
+	if a := pod.Affinity; a == nil || a.PodAntiAffinity == nil || !slices.ContainsFunc(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution,
+		func(term corev1.PodAffinityTerm) bool {
+			sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+			return err == nil && term.TopologyKey == "kubernetes.io/hostname" && sel.Matches(labels.Set(d.Spec.Template.Labels))
+		}) {
+		t.Errorf("%s: no required anti-affinity keeping workers one to a node", workerName)
+	}
 	if pod.NodeSelector["coderunner.io/runner"] == "" ||
 		!slices.ContainsFunc(pod.Tolerations, func(tol corev1.Toleration) bool { return tol.Key == "coderunner.io/runner" }) {
 		t.Errorf("%s: not confined to the runner nodes (node selector and toleration coderunner.io/runner)", workerName)
