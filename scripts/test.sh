@@ -6,15 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-echo "--- set-up: Docker engine, registry, redis-server, promtool, sandbox image, python3, node"
+echo "--- set-up: Docker engine, registry, redis-server, promtool, docker-compose and caddy, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
 # the sandbox image's push-and-pull round trip goes through a real registry
 # on 127.0.0.1:5000; the broker's tests start their own redis-server
-# processes; the alerting rules are checked and unit tested with promtool.
+# processes; the alerting rules are checked and unit tested with promtool;
+# the one-host deployment is validated with docker-compose and caddy.
 bash scripts/setup-docker.sh
 bash scripts/setup-registry.sh
 bash scripts/setup-redis.sh
 bash scripts/setup-prometheus.sh
+bash scripts/setup-compose.sh
 missing=()
 command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
 command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
@@ -40,8 +42,16 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-echo "--- go test"
 # Everything the tests need was set up above: a missing engine, Redis,
-# promtool or image is then a failure, never a skip (tests skip only outside CI).
+# promtool, docker-compose or image is then a failure, never a skip (tests
+# skip only outside CI).
 export CI=true
+
+echo "--- deploy/: Kubernetes manifests and the compose file (a module of its own)"
+# Its Kubernetes and kustomize dependencies stay out of the binary's
+# module; `go vet ./...` above does not enter it. The first build compiles
+# them (about 1¼ minutes on 2 cores, downloads included), later ones come from the cache.
+(cd deploy && go vet ./... && go test -count=1 ./...)
+
+echo "--- go test"
 go test -race -count=1 -timeout 20m ./...
