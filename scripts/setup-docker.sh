@@ -78,7 +78,10 @@ for ((i = 0; i < DOCKER_WAIT * 4; i++)); do
 		# takes over the pid files of a predecessor that was killed.
 		log "starting dockerd (log: $DOCKERD_LOG)"
 		mkdir -p "$(dirname "$DOCKERD_LOG")"
-		nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+		# setsid: a session of its own, so that whatever started this script
+		# (a shell job, a test harness) can be killed as a group without
+		# taking the engine with it.
+		setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
 		disown || true
 		started=1
 	fi

@@ -93,7 +93,9 @@ EOF
 chmod 644 "$config_dir/config.yml"
 
 log "starting docker-registry on $REGISTRY_ADDR as $user (config: $config_dir/config.yml, log: $REGISTRY_LOG)"
-nohup runuser -u "$user" -- docker-registry serve "$config_dir/config.yml" >>"$REGISTRY_LOG" 2>&1 </dev/null &
+# setsid: its own session, so that killing whatever ran this script as a
+# group does not take the registry with it.
+setsid nohup runuser -u "$user" -- docker-registry serve "$config_dir/config.yml" >>"$REGISTRY_LOG" 2>&1 </dev/null &
 pid=$!
 disown || true
 
