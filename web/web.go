@@ -25,22 +25,17 @@ var dist embed.FS
 
 // App serves the editor app: its page at any path it is mounted at, and
 // its files under /assets/.
-func App() http.Handler { return &site{dir: "dist/app", assets: "/assets/", styles: "'self'"} }
+func App() http.Handler { return &site{dir: "dist/app", assets: "/assets/"} }
 
 // GraphiQL serves GraphiQL's page at any path it is mounted at (the server
 // mounts it at /graphql for browsers) and its files under /graphiql/.
-func GraphiQL() http.Handler {
-	// GraphiQL's components set style attributes and its stylesheet
-	// embeds its fonts and icons as data: URLs.
-	return &site{dir: "dist/graphiql", assets: "/graphiql/", styles: "'self' 'unsafe-inline'"}
-}
+func GraphiQL() http.Handler { return &site{dir: "dist/graphiql", assets: "/graphiql/"} }
 
 // site serves one built directory: index.html for the page, the other
 // files by name under assets.
 type site struct {
 	dir    string
 	assets string // URL prefix of the files
-	styles string // the CSP's style-src
 	once   sync.Once
 	files  map[string]*file // by URL path; "" is the page
 }
@@ -91,7 +86,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", mime.TypeByExtension(path.Ext(f.name)))
-	h.Set("Content-Security-Policy", s.policy(r.Host))
+	h.Set("Content-Security-Policy", policy(r.Host))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	// Names do not change with the content: browsers ask again each
@@ -111,18 +106,19 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // else in a Host header is left out rather than written into the header.
 var host = regexp.MustCompile(`^[A-Za-z0-9.:\[\]-]+$`)
 
-// policy is the Content-Security-Policy of every response: scripts and
-// styles only from this origin (no inline script, so nothing a problem's
-// statement could smuggle in runs), connections only to this origin's
-// HTTP and WebSocket endpoints.
-func (s *site) policy(requestHost string) string {
+// policy is the Content-Security-Policy of every response: scripts only
+// from this origin (no inline script, so nothing a problem's statement
+// could smuggle in would run), connections only to this origin's HTTP and
+// WebSocket endpoints. Inline styles are allowed: CodeMirror and GraphiQL
+// inject theirs, and a style cannot run script.
+func policy(requestHost string) string {
 	connect := "'self'"
 	if host.MatchString(requestHost) {
 		// CSP Level 3 browsers count same-host ws: and wss: as 'self';
 		// older ones need them named.
 		connect += " ws://" + requestHost + " wss://" + requestHost
 	}
-	return "default-src 'self'; script-src 'self'; style-src " + s.styles + "; connect-src " + connect +
+	return "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src " + connect +
 		"; img-src 'self' data:; font-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
 

@@ -6,7 +6,7 @@ import { python } from '@codemirror/lang-python';
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { EditorState } from '@codemirror/state';
 import { drawSelection, EditorView, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
-import { explain, gql, setToken, signedIn, subscribe } from './api.js';
+import { APIError, explain, gql, setToken, signedIn, subscribe } from './api.js';
 import { renderMarkdown } from './markdown.js';
 import './style.css';
 
@@ -247,6 +247,8 @@ const saveLive = () => {
 async function startRun() {
   if (!problem || live) return;
   showAlert('');
+  $('output').replaceChildren();
+  $('runStatus').textContent = 'Starting…';
   setRunning(true);
   try {
     const { run } = await gql(RUN, { code: editor.state.doc.toString() });
@@ -288,7 +290,11 @@ function follow(saved) {
     onError: (err) => {
       if (run !== live) return;
       showAlert(explain(err));
-      finishRun(null);
+      live = null;
+      setRunning(false);
+      // A lost connection (the page closing, too) leaves the run to be
+      // resumed by a reload; an error the API answered ends it.
+      if (err instanceof APIError) sessionStorage.removeItem('coderunner.run');
     },
     onDone: () => {},
   });

@@ -42,7 +42,9 @@ function isSubscription(params, documentAST) {
 async function fetcher(params, opts = {}) {
   const headers = opts.headers ?? {};
   if (isSubscription(params, opts.documentAST)) {
-    return wsClient(header(headers, 'authorization')).iterate(params);
+    // An observable: GraphiQL shows each result as it arrives.
+    const client = wsClient(header(headers, 'authorization'));
+    return { subscribe: (sink) => ({ unsubscribe: client.subscribe(params, sink) }) };
   }
   const res = await fetch(httpURL, {
     method: 'POST',
