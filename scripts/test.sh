@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-echo "--- set-up: Docker engine, redis-server, promtool, sandbox image, python3, node"
+echo "--- set-up: Docker engine, redis-server, promtool, chromium, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
 # the broker's tests start their own redis-server processes; the alerting
 # rules are checked and unit tested with promtool.
 bash scripts/setup-docker.sh
 bash scripts/setup-redis.sh
 bash scripts/setup-prometheus.sh
+bash scripts/setup-chromium.sh # the browser tests (e2e/browser_test.go)
 missing=()
 command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
 command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
@@ -27,6 +28,15 @@ go generate ./...
 after=$(find graph -type f -print0 | sort -z | xargs -0 sha256sum)
 if [ "$before" != "$after" ]; then
 	echo "graph/ was stale and has been regenerated: review and commit it" >&2
+	exit 1
+fi
+
+echo "--- the embedded web bundles are reproducible (scripts/web.sh)"
+before=$(find web/dist -type f -print0 | sort -z | xargs -0 sha256sum)
+bash scripts/web.sh
+after=$(find web/dist -type f -print0 | sort -z | xargs -0 sha256sum)
+if [ "$before" != "$after" ]; then
+	echo "web/dist does not match a rebuild from web/src and web/package-lock.json: review and commit it" >&2
 	exit 1
 fi
 

@@ -30,9 +30,10 @@ function header(headers, name) {
   return key === undefined ? undefined : headers[key];
 }
 
-function isSubscription(params, documentAST) {
+// Parsed here: GraphiQL's own documentAST lags behind the editor.
+function isSubscription(params) {
   try {
-    const op = getOperationAST(documentAST ?? parse(params.query), params.operationName);
+    const op = getOperationAST(parse(params.query), params.operationName);
     return op?.operation === 'subscription';
   } catch {
     return false; // let the server explain what is wrong with it
@@ -41,7 +42,7 @@ function isSubscription(params, documentAST) {
 
 async function fetcher(params, opts = {}) {
   const headers = opts.headers ?? {};
-  if (isSubscription(params, opts.documentAST)) {
+  if (isSubscription(params)) {
     // An observable: GraphiQL shows each result as it arrives.
     const client = wsClient(header(headers, 'authorization'));
     return { subscribe: (sink) => ({ unsubscribe: client.subscribe(params, sink) }) };
