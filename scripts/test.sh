@@ -6,17 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-echo "--- set-up: Docker engine, registry, redis-server, promtool, docker-compose and caddy, sandbox image, python3, node"
+echo "--- set-up: Docker engine, registry, redis-server, promtool, docker-compose and caddy, chromium, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
 # the sandbox image's push-and-pull round trip goes through a real registry
 # on 127.0.0.1:5000; the broker's tests start their own redis-server
 # processes; the alerting rules are checked and unit tested with promtool;
-# the one-host deployment is validated with docker-compose and caddy.
+# the one-host deployment is validated with docker-compose and caddy; the
+# app and GraphiQL are tested in headless chromium.
 bash scripts/setup-docker.sh
 bash scripts/setup-registry.sh
 bash scripts/setup-redis.sh
 bash scripts/setup-prometheus.sh
 bash scripts/setup-compose.sh
+bash scripts/setup-chromium.sh # the browser tests (e2e/browser_test.go)
 missing=()
 command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
 command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
@@ -31,6 +33,15 @@ go generate ./...
 after=$(find graph -type f -print0 | sort -z | xargs -0 sha256sum)
 if [ "$before" != "$after" ]; then
 	echo "graph/ was stale and has been regenerated: review and commit it" >&2
+	exit 1
+fi
+
+echo "--- the embedded web bundles are reproducible (scripts/web.sh)"
+before=$(find web/dist -type f -print0 | sort -z | xargs -0 sha256sum)
+bash scripts/web.sh
+after=$(find web/dist -type f -print0 | sort -z | xargs -0 sha256sum)
+if [ "$before" != "$after" ]; then
+	echo "web/dist does not match a rebuild from web/src and web/package-lock.json: review and commit it" >&2
 	exit 1
 fi
 

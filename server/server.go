@@ -1,7 +1,7 @@
 // Package server is coderunner's HTTP face: GraphQL at /graphql over GET,
 // POST, WebSocket (graphql-transport-ws and the legacy graphql-ws) and SSE,
 // with persisted queries, limits and caching headers, plus the health
-// endpoints.
+// endpoints, the editor app at / and GraphiQL for browsers at /graphql.
 package server
 
 import (
@@ -95,6 +95,9 @@ type Config struct {
 	CountDropped func(reason string)
 	// Introspection enables __schema and __type queries.
 	Introspection bool
+	// GraphiQL serves GraphiQL to browsers that open /graphql (its schema
+	// docs and completion need Introspection too).
+	GraphiQL bool
 	// AllowedOrigins are the host patterns (as in path.Match) of web pages
 	// that may call the API with credentials and open WebSockets; empty
 	// allows any origin, without credentials (and no cookie on a WebSocket).
@@ -156,11 +159,12 @@ func New(cfg Config) *Server {
 	// Streams are admitted first (the cheapest refusal), and
 	// authentication comes before the response cache, so that a bad token
 	// is refused even for a response the cache holds.
-	mux.Handle("/graphql", cors(cfg.AllowedOrigins, s.streams.admit(s.authenticate(&httpFront{
+	api := cors(cfg.AllowedOrigins, s.streams.admit(s.authenticate(&httpFront{
 		next:         s.endOnClose(s.graphQL(cfg)),
 		maxBodyBytes: cfg.Limits.MaxBodyBytes,
 		responses:    cfg.Responses,
-	}))))
+	})))
+	mux.Handle("/graphql", webRoutes(mux, api, cfg.GraphiQL))
 	checks := map[string]Check{"store": cfg.Store.Ping}
 	for name, check := range cfg.Checks {
 		checks[name] = check

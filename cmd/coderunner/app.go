@@ -207,6 +207,7 @@ func (a *app) apiServer() (*server.Server, error) {
 		CountRefused:      a.metrics.Refused,
 		CountDropped:      a.metrics.Dropped,
 		Introspection:     a.cfg.Introspection,
+		GraphiQL:          a.cfg.GraphiQL,
 		AllowedOrigins:    a.cfg.Origins,
 		Reporter:          a.report,
 		Logger:            a.log,

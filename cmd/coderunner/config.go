@@ -31,6 +31,7 @@ type config struct {
 	RedisURL      string   // REDIS_URL: empty means the in-process broker
 	Production    bool     // CODERUNNER_ENV: development (the default) or production
 	Introspection bool     // CODERUNNER_INTROSPECTION, default on except in production
+	GraphiQL      bool     // CODERUNNER_GRAPHIQL, default on except in production
 	Origins       []string // CODERUNNER_ORIGINS: web origins allowed to call with credentials and open WebSockets
 	CacheMB       int      // CODERUNNER_CACHE_MB: 0 turns curriculum and response caching off
 	CDNPurgeURL   string   // CODERUNNER_CDN_PURGE_URL: if set, content changes POST {"tags": [...]} there
@@ -107,6 +108,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var err error
 	if cfg.Introspection, err = strconv.ParseBool(env("CODERUNNER_INTROSPECTION", strconv.FormatBool(!cfg.Production))); err != nil {
 		problems = append(problems, "CODERUNNER_INTROSPECTION must be true or false")
+	}
+	if cfg.GraphiQL, err = strconv.ParseBool(env("CODERUNNER_GRAPHIQL", strconv.FormatBool(!cfg.Production))); err != nil {
+		problems = append(problems, "CODERUNNER_GRAPHIQL must be true or false")
 	}
 	if cfg.CacheMB, err = strconv.Atoi(env("CODERUNNER_CACHE_MB", "64")); err != nil || cfg.CacheMB < 0 {
 		problems = append(problems, "CODERUNNER_CACHE_MB must be a whole number of megabytes (0 turns caching off)")

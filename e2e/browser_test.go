@@ -1,0 +1,366 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"coderunner/curriculum"
+)
+
+// The browser tests drive Debian's chromium (scripts/setup-chromium.sh),
+// headless, against `coderunner serve` with the real sandbox: the editor
+// app at / and GraphiQL at /graphql, as a child and a frontend developer
+// use them. Each saves screenshots to $CODERUNNER_SCREENSHOTS (default
+// $TMPDIR/coderunner-screenshots); docs/app.png is one of them.
+
+// startServe starts one `serve` process (SQLite, the in-process queue, a
+// worker) and returns it once ready; clean-up stops it.
+func startServe(t *testing.T) *proc {
+	t.Helper()
+	requireDocker(t)
+	c := &cluster{t: t, env: []string{
+		"CODERUNNER_ENV=development",
+		"CODERUNNER_DATA=" + t.TempDir(),
+		"CODERUNNER_WORKERS=2",
+		"CODERUNNER_POOL_SIZE=1",
+		"CODERUNNER_LOG_LEVEL=debug",
+	}}
+	t.Cleanup(c.report)
+	t.Cleanup(c.stopAll)
+	p := c.start("serve", "serve")
+	c.waitReady(p, readyWithin)
+	return p
+}
+
+// browser is one headless chromium tab on a server, which records every
+// request the page makes and every Content-Security-Policy violation.
+type browser struct {
+	t        *testing.T
+	ctx      context.Context
+	origin   string   // http://host:port
+	requests []string // URLs the page asked for
+	shots    string   // screenshot directory
+}
+
+func newBrowser(t *testing.T, server *proc) *browser {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium unavailable and CI is set: %v", err)
+		}
+		t.Skipf("chromium unavailable (fails instead when CI is set; scripts/setup-chromium.sh installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.WindowSize(1280, 1000),
+		chromedp.NoSandbox, // tests run as root
+		chromedp.Flag("disable-dev-shm-usage", true),
+	)
+	ctx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(cancel)
+
+	b := &browser{t: t, ctx: ctx, origin: "http://" + server.addr, shots: screenshotDir(t)}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if !strings.HasPrefix(e.Request.URL, "data:") { // no request: the data is in the URL
+				b.requests = append(b.requests, e.Request.URL)
+			}
+		case *network.EventWebSocketCreated:
+			b.requests = append(b.requests, e.URL)
+		case *runtime.EventExceptionThrown:
+			t.Logf("page: uncaught %s", e.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			var args []string
+			for _, a := range e.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			t.Logf("page console.%s: %s", e.Type, strings.Join(args, " "))
+		}
+	})
+	b.run("start", network.Enable(), chromedp.ActionFunc(func(ctx context.Context) error {
+		// Injected by the debugger, so the page's CSP does not apply to it.
+		_, err := page.AddScriptToEvaluateOnNewDocument(`window.cspViolations = [];
+			document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));`).Do(ctx)
+		return err
+	}))
+	t.Cleanup(b.checkBudget)
+	return b
+}
+
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("CODERUNNER_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "coderunner-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// run runs actions, failing the test with what it was doing.
+func (b *browser) run(what string, actions ...chromedp.Action) {
+	b.t.Helper()
+	if err := chromedp.Run(b.ctx, actions...); err != nil {
+		b.screenshot("failed")
+		var page string
+		chromedp.Run(b.ctx, chromedp.Evaluate(`document.body.innerText`, &page))
+		b.t.Fatalf("%s: %v\nthe page reads:\n%s\nthe page asked for: %q", what, err, page, b.requests)
+	}
+}
+
+// waitFor polls the JavaScript expression js until it is true.
+func (b *browser) waitFor(what, js string, within time.Duration) {
+	b.t.Helper()
+	b.run("wait for "+what, chromedp.Poll(js, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(within)))
+}
+
+func (b *browser) text(selector string) string {
+	b.t.Helper()
+	var s string
+	b.run("read "+selector, chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, selector), &s))
+	return s
+}
+
+// screenshot saves the whole page as NAME.png.
+func (b *browser) screenshot(name string) {
+	var png []byte
+	if err := chromedp.Run(b.ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(b.shots, b.t.Name()+"-"+name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Error(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+}
+
+// checkBudget is the page's half of the budget check (web/web_test.go has
+// the bundles' sizes): no request left the origin, and the
+// Content-Security-Policy refused nothing.
+func (b *browser) checkBudget() {
+	ws := "ws" + strings.TrimPrefix(b.origin, "http")
+	for _, u := range b.requests {
+		if !strings.HasPrefix(u, b.origin+"/") && !strings.HasPrefix(u, ws+"/") {
+			b.t.Errorf("the page asked for %s, outside its origin %s", u, b.origin)
+		}
+	}
+	var violations []string
+	if err := chromedp.Run(b.ctx, chromedp.Evaluate(`window.cspViolations ?? []`, &violations)); err != nil {
+		b.t.Errorf("read CSP violations: %v", err)
+	}
+	if len(violations) > 0 {
+		b.t.Errorf("Content-Security-Policy violations: %q", violations)
+	}
+	if len(b.requests) == 0 {
+		b.t.Error("no request was recorded: is the network listener working?")
+	}
+}
+
+// setCode replaces the editor's content, as typing it would (typing it key
+// by key would be re-indented by the editor as it goes).
+func (b *browser) setCode(code string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const view = document.querySelector('.cm-content').cmView.rootView.view;
+		view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: %s } });
+		return true;
+	})()`, jsString(code))
+	b.run("set the code", chromedp.Evaluate(js, nil))
+}
+
+func jsString(s string) string {
+	j, _ := json.Marshal(s)
+	return string(j)
+}
+
+// TestBrowserEditor is a child's session in the editor app: sign up, pick
+// a problem, run a program whose output arrives in pieces and which asks
+// for input, reload in the middle of a run, stop one, submit a wrong
+// answer and then the right one.
+func TestBrowserEditor(t *testing.T) {
+	server := startServe(t)
+	b := newBrowser(t, server)
+	cur, err := curriculum.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problem := cur.Problems[0] // hello-world: its first sample test is "Ada"
+	if problem.ID != "hello-world" {
+		t.Fatalf("the first shipped problem is %s, want hello-world", problem.ID)
+	}
+
+	b.run("sign up",
+		chromedp.Navigate(b.origin+"/"),
+		chromedp.WaitVisible(`#signin`),
+		chromedp.SendKeys(`#signin input[name=name]`, "ada"),
+		chromedp.SendKeys(`#signin input[name=password]`, "correct horse"),
+		chromedp.Click(`#signin button[name=signUp]`),
+	)
+	b.waitFor("the account", `document.querySelector('#account').textContent.includes('Signed in as ada')`, 20*time.Second)
+	b.waitFor("the problem list", `[...document.querySelectorAll('#problems button')].some((b) => b.textContent === 'Say hello')`, 20*time.Second)
+	b.run("open the problem", chromedp.Evaluate(`[...document.querySelectorAll('#problems button')].find((b) => b.textContent === 'Say hello').click()`, nil))
+	b.waitFor("the statement", `document.querySelector('#problemTitle').textContent === 'Say hello' && document.querySelector('#statement strong') !== null`, 10*time.Second)
+	if got := b.text(".cm-content"); !strings.Contains(got, "name = input()") {
+		t.Errorf("the editor holds %q, want the starter code", got)
+	}
+
+	// Run: the output is shown as it arrives, and the program's input()
+	// is answered from the input line.
+	b.setCode("import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\nname = input('Your name? ')\nprint('Hello, ' + name + '!')\n")
+	b.run("run", chromedp.Click(`#run`))
+	var seen []string
+	deadline := time.Now().Add(60 * time.Second)
+	for out := ""; !strings.Contains(out, "Your name? "); out = b.text("#output") {
+		if len(seen) == 0 || seen[len(seen)-1] != out {
+			seen = append(seen, out)
+		}
+		if time.Now().After(deadline) {
+			b.screenshot("run")
+			t.Fatalf("the prompt did not arrive; the output went %q", seen)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if !containsWith(seen, "tick 0", "tick 2") {
+		t.Errorf("the output never showed tick 0 without tick 2: it arrived whole, %q", seen)
+	}
+	b.run("answer input()", chromedp.SendKeys(`#inputLine`, "Ada"), chromedp.KeyEvent(kb.Enter))
+	b.waitFor("the run's end", `document.querySelector('#runStatus').textContent.includes('COMPLETED')`, 30*time.Second)
+	if got, want := b.text("#output"), "tick 0\ntick 1\ntick 2\nYour name? Ada\nHello, Ada!\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+	b.screenshot("run")
+
+	// A reload in the middle of a run picks it up where it was
+	// (afterSeq), without losing or repeating output.
+	b.setCode("import time\nfor i in range(6):\n    print(i, flush=True)\n    time.sleep(0.4)\n")
+	b.run("run", chromedp.Click(`#run`))
+	b.waitFor("the first lines", `document.querySelector('#output').textContent.startsWith('0\n1\n')`, 60*time.Second)
+	b.run("reload", chromedp.Reload())
+	b.waitFor("the resumed run's end", `document.querySelector('#runStatus').textContent.includes('COMPLETED')`, 30*time.Second)
+	if got, want := b.text("#output"), "0\n1\n2\n3\n4\n5\n"; got != want {
+		t.Errorf("output after a reload mid-run %q, want %q", got, want)
+	}
+
+	// Stop.
+	b.setCode("import time\nwhile True:\n    print('again', flush=True)\n    time.sleep(0.2)\n")
+	b.run("run", chromedp.Click(`#run`))
+	b.waitFor("output", `document.querySelector('#output').textContent.includes('again')`, 60*time.Second)
+	b.run("stop", chromedp.Click(`#stop`))
+	b.waitFor("the stop", `document.querySelector('#runStatus').textContent.includes('CANCELLED')`, 30*time.Second)
+
+	// A wrong answer (the starter code) shows the failing sample's diff.
+	b.setCode(problem.StarterCode)
+	b.run("submit", chromedp.Click(`#submit`))
+	b.waitFor("the verdict", `document.querySelector('#verdict').textContent.includes('WRONG_ANSWER')`, 60*time.Second)
+	first := b.text("#tests li:first-child")
+	if !strings.Contains(first, "WRONG_ANSWER") || !strings.Contains(first, "Differences:") || !strings.Contains(first, "Hello, Ada!") {
+		t.Errorf("the first sample test shows %q, want WRONG_ANSWER with its diff", first)
+	}
+	b.screenshot("wrong")
+
+	// The reference solution: every test ticked, and the problem too.
+	b.setCode(problem.ReferenceSolution)
+	b.run("submit", chromedp.Click(`#submit`))
+	b.waitFor("the verdict", `document.querySelector('#verdict').textContent.includes('ACCEPTED')`, 60*time.Second)
+	var verdicts []string
+	b.run("read the tests", chromedp.Evaluate(`[...document.querySelectorAll('#tests li')].map((li) => li.dataset.verdict ?? '')`, &verdicts))
+	if want := len(problem.SampleTests) + len(problem.HiddenTests); len(verdicts) != want {
+		t.Errorf("%d tests shown, want %d", len(verdicts), want)
+	}
+	for i, v := range verdicts {
+		if v != "ACCEPTED" {
+			t.Errorf("test %d: %q, want ACCEPTED", i+1, v)
+		}
+	}
+	b.waitFor("the solved tick", `document.querySelector('#problems .tick') !== null`, 10*time.Second)
+	b.screenshot("accepted")
+}
+
+// containsWith reports whether one of seen contains has but not hasNot.
+func containsWith(seen []string, has, hasNot string) bool {
+	for _, s := range seen {
+		if strings.Contains(s, has) && !strings.Contains(s, hasNot) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBrowserGraphiQL opens /graphql in the browser, runs a query, then
+// follows a run's events with a subscription over the WebSocket.
+func TestBrowserGraphiQL(t *testing.T) {
+	server := startServe(t)
+	b := newBrowser(t, server)
+
+	b.run("open GraphiQL", chromedp.Navigate(b.origin+"/graphql"))
+	// GraphiQL runs nothing until both editors are up.
+	b.waitFor("the editors", `document.querySelector('.graphiql-query-editor .CodeMirror') !== null && document.querySelector('.graphiql-response .CodeMirror') !== null`, 30*time.Second)
+	b.graphiQL("{ ageGroups { slug title } }", "Explorers")
+
+	// A run queued over HTTP, followed live in GraphiQL.
+	body, _ := json.Marshal(map[string]any{
+		"query":     `mutation($code: String!) { run(input: {language: "python", code: $code}) { id } }`,
+		"variables": map[string]string{"code": "import time\ntime.sleep(1)\nprint('from the sandbox')\n"},
+	})
+	resp, err := http.Post(server.url("/graphql"), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Data struct{ Run struct{ ID string } }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || out.Data.Run.ID == "" {
+		t.Fatalf("run: %v %+v", err, out)
+	}
+	b.graphiQL(fmt.Sprintf(`subscription { runEvents(runId: %q) { seq type text run { status stdout } } }`, out.Data.Run.ID), "runEvents")
+	b.waitFor("the subscription's FINISHED", `document.querySelector('.graphiql-response').textContent.includes('FINISHED')`, 60*time.Second)
+	if got := b.text(".graphiql-response"); !strings.Contains(got, "from the sandbox") {
+		t.Errorf("the response shows %q, want the run's output", got)
+	}
+	b.screenshot("subscription")
+}
+
+// graphiQL replaces GraphiQL's query and runs it, until the response
+// shows shown: GraphiQL ignores the button until its editors are wired
+// up, a moment after they appear.
+func (b *browser) graphiQL(query, shown string) {
+	b.t.Helper()
+	b.run("enter "+query, chromedp.Evaluate(fmt.Sprintf(`document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(%s)`, jsString(query)), nil))
+	// With more than one operation the button opens a menu to choose one.
+	b.waitFor("a plain execute button", `!document.querySelector('.graphiql-execute-button').hasAttribute('aria-haspopup')`, 10*time.Second)
+	answered := fmt.Sprintf(`document.querySelector('.graphiql-response').textContent.includes(%s)`, jsString(shown))
+	for range 10 {
+		b.run("execute "+query, chromedp.Click(`.graphiql-execute-button`))
+		var ok bool
+		err := chromedp.Run(b.ctx, chromedp.Poll(answered, &ok, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(3*time.Second)))
+		if err == nil {
+			return
+		}
+	}
+	b.waitFor("GraphiQL's answer to "+query, answered, time.Second)
+}

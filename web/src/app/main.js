@@ -1,0 +1,433 @@
+// The coderunner editor: choose a problem, write Python, run it with live
+// output and input(), and submit it to be graded test by test. It is the
+// reference client of the API (docs/web.md), written in plain DOM code.
+import { defaultKeymap, history as undoHistory, historyKeymap, indentWithTab } from '@codemirror/commands';
+import { python } from '@codemirror/lang-python';
+import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
+import { EditorState } from '@codemirror/state';
+import { drawSelection, EditorView, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
+import { APIError, explain, gql, setToken, signedIn, subscribe } from './api.js';
+import { renderMarkdown } from './markdown.js';
+import './style.css';
+
+const $ = (id) => document.getElementById(id);
+
+const ME = `{ me { name role quota { runsToday runsPerDay submitsToday submitsPerDay } } }`;
+const AGE_GROUPS = `{ ageGroups { slug title } }`;
+const LEVELS = `query Levels($ageGroup: String!) {
+  levels(ageGroup: $ageGroup) { id title myProgress { solved total } problems { id title myProgress { solved } } }
+}`;
+const PROBLEM = `query Problem($id: ID!) {
+  problem(id: $id) { id title statement starterCode level { id ageGroup { slug } } }
+}`;
+const RUN = `mutation Run($code: String!) { run(input: { language: "python", code: $code }) { id } }`;
+const RUN_EVENTS = `subscription RunEvents($id: ID!, $after: Int!) {
+  runEvents(runId: $id, afterSeq: $after) { seq type text run { status exitCode wallMs } }
+}`;
+const SUBMIT = `mutation Submit($problemId: ID!, $code: String!) { submit(problemId: $problemId, code: $code) { id total } }`;
+const SUBMISSION_EVENTS = `subscription SubmissionEvents($id: ID!, $after: Int!) {
+  submissionEvents(submissionId: $id, afterSeq: $after) {
+    seq type
+    test { index sample verdict wallMs hint input expectedOutput actualOutput stderr diff }
+    submission { verdict passed total }
+  }
+}`;
+
+let me = null; // the signed-in user, or null for a guest
+let ageGroup = null; // the chosen age group's slug
+let levels = []; // its levels
+let problem = null; // the open problem
+let live = null; // the run being followed: { id, seq, problemId, started, chunks, stop }
+let editor;
+
+// ---- alerts and account ----
+
+function showAlert(message) {
+  $('alert').textContent = message;
+  $('alert').hidden = !message;
+}
+
+async function loadMe() {
+  ({ me } = await gql(ME));
+  renderAccount();
+}
+
+function renderAccount() {
+  const account = $('account');
+  account.replaceChildren();
+  const button = (text, onclick) => {
+    const b = document.createElement('button');
+    b.className = 'link';
+    b.textContent = text;
+    b.onclick = onclick;
+    return b;
+  };
+  if (me) {
+    account.append(`Signed in as ${me.name} · `, button('Sign out', signOut));
+    const q = me.quota;
+    $('quota').textContent = `Today: ${q.runsToday} of ${q.runsPerDay} runs, ${q.submitsToday} of ${q.submitsPerDay} submissions.`;
+  } else {
+    account.append('Coding as a guest · ', button('Sign in', showSignIn));
+    $('quota').textContent = 'Sign in to submit your code and keep your progress.';
+  }
+  $('submit').disabled = !me;
+}
+
+function showSignIn() {
+  localStorage.removeItem('coderunner.guest');
+  $('workspace').hidden = true;
+  $('signin').hidden = false;
+  $('account').replaceChildren();
+  $('signin').elements.name.focus();
+}
+
+async function signOut() {
+  try {
+    await gql('mutation { signOut }');
+  } catch {
+    // The session is forgotten here either way.
+  }
+  setToken(null);
+  me = null;
+  showSignIn();
+}
+
+$('signin').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const action = e.submitter?.name === 'signUp' ? 'signUp' : 'signIn';
+  const { name, password } = e.target.elements;
+  try {
+    const data = await gql(`mutation Account($name: String!, $password: String!) { ${action}(name: $name, password: $password) { token } }`, {
+      name: name.value,
+      password: password.value,
+    });
+    setToken(data[action].token);
+    password.value = '';
+    showAlert('');
+    await loadMe();
+    await openWorkspace();
+  } catch (err) {
+    showAlert(explain(err));
+  }
+});
+
+$('signin').elements.guest.addEventListener('click', () => {
+  localStorage.setItem('coderunner.guest', '1');
+  showAlert('');
+  openWorkspace();
+});
+
+// ---- choosing a problem ----
+
+async function openWorkspace() {
+  $('signin').hidden = true;
+  $('workspace').hidden = false;
+  renderAccount();
+  const { ageGroups } = await gql(AGE_GROUPS);
+  $('ageGroup').replaceChildren(...ageGroups.map((g) => new Option(`${g.title} (${g.slug})`, g.slug)));
+  const wanted = new URLSearchParams(location.hash.slice(1)).get('problem');
+  if (wanted) await openProblem(wanted);
+  else await chooseAgeGroup(ageGroups[0].slug);
+  const saved = JSON.parse(sessionStorage.getItem('coderunner.run'));
+  if (saved && saved.problemId === problem?.id) follow(saved);
+}
+
+async function chooseAgeGroup(slug, levelId) {
+  ageGroup = slug;
+  $('ageGroup').value = slug;
+  ({ levels } = await gql(LEVELS, { ageGroup: slug }));
+  $('level').replaceChildren(...levels.map((l) => new Option(l.title, l.id)));
+  chooseLevel(levelId ?? levels[0]?.id);
+}
+
+function chooseLevel(id) {
+  $('level').value = id;
+  const level = levels.find((l) => l.id === id);
+  const p = level?.myProgress;
+  $('levelProgress').textContent = p ? `${p.solved} of ${p.total} solved` : '';
+  $('problems').replaceChildren(
+    ...(level?.problems ?? []).map((item) => {
+      const b = document.createElement('button');
+      b.textContent = item.title;
+      b.onclick = () => openProblem(item.id);
+      if (item.id === problem?.id) b.setAttribute('aria-current', 'true');
+      const li = document.createElement('li');
+      li.append(b);
+      if (item.myProgress?.solved) {
+        const tick = document.createElement('span');
+        tick.className = 'tick';
+        tick.textContent = ' ✓';
+        tick.title = 'solved';
+        tick.setAttribute('aria-label', 'solved');
+        li.append(tick);
+      }
+      return li;
+    }),
+  );
+}
+
+$('ageGroup').onchange = (e) => chooseAgeGroup(e.target.value);
+$('level').onchange = (e) => chooseLevel(e.target.value);
+
+async function openProblem(id) {
+  live?.stop();
+  live = null;
+  setRunning(false);
+  ({ problem } = await gql(PROBLEM, { id }));
+  history.replaceState(null, '', `#problem=${encodeURIComponent(id)}`);
+  const { level } = problem;
+  if (level.ageGroup.slug !== ageGroup) await chooseAgeGroup(level.ageGroup.slug, level.id);
+  else chooseLevel(level.id);
+  $('problemTitle').textContent = problem.title;
+  $('statement').replaceChildren(renderMarkdown(problem.statement));
+  const code = localStorage.getItem(codeKey()) ?? problem.starterCode;
+  editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: code } });
+  $('output').replaceChildren();
+  $('runStatus').textContent = '';
+  $('resultsTitle').hidden = true;
+  $('verdict').textContent = '';
+  $('tests').replaceChildren();
+}
+
+const codeKey = () => `coderunner.code.${problem.id}`;
+
+// ---- the editor ----
+
+editor = new EditorView({
+  parent: $('editor'),
+  state: EditorState.create({
+    extensions: [
+      lineNumbers(),
+      undoHistory(),
+      drawSelection(),
+      highlightActiveLine(),
+      indentOnInput(),
+      bracketMatching(),
+      syntaxHighlighting(defaultHighlightStyle),
+      python(),
+      // Ctrl+Enter runs; Tab indents (Esc, then Tab, leaves the editor).
+      keymap.of([{ key: 'Mod-Enter', run: () => (startRun(), true) }, indentWithTab, ...defaultKeymap, ...historyKeymap]),
+      EditorView.contentAttributes.of({ 'aria-labelledby': 'editorLabel' }),
+      EditorView.updateListener.of((u) => {
+        if (u.docChanged && problem) localStorage.setItem(codeKey(), u.state.doc.toString());
+      }),
+    ],
+  }),
+});
+
+// ---- running ----
+
+function setRunning(running) {
+  $('run').disabled = running;
+  $('stop').disabled = !running;
+  $('input').hidden = !running;
+}
+
+/** Shows a piece of output: STDOUT, STDERR, or TYPED (what the child typed). */
+function showChunk(kind, text) {
+  const span = document.createElement('span');
+  if (kind !== 'STDOUT') span.className = kind === 'STDERR' ? 'stderr' : 'typed';
+  span.textContent = text;
+  $('output').append(span);
+  $('output').scrollTop = $('output').scrollHeight;
+}
+
+function addChunk(kind, text) {
+  live.chunks.push([kind, text]);
+  showChunk(kind, text);
+}
+
+// Kept in sessionStorage so that a reload resumes the run where it was
+// (afterSeq) with what it had shown.
+const saveLive = () => {
+  const { stop, ...saved } = live;
+  sessionStorage.setItem('coderunner.run', JSON.stringify(saved));
+};
+
+async function startRun() {
+  if (!problem || live) return;
+  showAlert('');
+  $('output').replaceChildren();
+  $('runStatus').textContent = 'Starting…';
+  setRunning(true);
+  try {
+    const { run } = await gql(RUN, { code: editor.state.doc.toString() });
+    follow({ id: run.id, seq: 0, problemId: problem.id, started: false, chunks: [] });
+  } catch (err) {
+    setRunning(false);
+    showAlert(explain(err));
+  }
+}
+
+function follow(saved) {
+  live = saved;
+  setRunning(true);
+  $('output').replaceChildren();
+  for (const [kind, text] of live.chunks) showChunk(kind, text);
+  $('runStatus').textContent = live.started ? 'Running…' : 'Waiting for a free computer…';
+  const run = live;
+  run.stop = subscribe(RUN_EVENTS, { id: run.id, after: run.seq }, {
+    onData: ({ runEvents: e }) => {
+      if (run !== live || e.seq <= run.seq) return; // a reconnect repeats what came before
+      run.seq = e.seq;
+      if (e.type === 'STARTED') {
+        // A second STARTED: another computer runs the program again.
+        if (run.started) {
+          run.chunks = [];
+          $('output').replaceChildren();
+        }
+        run.started = true;
+        $('runStatus').textContent = 'Running…';
+        $('inputLine').focus();
+      } else if (e.type === 'STDOUT' || e.type === 'STDERR') {
+        addChunk(e.type, e.text);
+      } else if (e.type === 'FINISHED') {
+        finishRun(e.run);
+        return;
+      }
+      saveLive();
+    },
+    onError: (err) => {
+      if (run !== live) return;
+      showAlert(explain(err));
+      live = null;
+      setRunning(false);
+      // A lost connection (the page closing, too) leaves the run to be
+      // resumed by a reload; an error the API answered ends it.
+      if (err instanceof APIError) sessionStorage.removeItem('coderunner.run');
+    },
+    onDone: () => {},
+  });
+}
+
+const runOutcomes = {
+  COMPLETED: 'Finished',
+  RUNTIME_ERROR: 'Your program stopped with an error',
+  TIME_LIMIT_EXCEEDED: 'Your program took too long',
+  MEMORY_LIMIT_EXCEEDED: 'Your program used too much memory',
+  OUTPUT_LIMIT_EXCEEDED: 'Your program printed too much',
+  CANCELLED: 'Stopped',
+  INTERNAL_ERROR: 'Something went wrong on our side: please run again',
+};
+
+function finishRun(run) {
+  live = null;
+  sessionStorage.removeItem('coderunner.run');
+  setRunning(false);
+  if (run) $('runStatus').textContent = `${runOutcomes[run.status] ?? run.status} (${run.status}, exit code ${run.exitCode}, ${run.wallMs} ms)`;
+  if (me) loadMe();
+}
+
+$('run').onclick = startRun;
+
+$('stop').onclick = async () => {
+  if (!live) return;
+  try {
+    await gql('mutation Stop($id: ID!) { cancelRun(id: $id) { status } }', { id: live.id });
+  } catch (err) {
+    showAlert(explain(err));
+  }
+};
+
+$('input').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!live) return;
+  const text = $('inputLine').value + '\n';
+  $('inputLine').value = '';
+  addChunk('TYPED', text);
+  saveLive();
+  try {
+    await gql('mutation Input($id: ID!, $text: String!) { sendInput(runId: $id, text: $text) }', { id: live.id, text });
+  } catch (err) {
+    showAlert(explain(err));
+  }
+});
+
+// ---- submitting ----
+
+$('submit').onclick = async () => {
+  if (!problem || !me) return;
+  showAlert('');
+  $('submit').disabled = true;
+  $('resultsTitle').hidden = false;
+  $('verdict').textContent = 'Checking your code…';
+  $('tests').replaceChildren();
+  try {
+    const { submit } = await gql(SUBMIT, { problemId: problem.id, code: editor.state.doc.toString() });
+    const rows = Array.from({ length: submit.total }, (_, i) => {
+      const li = document.createElement('li');
+      li.textContent = `Test ${i + 1}: waiting…`;
+      return li;
+    });
+    $('tests').replaceChildren(...rows);
+    followSubmission(submit.id, rows);
+  } catch (err) {
+    $('submit').disabled = false;
+    $('verdict').textContent = '';
+    showAlert(explain(err));
+  }
+};
+
+function followSubmission(id, rows) {
+  let seq = 0;
+  subscribe(SUBMISSION_EVENTS, { id, after: 0 }, {
+    onData: ({ submissionEvents: e }) => {
+      if (e.seq <= seq) return;
+      seq = e.seq;
+      if (e.type === 'TEST_FINISHED' && rows[e.test.index]) showTest(rows[e.test.index], e.test);
+      if (e.type === 'FINISHED') {
+        const s = e.submission;
+        $('verdict').textContent = `${s.verdict === 'ACCEPTED' ? 'Well done! ' : ''}${s.verdict}: ${s.passed} of ${s.total} tests passed.`;
+        $('submit').disabled = false;
+        loadMe();
+        if (problem) chooseAgeGroup(ageGroup, problem.level.id); // the ticks
+      }
+    },
+    onError: (err) => {
+      showAlert(explain(err));
+      $('submit').disabled = false;
+    },
+    onDone: () => {},
+  });
+}
+
+function showTest(li, t) {
+  const passed = t.verdict === 'ACCEPTED';
+  const mark = document.createElement('span');
+  mark.className = passed ? 'pass' : 'fail';
+  mark.textContent = passed ? '✓ ' : '✗ ';
+  li.replaceChildren(mark, `Test ${t.index + 1} (${t.sample ? 'example' : 'hidden'}): ${t.verdict}, ${t.wallMs} ms`);
+  li.dataset.verdict = t.verdict;
+  if (passed) return;
+  const details = (label, text) => {
+    if (!text) return;
+    const pre = document.createElement('pre');
+    pre.textContent = text;
+    li.append(Object.assign(document.createElement('div'), { textContent: label }), pre);
+  };
+  details('Input:', t.input);
+  details('Expected output:', t.expectedOutput);
+  details('Your output:', t.actualOutput);
+  details('Differences:', t.diff);
+  details('Errors:', t.stderr);
+  if (t.hint) li.append(Object.assign(document.createElement('p'), { textContent: `Hint: ${t.hint}` }));
+}
+
+// ---- start ----
+
+(async () => {
+  try {
+    if (signedIn()) {
+      try {
+        await loadMe();
+      } catch (err) {
+        if (err.code !== 'UNAUTHENTICATED') throw err;
+        setToken(null); // expired or signed out elsewhere
+      }
+    }
+    if (signedIn() || localStorage.getItem('coderunner.guest')) await openWorkspace();
+    else showSignIn();
+  } catch (err) {
+    showAlert(explain(err));
+  }
+})();
