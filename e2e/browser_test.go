@@ -403,8 +403,8 @@ func TestBrowserEditing(t *testing.T) {
 		b.run("sign in as "+name,
 			chromedp.Navigate(b.origin+"/#problem="+problem.ID),
 			chromedp.WaitVisible(`#signin`),
-			chromedp.SendKeys(`#signin input[name=name]`, name),
-			chromedp.SendKeys(`#signin input[name=password]`, name+" password"),
+			chromedp.SetValue(`#signin input[name=name]`, name), // the last name is still there after a sign-out
+			chromedp.SetValue(`#signin input[name=password]`, name+" password"),
 			chromedp.Click(`#signin button[name=signIn]`),
 		)
 		b.waitFor("the account", fmt.Sprintf(`document.querySelector('#account').textContent.includes('Signed in as %s')`, name), 20*time.Second)
