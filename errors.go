@@ -38,6 +38,10 @@ type Error struct {
 	// Current, for the CONFLICT of an editing write, is the object as it
 	// is now (extensions.current): the editor merges and tries again.
 	Current any
+	// Failures, for the BAD_USER_INPUT of a problem's sandbox check, lists
+	// each failing test as data (extensions.failures), for an editor UI
+	// to show rather than parse the message.
+	Failures any
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -121,7 +121,42 @@ func newCheckError(failures []Failure) *CheckError {
 		}
 		b.WriteString(f.String())
 	}
-	return &CheckError{Failures: failures, err: coderunner.Errorf(coderunner.BadUserInput, "%s", b.String())}
+	err := coderunner.Errorf(coderunner.BadUserInput, "%s", b.String())
+	list := make([]FailureJSON, len(failures))
+	for i, f := range failures {
+		list[i] = f.JSON()
+	}
+	err.Failures = list
+	return &CheckError{Failures: failures, err: err}
+}
+
+// FailureJSON is a Failure as clients see it, in the BAD_USER_INPUT
+// error's extensions.failures: which program fails which test, how, and
+// — editors see hidden tests — the test's data and the diff.
+type FailureJSON struct {
+	ProblemID string `json:"problemId"`
+	// Program: "reference solution" or "starter code".
+	Program string `json:"program"`
+	// Test names it as an editor counts ("sample test 1", "hidden test
+	// 3"); "" when the starter code passes every test.
+	Test           string `json:"test"`
+	Verdict        string `json:"verdict"`
+	Input          string `json:"input"`
+	ExpectedOutput string `json:"expectedOutput"`
+	ActualOutput   string `json:"actualOutput"`
+	Stderr         string `json:"stderr"`
+	Diff           string `json:"diff"`
+	// Message is the failure in words, as in the error's message.
+	Message string `json:"message"`
+}
+
+// JSON returns the failure as clients see it.
+func (f Failure) JSON() FailureJSON {
+	j := FailureJSON{ProblemID: f.ProblemID, Program: string(f.Program), Test: f.TestName(), Message: f.String()}
+	if t := f.Test; t != nil {
+		j.Verdict, j.Input, j.ExpectedOutput, j.ActualOutput, j.Stderr, j.Diff = string(t.Verdict), t.Input, t.ExpectedOutput, t.ActualOutput, t.Stderr, t.Diff
+	}
+	return j
 }
 
 func (e *CheckError) Error() string { return e.err.Message }

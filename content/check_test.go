@@ -198,6 +198,13 @@ func TestCheck(t *testing.T) {
 				if !strings.Contains(f.String(), w.in) || !strings.Contains(err.Error(), f.String()) {
 					t.Errorf("failure %d reads %q; want it to hold %q, and the message %q to hold it", i, f, w.in, err)
 				}
+				// The same, as data, for clients (extensions.failures).
+				if list, ok := coded.Failures.([]content.FailureJSON); !ok || len(list) != len(tt.want) {
+					t.Errorf("the error's Failures are %#v; want %d FailureJSON", coded.Failures, len(tt.want))
+				} else if j := list[i]; j.Program != string(w.program) || j.Test != w.test || j.Verdict != string(w.verdict) || j.Message != f.String() ||
+					(f.Test != nil && (j.Input != f.Test.Input || j.Diff != f.Test.Diff)) {
+					t.Errorf("failure %d as data: %+v; want it to match %s", i, j, f)
+				}
 			}
 		})
 	}

@@ -32,6 +32,14 @@ import (
 // worker) and returns it once ready; clean-up stops it.
 func startServe(t *testing.T) *proc {
 	t.Helper()
+	_, p := startServeCluster(t)
+	return p
+}
+
+// startServeCluster is startServe, with the cluster it runs in (to create
+// accounts with the command line).
+func startServeCluster(t *testing.T) (*cluster, *proc) {
+	t.Helper()
 	requireDocker(t)
 	c := &cluster{t: t, env: []string{
 		"CODERUNNER_ENV=development",
@@ -44,7 +52,7 @@ func startServe(t *testing.T) *proc {
 	t.Cleanup(c.stopAll)
 	p := c.start("serve", "serve")
 	c.waitReady(p, readyWithin)
-	return p
+	return c, p
 }
 
 // browser is one headless chromium tab on a server, which records every
@@ -183,11 +191,17 @@ func (b *browser) checkBudget() {
 // by key would be re-indented by the editor as it goes).
 func (b *browser) setCode(code string) {
 	b.t.Helper()
+	b.setCodeIn("#editor", code)
+}
+
+// setCodeIn is setCode for the code editor in the element selector.
+func (b *browser) setCodeIn(selector, code string) {
+	b.t.Helper()
 	js := fmt.Sprintf(`(() => {
-		const view = document.querySelector('.cm-content').cmView.rootView.view;
+		const view = document.querySelector(%q + ' .cm-content').cmView.rootView.view;
 		view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: %s } });
 		return true;
-	})()`, jsString(code))
+	})()`, selector, jsString(code))
 	b.run("set the code", chromedp.Evaluate(js, nil))
 }
 
@@ -363,4 +377,143 @@ func (b *browser) graphiQL(query, shown string) {
 		}
 	}
 	b.waitFor("GraphiQL's answer to "+query, answered, time.Second)
+}
+
+// TestBrowserEditing is an editor's session in the app: open a problem's
+// form from the Edit control, change its title and save (the student view
+// shows the new title); break its reference solution and save (the
+// sandbox check's failing tests show with their diff, and nothing is
+// stored); save over someone else's change (CONFLICT: load theirs, bring
+// one's own edits back, save). A student sees no Edit control.
+func TestBrowserEditing(t *testing.T) {
+	c, server := startServeCluster(t)
+	for _, u := range []struct{ name, role string }{{"eve", "EDITOR"}, {"ned", "EDITOR"}, {"ada", "STUDENT"}} {
+		c.createUser(t, u.name, u.role)
+	}
+	b := newBrowser(t, server)
+	cur, err := curriculum.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problem := cur.Problems[0] // hello-world, "Say hello"
+	ned, _ := signIn(t, server, "ned")
+	before := problemForEditing(t, server, ned, problem.ID)
+
+	signInAs := func(name string) {
+		b.run("sign in as "+name,
+			chromedp.Navigate(b.origin+"/#problem="+problem.ID),
+			chromedp.WaitVisible(`#signin`),
+			chromedp.SetValue(`#signin input[name=name]`, name), // the last name is still there after a sign-out
+			chromedp.SetValue(`#signin input[name=password]`, name+" password"),
+			chromedp.Click(`#signin button[name=signIn]`),
+		)
+		b.waitFor("the account", fmt.Sprintf(`document.querySelector('#account').textContent.includes('Signed in as %s')`, name), 20*time.Second)
+		b.waitFor("the problem", `document.querySelector('#problemTitle').textContent !== 'Choose a problem'`, 20*time.Second)
+	}
+	save := func(outcome string) {
+		b.run("save", chromedp.Click(`#save`))
+		b.waitFor("the save's outcome", fmt.Sprintf(`document.querySelector('#saveResult').className === %q`, outcome), 60*time.Second)
+	}
+	field := func(name string) string {
+		var v string
+		b.run("read "+name, chromedp.Evaluate(fmt.Sprintf(`document.querySelector('#editing').elements[%q].value`, name), &v))
+		return v
+	}
+
+	signInAs("eve")
+	b.waitFor("the Edit control", `!document.querySelector('#edit').hidden`, 10*time.Second)
+	b.run("open the form", chromedp.Click(`#edit`))
+	b.waitFor("the form", `!document.querySelector('#editing').hidden && document.querySelector('#problem').hidden`, 10*time.Second)
+	if got := field("title"); got != problem.Title {
+		t.Errorf("the form's title is %q, want %q", got, problem.Title)
+	}
+	if got := b.text("#referenceSolution .cm-content"); !strings.Contains(got, "input()") {
+		t.Errorf("the reference solution reads %q", got)
+	}
+	var rows int
+	b.run("count the test rows", chromedp.Evaluate(`document.querySelectorAll('#sampleTests .testRow, #hiddenTests .testRow').length`, &rows))
+	if want := len(problem.SampleTests) + len(problem.HiddenTests); rows != want {
+		t.Errorf("the form shows %d tests, want %d", rows, want)
+	}
+	if b.text("#statementPreview strong") == "" {
+		t.Errorf("the statement's preview has no bold text: %q", b.text("#statementPreview"))
+	}
+
+	// A new title: saved, checked, and shown to students.
+	const title = "Say hello, politely"
+	b.run("edit the title", chromedp.SetValue(`#editing input[name=title]`, title))
+	save("saved")
+	if got, want := b.text("#saveResult"), fmt.Sprintf("version %d", before.Version+1); !strings.Contains(got, want) {
+		t.Errorf("after saving the form reads %q, want %q", got, want)
+	}
+	b.screenshot("saved")
+	b.run("back to the problem", chromedp.Click(`#closeEditing`))
+	b.waitFor("the new title", fmt.Sprintf(`document.querySelector('#problemTitle').textContent === %q && [...document.querySelectorAll('#problems button')].some((b) => b.textContent === %[1]q)`, title), 10*time.Second)
+
+	// A wrong reference solution: refused by the sandbox check, with the
+	// failing tests' diffs, and nothing stored.
+	b.run("open the form", chromedp.Click(`#edit`))
+	b.waitFor("the form", `!document.querySelector('#editing').hidden`, 10*time.Second)
+	b.setCodeIn("#referenceSolution", "name = input()\nprint('Hello, world!')\nprint('Hi, ' + name + '!')\n")
+	save("refused")
+	refusal := b.text("#saveResult")
+	for _, want := range []string{"sandbox check refused", "The reference solution fails sample test 1: WRONG_ANSWER", "Differences:", "Hello, Ada!", "Hi, Ada!", "hidden test 1"} {
+		if !strings.Contains(refusal, want) {
+			t.Errorf("the refusal reads %q; want it to hold %q", refusal, want)
+		}
+	}
+	b.screenshot("refused")
+	stored := problemForEditing(t, server, ned, problem.ID)
+	if stored.Version != before.Version+1 || stored.ReferenceSolution != problem.ReferenceSolution || stored.Title != title {
+		t.Errorf("after the refusal the problem is at version %d, titled %q, with reference solution %q; want version %d unchanged", stored.Version, stored.Title, stored.ReferenceSolution, before.Version+1)
+	}
+
+	// Someone else saves meanwhile: CONFLICT. Loading their version keeps
+	// one's own edits to bring back, and saving then replaces theirs.
+	b.setCodeIn("#referenceSolution", problem.ReferenceSolution)
+	theirs := stored
+	theirs.Title = "Say hello (Ned's)"
+	var updated struct{ UpdateProblem struct{ Version int64 } }
+	graphqlAs(t, server, ned, updateProblemMutation, map[string]any{"in": problemInput(t, theirs)}, &updated)
+	const statement = "Print `Hello, world!`, then greet the person named on the input."
+	b.run("edit the statement", chromedp.SetValue(`#editing textarea[name=statement]`, statement))
+	save("refused")
+	conflict := b.text("#saveResult")
+	for _, want := range []string{"someone else saved", fmt.Sprintf("version %d", updated.UpdateProblem.Version), "They changed: title.", "You changed: statement."} {
+		if !strings.Contains(conflict, want) {
+			t.Errorf("the conflict reads %q; want it to hold %q", conflict, want)
+		}
+	}
+	b.screenshot("conflict")
+	b.run("load their version", chromedp.Evaluate(`[...document.querySelectorAll('#saveResult button')].find((b) => b.textContent === 'Load their version').click()`, nil))
+	if got := field("title"); got != theirs.Title {
+		t.Errorf("after loading their version the title is %q, want %q", got, theirs.Title)
+	}
+	if got := field("statement"); got == statement {
+		t.Errorf("after loading their version the statement is still the editor's")
+	}
+	b.run("bring my edits back", chromedp.Evaluate(`[...document.querySelectorAll('#saveResult button')].find((b) => b.textContent === 'Bring my edits back').click()`, nil))
+	if got := field("statement"); got != statement {
+		t.Errorf("after bringing the edits back the statement is %q, want %q", got, statement)
+	}
+	save("saved")
+	if got := problemForEditing(t, server, ned, problem.ID); got.Version != updated.UpdateProblem.Version+1 || got.Title != title || got.Statement != statement {
+		t.Errorf("after saving over the conflict the problem is %+v; want version %d with the editor's title and statement", got, updated.UpdateProblem.Version+1)
+	}
+	b.run("back to the problem", chromedp.Click(`#closeEditing`))
+	b.waitFor("the new statement", `document.querySelector('#statement').textContent.includes('greet the person')`, 10*time.Second)
+
+	// A student: no Edit control.
+	b.run("sign out", chromedp.Evaluate(`[...document.querySelectorAll('#account button')].find((b) => b.textContent === 'Sign out').click()`, nil))
+	b.waitFor("the sign-in form", `!document.querySelector('#signin').hidden`, 10*time.Second)
+	signInAs("ada")
+	var hidden bool
+	b.run("look for the Edit control", chromedp.Evaluate(`document.querySelector('#edit').hidden && document.querySelector('#editing').hidden`, &hidden))
+	if !hidden {
+		t.Error("a student sees the Edit control")
+	}
+	if got := b.text("#problemTitle"); got != title {
+		t.Errorf("the student sees the title %q, want %q", got, title)
+	}
+	b.screenshot("student")
 }

@@ -21,7 +21,8 @@ const internalMessage = "internal error: the server could not complete this requ
 // presentError gives every GraphQL error an extensions.code from the
 // documented set and a message a person can act on:
 //   - a *coderunner.Error keeps its code and message, and adds
-//     retryAfterMs (RATE_LIMITED) and resetsAt (QUOTA_EXCEEDED);
+//     retryAfterMs (RATE_LIMITED), resetsAt (QUOTA_EXCEEDED), current
+//     (CONFLICT) and failures (a content check's BAD_USER_INPUT);
 //   - an error gqlgen raised about the request itself (parse, validation,
 //     limits, APQ) is BAD_USER_INPUT, except PERSISTED_QUERY_NOT_FOUND;
 //   - anything else is our fault: INTERNAL, logged, reported to rep,
@@ -54,6 +55,9 @@ func present(ctx context.Context, log *slog.Logger, rep report.Reporter, err err
 		}
 		if domainErr.Current != nil {
 			gqlErr.Extensions["current"] = domainErr.Current
+		}
+		if domainErr.Failures != nil {
+			gqlErr.Extensions["failures"] = domainErr.Failures
 		}
 	case gqlErr.Err == nil && gqlErr.Extensions["code"] == string(coderunner.PersistedQueryNotFound):
 		gqlErr.Message = "PersistedQueryNotFound: send the query text with its hash once, then the hash alone"

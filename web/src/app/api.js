@@ -26,6 +26,7 @@ export class APIError extends Error {
     super(error.message);
     this.code = error.extensions?.code;
     this.retryAfterMs = error.extensions?.retryAfterMs;
+    this.extensions = error.extensions ?? {};
   }
 }
 

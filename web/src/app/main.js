@@ -1,12 +1,9 @@
 // The coderunner editor: choose a problem, write Python, run it with live
 // output and input(), and submit it to be graded test by test. It is the
 // reference client of the API (docs/web.md), written in plain DOM code.
-import { defaultKeymap, history as undoHistory, historyKeymap, indentWithTab } from '@codemirror/commands';
-import { python } from '@codemirror/lang-python';
-import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
-import { EditorState } from '@codemirror/state';
-import { drawSelection, EditorView, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
 import { APIError, explain, gql, setToken, signedIn, subscribe } from './api.js';
+import { codeEditor, getText, setText } from './code.js';
+import { closeEditing, editingOpen, initEditing, openEditing } from './editing.js';
 import { renderMarkdown } from './markdown.js';
 import './style.css';
 
@@ -71,6 +68,61 @@ function renderAccount() {
     $('quota').textContent = 'Sign in to submit your code and keep your progress.';
   }
   $('submit').disabled = !me;
+  showEditControl();
+}
+
+// ---- editing (editors and admins; the API refuses anyone else) ----
+
+const canEdit = () => me?.role === 'EDITOR' || me?.role === 'ADMIN';
+
+function showEditControl() {
+  $('edit').hidden = !(canEdit() && problem);
+}
+
+$('edit').onclick = async () => {
+  showAlert('');
+  try {
+    await openEditing(problem.id);
+    $('problem').hidden = true;
+  } catch (err) {
+    showAlert(explain(err));
+  }
+};
+
+initEditing({
+  onClose: () => {
+    $('problem').hidden = false;
+    $('edit').focus();
+  },
+  onSaved: (saved) => refreshProblem(saved).catch((err) => showAlert(explain(err))),
+});
+
+/** Shows a saved problem as students see it now. */
+async function refreshProblem(saved) {
+  if (problem?.id !== saved.id) return;
+  if (saved.draft) {
+    showEditNote(`Version ${saved.version} is a draft: students do not see this problem.`);
+    return;
+  }
+  // The server drops its cached copy as it saves; should this one come
+  // back stale, ask again a moment later.
+  let fresh;
+  for (let i = 0; i < 10; i++) {
+    ({ problem: fresh } = await gql(PROBLEM, { id: saved.id }));
+    if (fresh.title === saved.title && fresh.statement === saved.statement) break;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  if (problem?.id !== saved.id) return;
+  problem = fresh;
+  $('problemTitle').textContent = problem.title;
+  $('statement').replaceChildren(renderMarkdown(problem.statement));
+  await chooseAgeGroup(problem.level.ageGroup.slug, problem.level.id);
+  showEditNote(`Saved version ${saved.version}: this is what students see now.`);
+}
+
+function showEditNote(text) {
+  $('editNote').textContent = text;
+  $('editNote').hidden = !text;
 }
 
 function showSignIn() {
@@ -82,6 +134,7 @@ function showSignIn() {
 }
 
 async function signOut() {
+  if (!closeEditing()) return;
   try {
     await gql('mutation { signOut }');
   } catch {
@@ -170,6 +223,7 @@ $('ageGroup').onchange = (e) => chooseAgeGroup(e.target.value);
 $('level').onchange = (e) => chooseLevel(e.target.value);
 
 async function openProblem(id) {
+  if (editingOpen() && !closeEditing()) return;
   live?.stop();
   live = null;
   setRunning(false);
@@ -180,8 +234,10 @@ async function openProblem(id) {
   else chooseLevel(level.id);
   $('problemTitle').textContent = problem.title;
   $('statement').replaceChildren(renderMarkdown(problem.statement));
+  showEditNote('');
+  showEditControl();
   const code = localStorage.getItem(codeKey()) ?? problem.starterCode;
-  editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: code } });
+  setText(editor, code);
   $('output').replaceChildren();
   $('runStatus').textContent = '';
   $('resultsTitle').hidden = true;
@@ -193,26 +249,10 @@ const codeKey = () => `coderunner.code.${problem.id}`;
 
 // ---- the editor ----
 
-editor = new EditorView({
-  parent: $('editor'),
-  state: EditorState.create({
-    extensions: [
-      lineNumbers(),
-      undoHistory(),
-      drawSelection(),
-      highlightActiveLine(),
-      indentOnInput(),
-      bracketMatching(),
-      syntaxHighlighting(defaultHighlightStyle),
-      python(),
-      // Ctrl+Enter runs; Tab indents (Esc, then Tab, leaves the editor).
-      keymap.of([{ key: 'Mod-Enter', run: () => (startRun(), true) }, indentWithTab, ...defaultKeymap, ...historyKeymap]),
-      EditorView.contentAttributes.of({ 'aria-labelledby': 'editorLabel' }),
-      EditorView.updateListener.of((u) => {
-        if (u.docChanged && problem) localStorage.setItem(codeKey(), u.state.doc.toString());
-      }),
-    ],
-  }),
+// Ctrl+Enter runs.
+editor = codeEditor($('editor'), 'editorLabel', {
+  keys: [{ key: 'Mod-Enter', run: () => (startRun(), true) }],
+  onChange: (code) => problem && localStorage.setItem(codeKey(), code),
 });
 
 // ---- running ----
@@ -251,7 +291,7 @@ async function startRun() {
   $('runStatus').textContent = 'Starting…';
   setRunning(true);
   try {
-    const { run } = await gql(RUN, { code: editor.state.doc.toString() });
+    const { run } = await gql(RUN, { code: getText(editor) });
     follow({ id: run.id, seq: 0, problemId: problem.id, started: false, chunks: [] });
   } catch (err) {
     setRunning(false);
@@ -353,7 +393,7 @@ $('submit').onclick = async () => {
   $('verdict').textContent = 'Checking your code…';
   $('tests').replaceChildren();
   try {
-    const { submit } = await gql(SUBMIT, { problemId: problem.id, code: editor.state.doc.toString() });
+    const { submit } = await gql(SUBMIT, { problemId: problem.id, code: getText(editor) });
     const rows = Array.from({ length: submit.total }, (_, i) => {
       const li = document.createElement('li');
       li.textContent = `Test ${i + 1}: waiting…`;
