@@ -45,7 +45,10 @@ func TestAdversarial(t *testing.T) {
 			}},
 		{name: "CPU spin", code: "print('spinning')\nwhile True:\n    pass", status: coderunner.StatusTimeLimitExceeded,
 			check: func(t *testing.T, res coderunner.RunResult) {
-				if res.CPUMs < 900 || res.Signal != int(syscall.SIGXCPU) || res.Stdout != "spinning\n" {
+				// The kernel charges RLIMIT_CPU by scheduler ticks, the cgroup
+				// (CPUMs) exactly: on a loaded host SIGXCPU may come when the
+				// cgroup has counted somewhat under the 1 s limit.
+				if res.CPUMs < 800 || res.Signal != int(syscall.SIGXCPU) || res.Stdout != "spinning\n" {
 					t.Errorf("cpu %d ms, signal %d, stdout %q: want the CPU limit (SIGXCPU) to stop it, its output kept", res.CPUMs, res.Signal, res.Stdout)
 				}
 			}},
