@@ -56,7 +56,7 @@ func hookConnection(conn sqlite.ExecQuerierContext, dsn string) error {
 	}
 	return r.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, index, table, _, _ string) sqlite.AuthorizerReturnCode {
 		if action == sqlite.AuthCreateIndex && index == table+"__id_" { // FerretDB's name: <table>_ + "_id_"
-			s.indexes.Go(func() { createIDPathIndex(dsn, table) })
+			s.indexLater(dsn, table)
 		}
 		return sqlite.AuthorizerOK
 	})
@@ -75,27 +75,81 @@ func serverOf(dsn string) *Server {
 	return found
 }
 
-// createIDPathIndex creates table's index once FerretDB's statement that
-// the authorizer saw has committed: until then the table may not exist
-// for another connection, so it tries again for a while.
-func createIDPathIndex(dsn, table string) {
-	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, idPathIndex(table), table)
-	for try := 0; try < 100; try++ {
-		if err := execOnce(dsn, q); err == nil || !strings.Contains(err.Error(), "no such table") {
-			return // done, or not to be done: lookups scan, as before
-		}
+// waiting holds, by database, the tables whose index is yet to be made.
+var waiting = struct {
+	sync.Mutex
+	tables map[string][]string // DSN → tables
+}{tables: map[string][]string{}}
+
+// indexLater has table's index made soon, with those of the tables
+// created about the same time in its database: a store creates a dozen
+// collections at once, and each index changes the schema, which every
+// connection to the database then reads again.
+func (s *Server) indexLater(dsn, table string) {
+	waiting.Lock()
+	defer waiting.Unlock()
+	if len(waiting.tables[dsn]) == 0 {
+		s.indexes.Go(func() { indexWaiting(dsn) })
+	}
+	waiting.tables[dsn] = append(waiting.tables[dsn], table)
+}
+
+// indexWaiting makes the indexes of the tables waiting in a database, in
+// one transaction, until none is left. It tries again for a while if that
+// fails: FerretDB's statement that the authorizer saw may not have
+// committed yet (its table does not exist yet for another connection), or
+// another writer held the database. Past that it gives up: lookups scan,
+// as before.
+func indexWaiting(dsn string) {
+	for try := 0; ; try++ {
 		time.Sleep(10 * time.Millisecond)
+		waiting.Lock()
+		tables := waiting.tables[dsn]
+		waiting.Unlock()
+		err := createIDPathIndexes(dsn, tables)
+		waiting.Lock()
+		if err == nil || try == 100 {
+			// Those made (or given up); any added since are next.
+			waiting.tables[dsn] = waiting.tables[dsn][len(tables):]
+		}
+		done := len(waiting.tables[dsn]) == 0
+		if done {
+			delete(waiting.tables, dsn)
+		}
+		waiting.Unlock()
+		if done {
+			return
+		}
+		if err == nil {
+			try = 0
+		}
 	}
 }
 
-// execOnce runs q on a connection of its own, closed at once: FerretDB
-// deletes a database's file when the database is dropped.
-func execOnce(dsn, q string) error {
-	db, err := sql.Open("sqlite", dsn)
+// createIDPathIndexes makes the tables' indexes in one transaction, on a
+// connection of its own, closed at once: FerretDB deletes a database's
+// file when the database is dropped, and mode=rw keeps SQLite from making
+// it again.
+func createIDPathIndexes(dsn string, tables []string) error {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", dsn+sep+"mode=rw")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	_, err = db.Exec(q)
-	return err
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, table := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, idPathIndex(table), table)
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
