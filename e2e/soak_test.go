@@ -32,9 +32,9 @@ import (
 // back down once the abusers stop.
 //
 // In CI it runs in its short form; by hand, CODERUNNER_SOAK sets how long
-// the abusers run:
+// the abusers run (built without -race, the latency target is asserted):
 //
-//	CODERUNNER_SOAK=5m go test -race -count=1 -timeout 30m ./e2e -run Soak -v
+//	CODERUNNER_SOAK=5m go test -count=1 -timeout 30m ./e2e -run Soak -v
 
 const (
 	// shortSoak is how long the abusers run in the short form: with the
