@@ -98,32 +98,35 @@ func (s *Server) indexLater(dsn, table string) {
 // one transaction, until none is left. It tries again for a while if that
 // fails: FerretDB's statement that the authorizer saw may not have
 // committed yet (its table does not exist yet for another connection), or
-// another writer held the database. Past that it gives up: lookups scan,
-// as before.
+// another writer held the database. Past that it gives up on those tables:
+// their lookups scan, as before.
 func indexWaiting(dsn string) {
-	for try := 0; ; try++ {
+	for tries := 1; ; tries++ {
 		time.Sleep(10 * time.Millisecond)
 		waiting.Lock()
 		tables := waiting.tables[dsn]
 		waiting.Unlock()
-		err := createIDPathIndexes(dsn, tables)
-		waiting.Lock()
-		if err == nil || try == 100 {
-			// Those made (or given up); any added since are next.
-			waiting.tables[dsn] = waiting.tables[dsn][len(tables):]
+		if err := createIDPathIndexes(dsn, tables); err != nil && tries < 100 {
+			continue // these (and any added since) again
 		}
-		done := len(waiting.tables[dsn]) == 0
-		if done {
-			delete(waiting.tables, dsn)
-		}
-		waiting.Unlock()
-		if done {
+		if !doneWith(dsn, len(tables)) {
 			return
 		}
-		if err == nil {
-			try = 0
-		}
+		tries = 0 // those added since
 	}
+}
+
+// doneWith takes the first n tables waiting in a database off the list and
+// reports whether more are waiting.
+func doneWith(dsn string, n int) (more bool) {
+	waiting.Lock()
+	defer waiting.Unlock()
+	waiting.tables[dsn] = waiting.tables[dsn][n:]
+	if len(waiting.tables[dsn]) == 0 {
+		delete(waiting.tables, dsn)
+		return false
+	}
+	return true
 }
 
 // createIDPathIndexes makes the tables' indexes in one transaction, on a
