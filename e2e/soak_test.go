@@ -32,9 +32,9 @@ import (
 // back down once the abusers stop.
 //
 // In CI it runs in its short form; by hand, CODERUNNER_SOAK sets how long
-// the abusers run:
+// the abusers run (built without -race, the latency target is asserted):
 //
-//	CODERUNNER_SOAK=5m go test -race -count=1 -timeout 30m ./e2e -run Soak -v
+//	CODERUNNER_SOAK=5m go test -count=1 -timeout 30m ./e2e -run Soak -v
 
 const (
 	// shortSoak is how long the abusers run in the short form: with the
@@ -332,11 +332,11 @@ func (h *honestClient) run(api *proc) (time.Duration, error) {
 }
 
 // honestLoad runs every client's runs until ctx ends and returns their
-// latencies; every failed run is an error.
-func honestLoad(ctx context.Context, api *proc, clients []*honestClient) ([]time.Duration, error) {
+// latencies, in the order they finished; every failed run is an error.
+func honestLoad(ctx context.Context, api *proc, clients []*honestClient) ([]timedLatency, error) {
 	var (
 		mu        sync.Mutex
-		latencies []time.Duration
+		latencies []timedLatency
 		errs      []error
 		wg        sync.WaitGroup
 	)
@@ -350,7 +350,7 @@ func honestLoad(ctx context.Context, api *proc, clients []*honestClient) ([]time
 				if err != nil {
 					errs = append(errs, err)
 				} else {
-					latencies = append(latencies, took)
+					latencies = append(latencies, timedLatency{time.Now(), took})
 				}
 				mu.Unlock()
 				sleepCtx(ctx, honestThink)
@@ -819,10 +819,16 @@ func soakPhase(t *testing.T, c *cluster, api *proc, honest []*honestClient, d ti
 	if abuse != nil {
 		abuse(ctx, &abusers)
 	}
-	latencies, err := honestLoad(ctx, api, honest)
+	begin := time.Now()
+	timed, err := honestLoad(ctx, api, honest)
 	if err != nil {
 		t.Errorf("honest runs failed: %v", err)
 	}
+	latencies := make([]time.Duration, len(timed))
+	for i, l := range timed {
+		latencies[i] = l.took
+	}
+	logByMinute(t, begin, timed)
 	abusers.Wait()
 	stopWatching()
 	wg.Wait()
@@ -833,6 +839,37 @@ func soakPhase(t *testing.T, c *cluster, api *proc, honest []*honestClient, d ti
 		t.Fatal("no honest run finished")
 	}
 	return latencies, w.peak
+}
+
+// timedLatency is an honest run's latency and when it finished.
+type timedLatency struct {
+	at   time.Time
+	took time.Duration
+}
+
+// logByMinute logs the p50 and p95 of each minute of a phase longer than
+// two, to show whether the latency drifts as the soak goes on.
+func logByMinute(t *testing.T, begin time.Time, timed []timedLatency) {
+	t.Helper()
+	var minutes [][]time.Duration
+	for _, l := range timed {
+		m := int(l.at.Sub(begin) / time.Minute)
+		for len(minutes) <= m {
+			minutes = append(minutes, nil)
+		}
+		minutes[m] = append(minutes[m], l.took)
+	}
+	if len(minutes) < 3 {
+		return
+	}
+	var b strings.Builder
+	for m, ls := range minutes {
+		if len(ls) > 0 {
+			fmt.Fprintf(&b, "\n\tminute %d: %d runs, p50 %v, p95 %v", m+1, len(ls),
+				stats.Percentile(ls, 50).Round(time.Millisecond), stats.Percentile(ls, 95).Round(time.Millisecond))
+		}
+	}
+	t.Logf("honest runs by minute:%s", b.String())
 }
 
 // guestBigRun runs bigProgram as the abusive guest and waits for it to

@@ -29,7 +29,11 @@
 // curriculum writes take (holds.go).
 //
 // It uses only what FerretDB v1 (the test peer) supports: no transactions,
-// $lookup, TTL indexes, change streams or multi-accumulator $group.
+// $lookup, TTL indexes, change streams or multi-accumulator $group. FerretDB
+// v1 hands its backend only filters on _id alone ({_id: <string>}); with
+// any other filter it reads and decodes every document of the collection,
+// so what is done once per run or per test (a conditional update) filters
+// on _id alone there (replaceIfStatus).
 // FerretDB v1 does not make even one document's update atomic ($inc loses
 // increments, a conditional update can match twice), so conditional
 // updates cannot settle a race: curriculum writes exclude each other with
@@ -45,6 +49,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -95,6 +101,10 @@ type Store struct {
 	claims      *mongo.Collection
 	usageDays   *mongo.Collection
 	runnerUsage *mongo.Collection
+	// idFiltersOnly is set on FerretDB v1, which looks documents up in
+	// its backend only by a filter on _id alone: conditional updates
+	// check the status themselves (see replaceIfStatus).
+	idFiltersOnly bool
 }
 
 var _ coderunner.Store = (*Store)(nil)
@@ -103,6 +113,12 @@ var _ coderunner.Store = (*Store)(nil)
 // needs (idempotently). The database is the URI's path, "coderunner" if it
 // has none: mongodb://host:27017/curriculum uses "curriculum".
 func Open(ctx context.Context, uri string) (*Store, error) {
+	return openWith(ctx, uri, options.Client())
+}
+
+// openWith is Open with client options of the caller's (a test's monitor)
+// besides the URI's.
+func openWith(ctx context.Context, uri string, opts *options.ClientOptions) (*Store, error) {
 	cs, err := connstring.ParseAndValidate(uri)
 	if err != nil {
 		return nil, fmt.Errorf("mongo store: parse URI: %w", err)
@@ -111,7 +127,7 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	client, err := mongo.Connect(opts.ApplyURI(uri))
 	if err != nil {
 		return nil, fmt.Errorf("mongo store: connect: %w", err)
 	}
@@ -138,7 +154,34 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if s.idFiltersOnly, err = isFerretDBv1(ctx, db); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return s, nil
+}
+
+// isFerretDBv1 reports whether the server is FerretDB before version 2:
+// its buildInfo has a ferretdbVersion ("unknown" when embedded, as in the
+// tests), and v2, on DocumentDB, filters and updates as MongoDB does.
+func isFerretDBv1(ctx context.Context, db *mongo.Database) (bool, error) {
+	var info struct {
+		FerretDB *string `bson:"ferretdbVersion"`
+	}
+	if err := db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("mongo store: buildInfo: %w", err)
+	}
+	return info.FerretDB != nil && ferretDBMajor(*info.FerretDB) < 2, nil
+}
+
+// ferretDBMajor is the major version of a FerretDB version ("v1.24.2"),
+// 1 if it has none.
+func ferretDBMajor(version string) int {
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	if n, err := strconv.Atoi(major); err == nil {
+		return n
+	}
+	return 1
 }
 
 // createIndexes creates the indexes that back the ordered reads and the

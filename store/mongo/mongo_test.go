@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // open opens a store on a database of its own, dropped and disconnected in
 // t's cleanup.
-func open(t *testing.T) *mongo.Store {
+func open(t testing.TB) *mongo.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -46,8 +46,21 @@ func open(t *testing.T) *mongo.Store {
 	return s
 }
 
+// TestConformance runs the suite on the store as it talks to FerretDB v1:
+// its conditional updates filtered on _id alone, the status checked by the
+// store.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) coderunner.Store { return open(t) })
+}
+
+// TestConformanceMongoDBFilters runs the suite's tests of the conditional
+// updates on the store as it talks to MongoDB: the status in the filter.
+func TestConformanceMongoDBFilters(t *testing.T) {
+	storetest.RunOnly(t, func(t *testing.T) coderunner.Store {
+		s := open(t)
+		mongo.UseConditionalFilters(s)
+		return s
+	}, "RunNotFound", "UpdateRun", "SubmissionRoundTrip", "UpdateSubmission", "UnfinishedSubmissions")
 }
 
 func TestOpen(t *testing.T) {
@@ -83,4 +96,10 @@ func TestOpen(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkRunsAsTheyGrow: see storetest.BenchRunsAsTheyGrow. The large
+// runs are 320 KiB each.
+func BenchmarkRunsAsTheyGrow(b *testing.B) {
+	storetest.BenchRunsAsTheyGrow(b, func(b *testing.B) coderunner.Store { return open(b) }, 100, 500)
 }

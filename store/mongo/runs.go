@@ -2,7 +2,9 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -148,7 +150,7 @@ func unfinished[D domainDoc[V], V any, S ~string](ctx context.Context, coll *mon
 
 // UpdateRun replaces a run whose status is one of from.
 func (s *Store) UpdateRun(ctx context.Context, r coderunner.Run, from ...coderunner.RunStatus) (bool, error) {
-	return replaceIfStatus(ctx, s.runs, r.ID, coderunner.UpdatableFrom(from), runToDoc(r))
+	return replaceIfStatus(ctx, s, s.runs, r.ID, coderunner.UpdatableFrom(from), runToDoc(r))
 }
 
 // afterCursor is the $or that keeps the documents after (createdAt, id) in
@@ -167,15 +169,42 @@ func afterCursor(createdAt time.Time, id, op string) bson.E {
 
 // replaceIfStatus replaces the document of coll with _id id by doc if its
 // status is one of from, and reports whether it did; with from empty it
-// replaces nothing. The filter on status makes the check and the write one
-// operation.
-func replaceIfStatus[S ~string](ctx context.Context, coll *mongo.Collection, id string, from []S, doc any) (bool, error) {
+// replaces nothing.
+//
+// On MongoDB the filter on status makes the check and the write one atomic
+// operation, which the _id index answers. FerretDB v1 is given a filter on
+// _id alone instead, after reading the status by _id and checking it here:
+// any other filter makes FerretDB v1 read and decode every document of the
+// collection in Go (it hands its backend only {_id: <string>}), which cost
+// hundreds of milliseconds per update once the runs collection held a few
+// dozen large runs (BenchmarkRunsAsTheyGrow). Atomicity is not lost by
+// this: FerretDB v1 carries out a filtered update as a read and then a
+// write by _id anyway, with the same race between them (see the package
+// comment); the window is one round trip wider.
+func replaceIfStatus[S ~string](ctx context.Context, s *Store, coll *mongo.Collection, id string, from []S, doc any) (bool, error) {
 	if len(from) == 0 {
 		return false, nil
 	}
 	filter := bson.D{
 		{Key: "_id", Value: id},
 		{Key: "status", Value: bson.D{{Key: "$in", Value: from}}},
+	}
+	if s.idFiltersOnly {
+		var stored struct {
+			Status S `bson:"status"`
+		}
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}})).Decode(&stored)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("mongo store: read %s %q: %w", coll.Name(), id, err)
+		}
+		if !slices.Contains(from, stored.Status) {
+			return false, nil
+		}
+		filter = bson.D{{Key: "_id", Value: id}}
 	}
 	res, err := coll.ReplaceOne(ctx, filter, doc)
 	if err != nil {

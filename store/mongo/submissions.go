@@ -87,7 +87,7 @@ func (s *Store) Submission(ctx context.Context, id string) (coderunner.Submissio
 
 // UpdateSubmission replaces a submission whose status is one of from.
 func (s *Store) UpdateSubmission(ctx context.Context, sub coderunner.Submission, from ...coderunner.SubmissionStatus) (bool, error) {
-	return replaceIfStatus(ctx, s.submissions, sub.ID, coderunner.SubmissionUpdatableFrom(from), submissionToDoc(sub))
+	return replaceIfStatus(ctx, s, s.submissions, sub.ID, coderunner.SubmissionUpdatableFrom(from), submissionToDoc(sub))
 }
 
 // Submissions returns a keyset page of owner's submissions, newest first:

@@ -11,7 +11,7 @@ import (
 	"coderunner/store/storetest"
 )
 
-func open(t *testing.T, path string) *sqlite.Store {
+func open(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), path)
 	if err != nil {
@@ -81,4 +81,12 @@ func TestReopenAccounts(t *testing.T) {
 	if err != nil || gotSession != sess {
 		t.Errorf("after reopening, Session = %+v, %v; want %+v", gotSession, err, sess)
 	}
+}
+
+// BenchmarkRunsAsTheyGrow: see storetest.BenchRunsAsTheyGrow; the
+// baseline for the MongoDB store's.
+func BenchmarkRunsAsTheyGrow(b *testing.B) {
+	storetest.BenchRunsAsTheyGrow(b, func(b *testing.B) coderunner.Store {
+		return open(b, filepath.Join(b.TempDir(), "coderunner.db"))
+	}, 100, 500)
 }

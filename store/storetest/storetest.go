@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,13 @@ import (
 // Run runs the conformance suite. open must return a fresh, empty store for
 // the test it is given and register the store's cleanup itself.
 func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
+	RunOnly(t, open)
+}
+
+// RunOnly runs the suite's tests with the given names (all with none):
+// for a store that does some things two ways, the tests of the other way.
+// A name the suite does not have fails the test.
+func RunOnly(t *testing.T, open func(t *testing.T) coderunner.Store, names ...string) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s coderunner.Store)
@@ -103,10 +111,20 @@ func Run(t *testing.T, open func(t *testing.T) coderunner.Store) {
 		{"UsageDays", testUsageDays},
 		{"RunnerUsage", testRunnerUsage},
 	}
+	known := map[string]bool{}
 	for _, tt := range append(tests, editingTests...) {
+		known[tt.name] = true
+		if len(names) > 0 && !slices.Contains(names, tt.name) {
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
 		})
+	}
+	for _, name := range names {
+		if !known[name] {
+			t.Errorf("the conformance suite has no test %q", name)
+		}
 	}
 }
 

@@ -21,7 +21,9 @@
 //
 // FerretDB v1 lacks transactions, change streams, TTL indexes and $lookup,
 // and gets $group with more than one accumulator wrong; code tested against
-// it must not rely on them.
+// it must not rely on them. Its SQLite backend would scan a table for every
+// lookup by _id: the servers started here have an index it uses
+// (idindex.go).
 package mongotest
 
 import (
@@ -33,6 +35,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,7 +48,9 @@ type Server struct {
 	uri     string
 	cancel  context.CancelFunc
 	done    chan struct{}
-	tempDir string // removed by Stop when New created it
+	tempDir string         // removed by Stop when New created it
+	dir     string         // the SQLite files' directory, with a trailing /
+	indexes sync.WaitGroup // creating indexes (idindex.go)
 }
 
 // New starts FerretDB on a free port of 127.0.0.1 with its SQLite files in
@@ -81,7 +86,8 @@ func New(dir string) (*Server, error) {
 		return nil, fmt.Errorf("mongotest: start FerretDB: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cancel: cancel, done: make(chan struct{}), tempDir: tempDir}
+	s := &Server{cancel: cancel, done: make(chan struct{}), tempDir: tempDir, dir: filepath.ToSlash(abs) + "/"}
+	indexIDPaths(s.dir, s)
 	go func() {
 		defer close(s.done)
 		_ = f.Run(ctx) // returns nil once ctx is canceled
@@ -102,6 +108,8 @@ func (s *Server) Stop() {
 	case <-s.done:
 	case <-time.After(30 * time.Second):
 	}
+	s.indexes.Wait()
+	idIndexed.Delete(s.dir)
 	if s.tempDir != "" {
 		os.RemoveAll(s.tempDir)
 	}
