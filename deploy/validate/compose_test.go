@@ -87,7 +87,7 @@ func TestCompose(t *testing.T) {
 		}
 		for k := range s.Environment {
 			if !f.documented[k] {
-				t.Errorf("%s: %s is not in the README's configuration table", name, k)
+				t.Errorf("%s: %s is not in docs/configuration.md's table", name, k)
 			}
 		}
 		for _, req := range f.requiredInProduction {

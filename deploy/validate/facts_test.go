@@ -20,7 +20,7 @@ import (
 var repo = filepath.Join("..", "..")
 
 // facts is what the deployment must agree with, read from the main
-// module's source and README (this module imports nothing from it).
+// module's source and docs (this module imports nothing from it).
 type facts struct {
 	// defaults of the configuration variables given a default by
 	// loadConfig's env and duration helpers (cmd/coderunner/config.go).
@@ -34,7 +34,7 @@ type facts struct {
 	// stream and group: the Redis stream of jobs and the workers'
 	// consumer group (broker/redis), with the default key prefix.
 	stream, group string
-	// documented: every variable in the README's configuration table.
+	// documented: every variable in docs/configuration.md's table.
 	documented map[string]bool
 }
 
@@ -163,7 +163,7 @@ func readFacts() (facts, error) {
 		f.stream = prefix + jobs
 	}
 
-	if f.documented, err = readmeVariables(); err != nil {
+	if f.documented, err = documentedVariables(); err != nil {
 		return f, err
 	}
 
@@ -176,7 +176,7 @@ func readFacts() (facts, error) {
 		"shutdownGrace (app.go)":                       f.shutdownGrace > 0,
 		"the consumer group (broker/redis)":            f.group != "",
 		"the jobs stream's key (broker/redis)":         f.stream != "",
-		"the README's configuration table":             len(f.documented) > 0,
+		"docs/configuration.md's table":                len(f.documented) > 0,
 	} {
 		if !ok {
 			missing = append(missing, what)
@@ -240,27 +240,22 @@ func durationExpr(e ast.Expr) (time.Duration, bool) {
 	return 0, false
 }
 
-// readmeVariables returns the variables the README's configuration table
+// documentedVariables returns the variables docs/configuration.md's table
 // documents: each row's first cell names one or more, such as
 // "`GOGC`, `GOMEMLIMIT`" or "`CODERUNNER_QUOTA_STUDENT`, `_EDITOR`" (the
 // last one short for CODERUNNER_QUOTA_EDITOR).
-func readmeVariables() (map[string]bool, error) {
-	file, err := os.Open(filepath.Join(repo, "README.md"))
+func documentedVariables() (map[string]bool, error) {
+	file, err := os.Open(filepath.Join(repo, "docs", "configuration.md"))
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
 	names := map[string]bool{}
 	code := regexp.MustCompile("`([A-Z_][A-Z0-9_]*)`")
-	inSection := false
 	scan := bufio.NewScanner(file)
 	for scan.Scan() {
 		line := scan.Text()
-		if strings.HasPrefix(line, "## ") {
-			inSection = line == "## Configuration"
-			continue
-		}
-		if !inSection || !strings.HasPrefix(line, "| `") {
+		if !strings.HasPrefix(line, "| `") {
 			continue
 		}
 		cell := strings.Split(line, "|")[1]
@@ -281,10 +276,10 @@ func readmeVariables() (map[string]bool, error) {
 func TestFacts(t *testing.T) {
 	f := sourceFacts(t)
 	// Spot checks that the readers read what they should: if one of these
-	// fails, the reader (or the README's table) broke, not a manifest.
+	// fails, the reader (or docs/configuration.md's table) broke, not a manifest.
 	for _, name := range []string{"CODERUNNER_QUOTA_EDITOR", "GOMEMLIMIT", "MONGODB_URI", "SENTRY_DSN", "CODERUNNER_GRACE"} {
 		if !f.documented[name] {
-			t.Errorf("README's configuration table: %s not found among %d variables", name, len(f.documented))
+			t.Errorf("docs/configuration.md's table: %s not found among %d variables", name, len(f.documented))
 		}
 	}
 	if f.stream == "" || !strings.HasSuffix(f.stream, "jobs") {

@@ -602,13 +602,13 @@ func (m *manifests) checkNetwork(t *testing.T, f facts, overlay bool) {
 }
 
 // checkConfiguration: every variable the pods are given exists (the
-// README's table), secrets come from the Secret and nowhere else, and an
+// docs/configuration.md's table), secrets come from the Secret and nowhere else, and an
 // overlay pins what it deploys.
 func (m *manifests) checkConfiguration(t *testing.T, f facts, secretKeys map[string]bool, overlay bool) {
 	for name, cm := range m.configMaps {
 		for k, v := range cm.Data {
 			if !f.documented[k] {
-				t.Errorf("ConfigMap %s: %s is not in the README's configuration table", name, k)
+				t.Errorf("ConfigMap %s: %s is not in docs/configuration.md's table", name, k)
 			}
 			if secretKeys[k] || looksSecret(v) {
 				t.Errorf("ConfigMap %s: %s holds a secret: it belongs in the Secret (%s)", name, k, secretExample)
@@ -620,7 +620,7 @@ func (m *manifests) checkConfiguration(t *testing.T, f facts, secretKeys map[str
 		c := &d.Spec.Template.Spec.Containers[0]
 		for _, e := range c.Env {
 			if !f.documented[e.Name] {
-				t.Errorf("%s: %s is not in the README's configuration table", name, e.Name)
+				t.Errorf("%s: %s is not in docs/configuration.md's table", name, e.Name)
 			}
 			switch {
 			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
