@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"coderunner"
 )
@@ -335,4 +336,58 @@ func TestJailSlotsRunAsTheirOwnHostUIDs(t *testing.T) {
 	if res.Stdout != "65534 65534\n" {
 		t.Errorf("inside the jail: %q, want 65534 65534", res.Stdout)
 	}
+}
+
+// killAllButTheLauncher, run inside a container, SIGKILLs every process
+// but PID 1 and itself and prints how many it killed.
+const killAllButTheLauncher = `import os, signal
+pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+print(len(pids))`
+
+// TestJailLostBetweenRuns: a launcher makes each run's jail before the
+// run's request comes, and the jail's processes wait in the container
+// meanwhile. Should they be gone when it comes (nothing in the container
+// but the launcher could end them; the OOM killer after a memory change),
+// the run gets a fresh jail, in the same container.
+func TestJailLostBetweenRuns(t *testing.T) {
+	ex := newTestExecutorIn(t, ModeJail, 1)
+	ids := containerLog(ex)
+	run(t, ex, coderunner.RunRequest{Code: `print("before")`})
+	if killed := execIn(t, (*ids)[0], "python3", "-c", killAllButTheLauncher); killed != "2\n" {
+		t.Fatalf("killed %q processes besides the launcher: want 2, the next run's jail (its init and program)", killed)
+	}
+	after := run(t, ex, coderunner.RunRequest{Code: `print("after")`})
+	if after.Status != coderunner.StatusCompleted || after.Stdout != "after\n" {
+		t.Fatalf("run after the jail was lost: %+v", after)
+	}
+	if (*ids)[1] != (*ids)[0] {
+		t.Error("the run after got another container: want the same, with a fresh jail")
+	}
+}
+
+// execIn runs cmd in container id, as its user, and returns its stdout;
+// it fails the test unless cmd exits 0.
+func execIn(t *testing.T, id string, cmd ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	created, err := engine.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatalf("exec in %s: %v", shortID(id), err)
+	}
+	conn, err := engine.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		t.Fatalf("exec in %s: attach: %v", shortID(id), err)
+	}
+	defer conn.Close()
+	var stdout, stderr strings.Builder
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, conn.Reader); err != nil {
+		t.Fatalf("exec in %s: %v", shortID(id), err)
+	}
+	inspect, err := engine.ContainerExecInspect(ctx, created.ID)
+	if err != nil || inspect.ExitCode != 0 {
+		t.Fatalf("exec %v in %s: exit %d, %v; stderr %q", cmd, shortID(id), inspect.ExitCode, err, stderr.String())
+	}
+	return stdout.String()
 }

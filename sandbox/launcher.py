@@ -25,13 +25,15 @@ start-up. The launcher then:
 In container mode (the default) it then exits, which ends the container:
 one container per run. In jail mode (CODERUNNER_LAUNCHER_MODE=jail in its
 environment) it goes back to step 2 for the next run, and runs each program
-in a jail of its own instead (see start_jailed): fresh user, mount, PID,
-IPC, network and UTS namespaces, a fresh size-limited tmpfs on /tmp, a
-fresh /proc that shows only the jail, and a strict seccomp filter of its
-own; when the program's main process ends, the jail's PID namespace ends
-and the kernel kills whatever it left. The launcher keeps nothing of a run
-but its figures, and says in the STATUS frame whether the run left
-anything behind, so that the executor retires the container.
+in a jail of its own instead (see Jail): fresh user, mount, PID, IPC,
+network and UTS namespaces, a fresh size-limited tmpfs on /tmp, a fresh
+/proc that shows only the jail, and a strict seccomp filter of its own;
+when the program's main process ends, the jail's PID namespace ends and
+the kernel kills whatever it left. Each jail is made before its request
+arrives, once the run before has ended entirely, and its program's process
+waits in it ready to exec: a run pays only the exec. The launcher keeps
+nothing of a run but its figures, and says in the STATUS frame whether the
+run left anything behind, so that the executor retires the container.
 
 Before it says it is ready, the launcher ignores SIGINT and installs a
 seccomp filter that refuses io_uring, for itself and all it starts.
@@ -545,8 +547,10 @@ with _g:
 '''
 
 
-def exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed):
-    """In the forked child: become the program. Never returns."""
+def become_program(out_w, err_w, jailed):
+    """In the forked child: everything of becoming the program that does not
+    depend on its request (a jail's program does this before the request
+    arrives). Ends with the program's output on out_w and err_w."""
     # Forked children inherit the launcher's non-dumpable flag, which
     # makes their /proc files root's; exec would reset it anyway.
     LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
@@ -560,14 +564,8 @@ def exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed):
     # with the defaults, as from a shell (Python then sets its own).
     for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    os.dup2(stdin_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    # Every other descriptor the launcher holds is close-on-exec,
-    # Python's default for the files and pipes it makes (PEP 446).
-    # RLIMIT_CPU counts whole seconds: the soft limit sends SIGXCPU, the
-    # hard one a second later SIGKILL, for a program that catches SIGXCPU.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     os.chdir(WORKDIR)
     if jailed:
         # The jail's user namespace gave this process every capability in
@@ -576,7 +574,24 @@ def exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed):
         for cap in range(CAP_LAST + 1):
             LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
         install_filter(jail_filter())
+
+
+def exec_program(stdin_fd, cpu_s, argv):
+    """In the child become_program prepared: run the program. Never returns."""
+    os.dup2(stdin_fd, 0)
+    # Every other descriptor the launcher holds is close-on-exec,
+    # Python's default for the files and pipes it makes (PEP 446).
+    # RLIMIT_CPU counts whole seconds: the soft limit sends SIGXCPU, the
+    # hard one a second later SIGKILL, for a program that catches SIGXCPU.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     os.execve(sys.executable, argv, PROGRAM_ENV)
+
+
+def program_argv(silent_prompts):
+    argv = [sys.executable, "-I", "-u", PROGRAM]
+    if silent_prompts:
+        argv[3:] = ["-c", SILENT_PROMPTS_MAIN, PROGRAM]
+    return argv
 
 
 def write_source(source):
@@ -584,18 +599,107 @@ def write_source(source):
         f.write(source)
 
 
-def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, argv, exec_w, report_w):
-    """PID 1 of the jail: start the program, reap everything, and when the
-    program's main process ends report on it on report_w and exit, which
-    makes the kernel kill whatever is left in the jail. Never returns."""
+def write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def read_exactly(fd, size):
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise EOFError("the launcher went away")
+        data += chunk
+    return data
+
+
+# What the launcher tells a prepared jail's program when its request comes:
+# its CPU limit in seconds, whether it is interactive, whether its prompts
+# are silent, and the size of the source that follows.
+GO = struct.Struct(">IIBB")
+
+
+class Jail:
+    """The next run's jail (jail mode), made while the launcher waits for
+    the run's request, so that a run pays none of it: fresh namespaces and
+    /tmp, the jail's init, and under it the program's process, filtered and
+    ready to exec as soon as it is told its request on go_w. Its stdin will
+    be stdin_file (the request's stdin, written there) or, for an
+    interactive run, the pipe whose write end is stdin_w."""
+
+    def __init__(self, init, out_r, err_r, exec_r, report_r, go_w, stdin_file, stdin_w):
+        self.init, self.exec_r, self.report_r, self.go_w = init, exec_r, report_r, go_w
+        self.streams = {out_r: b"O", err_r: b"E"}
+        self.stdin_file, self.stdin_w = stdin_file, stdin_w
+
+    def alive(self):
+        """Whether the jail's init still waits (nothing in the container but
+        the launcher could end it; the OOM killer after a memory change)."""
+        try:
+            return os.waitpid(self.init, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            return False
+
+    def close(self):
+        for fd in (*self.streams, self.exec_r, self.report_r, self.go_w, self.stdin_file, self.stdin_w):
+            os.close(fd)
+
+    def start(self, source, stdin_data, cpu_s, interactive, silent_prompts):
+        """Run the request in the jail: returns the stdin pipe's write end
+        for an interactive run, else None."""
+        if interactive:
+            os.close(self.stdin_file)
+            stdin_w = self.stdin_w
+        else:
+            # One open file, shared with the jail: it reads from the start.
+            write_all(self.stdin_file, stdin_data)
+            os.lseek(self.stdin_file, 0, os.SEEK_SET)
+            os.close(self.stdin_file)
+            os.close(self.stdin_w)
+            stdin_w = None
+        write_all(self.go_w, GO.pack(cpu_s, len(source), interactive, silent_prompts) + source)
+        os.close(self.go_w)
+        return stdin_w
+
+
+def fork_into(body, failures):
+    """Fork a child that runs body and then exits, never returning here;
+    what body raises is written to failures, where the launcher reads why
+    a program did not start. Returns the child's pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+        except BaseException as e:
+            try:
+                os.write(failures, repr(e).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(127)
+    return pid
+
+
+def run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w):
+    """The program's process in a prepared jail: ready itself, wait for
+    the request, exec it. Never returns."""
+    become_program(out_w, err_w, jailed=True)
+    cpu_s, size, interactive, silent_prompts = GO.unpack(read_exactly(go_r, GO.size))
+    write_source(read_exactly(go_r, size))
+    exec_program(stdin_r if interactive else stdin_file, cpu_s, program_argv(silent_prompts))
+
+
+def run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w):
+    """PID 1 of the jail: start the program's process, reap everything, and
+    when the program's main process ends report on it on report_w and
+    exit, which makes the kernel kill whatever is left in the jail. Never
+    returns."""
     init_jail()
-    write_source(source)
-    program = os.fork()
-    if program == 0:
-        exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed=True)
+    program = fork_into(lambda: run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w), exec_w)
     # The program's exec closes its copy of exec_w, and the launcher's read
     # of it ends.
-    for fd in (stdin_fd, out_w, err_w, exec_w):
+    for fd in (go_r, stdin_file, stdin_r, out_w, err_w, exec_w):
         os.close(fd)
     while True:
         done, status = os.waitpid(-1, 0)
@@ -609,88 +713,108 @@ def run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, argv, exec_w, report_w)
     os._exit(0)
 
 
-def start_program(source, stdin_data, cpu_ms, interactive, silent_prompts):
-    """Start the program (its prompts silenced if silent_prompts); returns the pid whose end is the program's end,
-    its output pipes, for an interactive run the write end of its stdin
-    pipe, and in jail mode the read end of the jail's report."""
-    stdin_w = report_r = None
-    if interactive:
-        stdin_fd, stdin_w = os.pipe()
-    else:
-        stdin_fd = os.memfd_create("stdin")
-        os.write(stdin_fd, stdin_data)
-        os.lseek(stdin_fd, 0, os.SEEK_SET)
+def prepare_jail():
+    """Make the next run's jail (see Jail)."""
+    stdin_file = os.memfd_create("stdin")
+    stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    cpu_s = max(1, -(-cpu_ms // 1000))
-    argv = [sys.executable, "-I", "-u", PROGRAM]
-    if silent_prompts:
-        argv[3:] = ["-c", SILENT_PROMPTS_MAIN, PROGRAM]
-    # Told how exec failed through a close-on-exec pipe: end-of-file means
-    # the program is running.
+    # Told how the jail or the exec failed through a close-on-exec pipe:
+    # end-of-file means the program is running.
     exec_r, exec_w = os.pipe()
-    if JAIL:
-        report_r, report_w = os.pipe()
-        init_r, init_w = os.pipe()
+    report_r, report_w = os.pipe()
+    init_r, init_w = os.pipe()
+    go_r, go_w = os.pipe()
+
+    def make():
+        """The jail's maker: enter it, start its init, say the init's pid."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Its own /proc files (oom_score_adj, uid_map) are root's while it
+        # is non-dumpable, like the launcher it is a fork of.
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        # Set before the jail, where it is inherited by all: the kernel
+        # kills the program, not the launcher, should the memory cgroup
+        # fill.
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+        # The jail keeps only what it needs: the program's stdin must reach
+        # end-of-file when the launcher closes its end.
+        for fd in (out_r, err_r, exec_r, report_r, init_r, go_w, stdin_w):
+            os.close(fd)
+        enter_jail()
+        # The jail's init is non-dumpable, as the launcher is: the program,
+        # under the same uid, can neither trace it nor read its /proc files.
+        LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+        def init():
+            os.close(init_w)
+            run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w)
+
+        # The jail's init, as the launcher's PID namespace numbers it.
+        os.write(init_w, struct.pack("i", fork_into(init, exec_w)))
+
+    maker = fork_into(make, exec_w)
+    for fd in (stdin_r, out_w, err_w, exec_w, report_w, init_w, go_r):
+        os.close(fd)
+    data = os.read(init_r, 4)
+    os.close(init_r)
+    # The maker's exit leaves the jail's init to the launcher, PID 1.
+    os.waitpid(maker, 0)
+    jail = Jail(struct.unpack("i", data)[0] if len(data) == 4 else -1, out_r, err_r, exec_r, report_r, go_w, stdin_file, stdin_w)
+    if jail.init < 0:
+        failure = os.read(exec_r, 4096)
+        jail.close()
+        raise RuntimeError("prepare jail: " + failure.decode(errors="replace"))
+    return jail
+
+
+def ready_jail(jail):
+    """The prepared jail if it is still there, else a new one."""
+    if jail is not None and jail.alive():
+        return jail
+    if jail is not None:
+        jail.close()
+    return prepare_jail()
+
+
+def start_program(source, stdin_data, cpu_ms, interactive, silent_prompts, jail):
+    """Start the program (its prompts silenced if silent_prompts), in jail
+    if in jail mode; returns the pid whose end is the program's end, its
+    output pipes, for an interactive run the write end of its stdin pipe,
+    and in jail mode the read end of the jail's report."""
+    cpu_s = max(1, -(-cpu_ms // 1000))
+    if jail is not None:
+        stdin_w = jail.start(source, stdin_data, cpu_s, interactive, silent_prompts)
+        pid, streams, exec_r, report_r = jail.init, jail.streams, jail.exec_r, jail.report_r
     else:
+        stdin_w = report_r = None
+        if interactive:
+            stdin_fd, stdin_w = os.pipe()
+        else:
+            stdin_fd = os.memfd_create("stdin")
+            os.write(stdin_fd, stdin_data)
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        streams = {out_r: b"O", err_r: b"E"}
+        exec_r, exec_w = os.pipe()
         write_source(source)
-    pid = os.fork()
-    if pid == 0:
-        try:
+
+        def program():
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            if not JAIL:
-                exec_program(stdin_fd, out_w, err_w, cpu_s, argv, jailed=False)
-            # Its own /proc files (oom_score_adj, uid_map) are root's while
-            # it is non-dumpable, like the launcher it is a fork of.
-            LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            # Set before the jail, where it is inherited by all: the
-            # kernel kills the program, not the launcher, should the
-            # memory cgroup fill.
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
-            # The jail keeps only what it needs: the program's stdin must
-            # reach end-of-file when the launcher closes its end.
-            for fd in (out_r, err_r, exec_r, report_r, init_r) + ((stdin_w,) if stdin_w is not None else ()):
-                os.close(fd)
-            enter_jail()
-            # The jail's init is non-dumpable, as the launcher is: the
-            # program, under the same uid, can neither trace it nor read
-            # its /proc files.
-            LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-            init = os.fork()
-            if init == 0:
-                try:
-                    os.close(init_w)
-                    run_jail_init(source, stdin_fd, out_w, err_w, cpu_s, argv, exec_w, report_w)
-                except BaseException as e:
-                    try:
-                        os.write(exec_w, repr(e).encode())
-                    except OSError:
-                        pass
-                finally:
-                    os._exit(127)
-            # The jail's init, as the launcher's PID namespace numbers it.
-            os.write(init_w, struct.pack("i", init))
-        except BaseException as e:
-            os.write(exec_w, repr(e).encode())
-        finally:
-            os._exit(127)
-    if JAIL:
-        os.close(report_w)
-        os.close(init_w)
-        data = os.read(init_r, 4)
-        os.close(init_r)
-        if len(data) == 4:
-            pid = struct.unpack("i", data)[0]
-    os.close(exec_w)
+            become_program(out_w, err_w, jailed=False)
+            exec_program(stdin_fd, cpu_s, program_argv(silent_prompts))
+
+        pid = fork_into(program, exec_w)
+        for fd in (stdin_fd, out_w, err_w, exec_w):
+            os.close(fd)
     failure = os.read(exec_r, 4096)
     os.close(exec_r)
     if failure:
         raise RuntimeError("start program: " + failure.decode(errors="replace"))
-    for fd in (stdin_fd, out_w, err_w):
-        os.close(fd)
-    return pid, {out_r: b"O", err_r: b"E"}, stdin_w, report_r
+    return pid, streams, stdin_w, report_r
 
 
 def mounts():
@@ -698,8 +822,8 @@ def mounts():
         return f.read()
 
 
-def serve(frames, wake_r, request):
-    """Run one request and send its STATUS frame."""
+def serve(frames, wake_r, request, jail):
+    """Run one request (in jail, in jail mode) and send its STATUS frame."""
     source, stdin_data, cpu_ms, wall_ms, output_limit, interactive, silent_prompts = request
     oom_before = cgroup_counter(OOM_KILLS)
     memory_before = cgroup_counter(MEMORY_NOW)
@@ -711,7 +835,7 @@ def serve(frames, wake_r, request):
     deadline = started + wall_ms / 1000
     cpu_before = program_cpu_ns()
     next_cpu_check = started + CPU_CHECK_S
-    pid, streams, stdin_w, report_r = start_program(source, stdin_data, cpu_ms, interactive, silent_prompts)
+    pid, streams, stdin_w, report_r = start_program(source, stdin_data, cpu_ms, interactive, silent_prompts, jail)
     poller = select.poll()
     for fd in (*streams, wake_r):
         poller.register(fd, select.POLLIN)
@@ -886,15 +1010,28 @@ def main():
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 
+    # The first jail is made before the launcher says it is ready: a host
+    # that refuses jails fails the container's start.
+    jail = prepare_jail() if JAIL else None
     send(b"R", sys.version.split()[0].encode())
     frames = Frames()
     while True:
         request = read_request(frames)
         if request is None:
             return
-        serve(frames, wake_r, request)
+        if JAIL:
+            jail = ready_jail(jail)
+        serve(frames, wake_r, request, jail)
         if not JAIL:
             return
+        # The next run's jail, made while the executor reads this one's
+        # status. Should that fail, the next request tries again, and
+        # fails its run if it fails again.
+        try:
+            jail = prepare_jail()
+        except (OSError, RuntimeError) as e:
+            print("launcher: %s" % e, file=sys.stderr)
+            jail = None
 
 
 if __name__ == "__main__":
