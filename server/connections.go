@@ -231,15 +231,28 @@ func (st *streams) capSubscriptions(ctx context.Context, next graphql.OperationH
 		}
 		return refuse(RefusedSubscriptionsPerCaller, "too many subscriptions open at once (at most %d): complete one first", st.limits.MaxSubscriptionsPerCaller)
 	}
-	// The operation's context ends with the subscription, on every
-	// transport.
-	context.AfterFunc(ctx, func() {
+	release := sync.OnceFunc(func() {
 		if conn != nil {
 			conn.subscriptions.Add(-1)
 		}
 		st.give(st.byCaller, owner)
 	})
-	return next(ctx)
+	// The slot frees when the responses end (nil), before the transport
+	// writes "complete": a client told its subscription completed may
+	// subscribe again at once. The context's end alone comes too late:
+	// gqlgen cancels it after writing "complete", and when a client's
+	// stop cancels it first, AfterFunc's goroutine still races the
+	// "complete". It remains the release of a stream that never ends
+	// (its resolver panicked).
+	context.AfterFunc(ctx, release)
+	responses := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		r := responses(ctx)
+		if r == nil {
+			release()
+		}
+		return r
+	}
 }
 
 // sseWriter gives each write of an SSE stream a deadline: a client that
