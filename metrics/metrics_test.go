@@ -16,7 +16,7 @@ import (
 	"coderunner/metrics"
 )
 
-// TestExposition checks that every series the README documents is served,
+// TestExposition checks that every series docs/operations.md documents is served,
 // with the values recorded.
 func TestExposition(t *testing.T) {
 	m := metrics.New()
