@@ -10,6 +10,7 @@
 # On a machine that has both it only says so, so the test command can run
 # it every time.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'setup-compose: %s\n' "$*" >&2; }
 
@@ -27,18 +28,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 log "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Keep caddy's service from starting while it installs, unless the machine
-# has a policy of its own already.
-policy=/usr/sbin/policy-rc.d
-if [[ ! -e $policy ]]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod +x "$policy"
-	trap 'rm -f "$policy"' EXIT
-fi
-apt-get update -qq
-# --no-install-recommends: the tools alone; the engine comes from setup-docker.sh.
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The tools alone; the engine comes from setup-docker.sh.
+apt_install "${missing[@]}"
 if [[ -d /run/systemd/system ]] && [[ " ${missing[*]} " == *" caddy "* ]]; then
 	systemctl disable --now caddy >/dev/null 2>&1 || true
 fi

@@ -9,6 +9,7 @@
 # worker's default). On a machine that has promtool it only says so, so the
 # test command can run it every time.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'setup-prometheus: %s\n' "$*" >&2; }
 
@@ -23,18 +24,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 log "installing Debian's prometheus package (for promtool)"
-export DEBIAN_FRONTEND=noninteractive
-# Keep the package's service from starting while it installs, unless the
-# machine has a policy of its own already.
-policy=/usr/sbin/policy-rc.d
-if [[ ! -e $policy ]]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod +x "$policy"
-	trap 'rm -f "$policy"' EXIT
-fi
-apt-get update -qq
-# --no-install-recommends: no node exporter, no web console.
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# Without recommends: no node exporter, no web console.
+apt_install prometheus
 if [[ -d /run/systemd/system ]]; then
 	systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

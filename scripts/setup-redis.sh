@@ -7,6 +7,7 @@
 # machine that has redis-server it only says so, so the test command can
 # run it every time.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'setup-redis: %s\n' "$*" >&2; }
 
@@ -21,9 +22,6 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 log "installing redis-server"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# --no-install-recommends: the server alone; the tools come with it.
-apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+apt_install redis-server
 
 log "installed: $(redis-server --version | head -n1)"

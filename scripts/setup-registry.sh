@@ -22,6 +22,7 @@
 #   REGISTRY_LOG    where its output goes (default /var/log/docker-registry.log)
 #   REGISTRY_WAIT   seconds to wait for it to answer (default 30)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'setup-registry: %s\n' "$*" >&2; }
 
@@ -55,11 +56,7 @@ fi
 
 if ! command -v docker-registry >/dev/null 2>&1; then
 	log "installing docker-registry"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# Its post-install script tries to start the service; without systemd
-	# or an init that allows it, that is refused harmlessly.
-	apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+	apt_install docker-registry
 fi
 
 # The package's user, so that the registry does not run as root; its

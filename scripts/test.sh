@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+source scripts/lib.sh
 
 echo "--- set-up: Docker engine, registry, redis-server, promtool, docker-compose and caddy, chromium, sandbox image, python3, node"
 # The executor's and the end-to-end tests run programs in the real engine;
@@ -23,7 +24,7 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3-minimal) # the curriculum's reference solutions
 command -v node >/dev/null || missing+=(nodejs npm)         # examples/, the README's subscription client
 if ((${#missing[@]} > 0)); then
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	apt_install "${missing[@]}"
 fi
 go run ./cmd/coderunner image build >/dev/null
 
