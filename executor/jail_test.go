@@ -110,23 +110,16 @@ print("left")`, left: "left\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := run(t, ex, coderunner.RunRequest{Code: tt.leave})
-			if res.Status != coderunner.StatusCompleted || !strings.HasSuffix(res.Stdout, tt.left) {
+			// The leaving run also says which PID namespace was its jail's.
+			res := run(t, ex, coderunner.RunRequest{Code: tt.leave + "\nimport os as _os\nprint(_os.readlink('/proc/self/ns/pid'))"})
+			out, jailNS, _ := strings.Cut(strings.TrimSuffix(res.Stdout, "\n")+"\n", "pid:[")
+			if res.Status != coderunner.StatusCompleted || !strings.HasSuffix(out, tt.left) {
 				t.Fatalf("leaving run: %s, stdout %q, stderr %q", res.Status, res.Stdout, res.Stderr)
 			}
+			jailNS = "pid:[" + strings.TrimSuffix(jailNS, "\n")
 			leftIn := (*ids)[len(*ids)-1]
 			if engineIsLocal() {
-				// From the host: the jail's end killed all it held; only
-				// the launcher is left in the container.
-				var procs []int
-				for pid, id := range containerProcesses(t) {
-					if id == leftIn {
-						procs = append(procs, pid)
-					}
-				}
-				if len(procs) != 1 {
-					t.Errorf("processes %v in the container after the run: want the launcher alone", procs)
-				}
+				checkOnlyLauncherAndNextJail(t, leftIn, jailNS)
 			}
 			if got := observe(t); got != fresh {
 				t.Errorf("the next run finds\n%s\nwant what a fresh run finds\n%s", got, fresh)
@@ -135,6 +128,50 @@ print("left")`, left: "left\n"},
 				t.Errorf("the next run ran in container %s, the leaving run in %s: want one container, reused", shortID(observedIn), shortID(leftIn))
 			}
 		})
+	}
+}
+
+// checkOnlyLauncherAndNextJail looks from the host at the processes of
+// container id after a run in the jail whose PID namespace was leftNS: the
+// jail's end killed all it held, so what is left is the launcher and the
+// jail it makes for the next run, in a PID namespace of its own. (While
+// that jail is being made, its maker is in the launcher's namespace: wait
+// for it.)
+func checkOnlyLauncherAndNextJail(t *testing.T, id, leftNS string) {
+	t.Helper()
+	inspect, err := engine.ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidNS := func(pid int) string {
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		return ns
+	}
+	launcherNS := pidNS(inspect.State.Pid)
+	var problem string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		problem = ""
+		jails := map[string]bool{}
+		for pid, in := range containerProcesses(t) {
+			switch ns := pidNS(pid); {
+			case in != id || pid == inspect.State.Pid || ns == "":
+			case ns == leftNS:
+				problem = fmt.Sprintf("process %d of the run's jail (%s) outlived it", pid, ns)
+			case ns == launcherNS:
+				problem = fmt.Sprintf("process %d besides the launcher in its PID namespace", pid)
+			default:
+				jails[ns] = true
+			}
+		}
+		if problem == "" && len(jails) > 1 {
+			problem = fmt.Sprintf("processes in %d PID namespaces besides the launcher's: want one, the next run's jail", len(jails))
+		}
+		if problem == "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if problem != "" {
+		t.Errorf("after the run (in %s): %s", leftNS, problem)
 	}
 }
 
@@ -390,4 +427,25 @@ func execIn(t *testing.T, id string, cmd ...string) string {
 		t.Fatalf("exec %v in %s: exit %d, %v; stderr %q", cmd, shortID(id), inspect.ExitCode, err, stderr.String())
 	}
 	return stdout.String()
+}
+
+// TestJailProgramSeesNothingOfTheContainer: a program in a jail holds no
+// descriptor but its stdin, stdout and stderr, and cannot read the
+// container's cgroup, whose counters add up the runs before it.
+func TestJailProgramSeesNothingOfTheContainer(t *testing.T) {
+	ex := newTestExecutorIn(t, ModeJail, 1)
+	run(t, ex, coderunner.RunRequest{Code: `print("before")`})
+	const look = `import os
+fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+print(fds[:3], len(fds), os.listdir("/sys/fs/cgroup"))`
+	// The fourth descriptor is listdir's own.
+	for _, interactive := range []bool{false, true} {
+		req := coderunner.RunRequest{Code: look}
+		if interactive {
+			req.Input = closedInput()
+		}
+		if res := run(t, ex, req); res.Stdout != "[0, 1, 2] 4 []\n" {
+			t.Errorf("interactive %v: the program sees %q (stderr %q), want [0, 1, 2] 4 []", interactive, res.Stdout, res.Stderr)
+		}
+	}
 }

@@ -416,7 +416,10 @@ def enter_jail():
 # What Docker hides under /sys (its masked paths), hidden again in each jail:
 # jail mode turns Docker's masks off, since the kernel refuses a new /proc
 # under them. (Newer Docker versions also mask powercap's energy counters.)
-SYS_MASKED = ("/sys/firmware", "/sys/devices/virtual/powercap")
+# And the container's cgroup: its counters add up every run the container
+# has served, which the launcher reads, from outside the jail, and no
+# program may.
+SYS_MASKED = ("/sys/firmware", "/sys/devices/virtual/powercap", "/sys/fs/cgroup")
 
 
 def init_jail():
@@ -600,18 +603,19 @@ def write_source(source):
 
 
 def write_all(fd, data):
+    data = memoryview(data)
     while data:
         data = data[os.write(fd, data) :]
 
 
 def read_exactly(fd, size):
-    data = b""
+    data = bytearray()
     while len(data) < size:
         chunk = os.read(fd, size - len(data))
         if not chunk:
             raise EOFError("the launcher went away")
         data += chunk
-    return data
+    return bytes(data)
 
 
 # What the launcher tells a prepared jail's program when its request comes:
@@ -681,25 +685,27 @@ def fork_into(body, failures):
     return pid
 
 
-def run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w):
-    """The program's process in a prepared jail: ready itself, wait for
-    the request, exec it. Never returns."""
+def run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w, ready_w):
+    """The program's process in a prepared jail: ready itself, say so on
+    ready_w, wait for the request, exec it. Never returns."""
     become_program(out_w, err_w, jailed=True)
+    os.write(ready_w, b"R")
+    os.close(ready_w)
     cpu_s, size, interactive, silent_prompts = GO.unpack(read_exactly(go_r, GO.size))
     write_source(read_exactly(go_r, size))
     exec_program(stdin_r if interactive else stdin_file, cpu_s, program_argv(silent_prompts))
 
 
-def run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w):
+def run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w, ready_w):
     """PID 1 of the jail: start the program's process, reap everything, and
     when the program's main process ends report on it on report_w and
     exit, which makes the kernel kill whatever is left in the jail. Never
     returns."""
     init_jail()
-    program = fork_into(lambda: run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w), exec_w)
+    program = fork_into(lambda: run_jail_program(go_r, stdin_file, stdin_r, out_w, err_w, ready_w), exec_w)
     # The program's exec closes its copy of exec_w, and the launcher's read
     # of it ends.
-    for fd in (go_r, stdin_file, stdin_r, out_w, err_w, exec_w):
+    for fd in (go_r, stdin_file, stdin_r, out_w, err_w, exec_w, ready_w):
         os.close(fd)
     while True:
         done, status = os.waitpid(-1, 0)
@@ -714,59 +720,89 @@ def run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w):
 
 
 def prepare_jail():
-    """Make the next run's jail (see Jail)."""
-    stdin_file = os.memfd_create("stdin")
-    stdin_r, stdin_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    # Told how the jail or the exec failed through a close-on-exec pipe:
-    # end-of-file means the program is running.
-    exec_r, exec_w = os.pipe()
-    report_r, report_w = os.pipe()
-    init_r, init_w = os.pipe()
-    go_r, go_w = os.pipe()
+    """Make the next run's jail (see Jail); returns once its program's
+    process is ready to exec."""
+    held = set()  # descriptors to close should this fail
 
-    def make():
-        """The jail's maker: enter it, start its init, say the init's pid."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        # Its own /proc files (oom_score_adj, uid_map) are root's while it
-        # is non-dumpable, like the launcher it is a fork of.
-        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-        # Set before the jail, where it is inherited by all: the kernel
-        # kills the program, not the launcher, should the memory cgroup
-        # fill.
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
-        # The jail keeps only what it needs: the program's stdin must reach
-        # end-of-file when the launcher closes its end.
-        for fd in (out_r, err_r, exec_r, report_r, init_r, go_w, stdin_w):
+    def pipe():
+        r, w = os.pipe()
+        held.update((r, w))
+        return r, w
+
+    def close(*fds):
+        for fd in fds:
+            held.discard(fd)
             os.close(fd)
-        enter_jail()
-        # The jail's init is non-dumpable, as the launcher is: the program,
-        # under the same uid, can neither trace it nor read its /proc files.
-        LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
-        def init():
-            os.close(init_w)
-            run_jail_init(go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w)
+    try:
+        stdin_file = os.memfd_create("stdin")
+        held.add(stdin_file)
+        stdin_r, stdin_w = pipe()
+        out_r, out_w = pipe()
+        err_r, err_w = pipe()
+        # Told how the jail or the exec failed through a close-on-exec pipe:
+        # end-of-file means the program is running.
+        exec_r, exec_w = pipe()
+        report_r, report_w = pipe()
+        init_r, init_w = pipe()
+        ready_r, ready_w = pipe()
+        go_r, go_w = pipe()
+        jail_fds = (go_r, stdin_file, stdin_r, out_w, err_w, exec_w, report_w, ready_w)
 
-        # The jail's init, as the launcher's PID namespace numbers it.
-        os.write(init_w, struct.pack("i", fork_into(init, exec_w)))
+        def make():
+            """The jail's maker: enter it, start its init, say the init's pid."""
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            # The jail keeps only what it needs: nothing of the container's
+            # stdio (the executor's frames) nor any other descriptor of the
+            # launcher's; and the program's stdin must reach end-of-file
+            # when the launcher closes its end.
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            keep = sorted((*jail_fds, init_w))
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            for low, high in zip([3] + [fd + 1 for fd in keep], keep + [limit]):
+                os.closerange(low, high)
+            # Its own /proc files (oom_score_adj, uid_map) are root's while
+            # it is non-dumpable, like the launcher it is a fork of.
+            LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+            # Set before the jail, where it is inherited by all: the kernel
+            # kills the program, not the launcher, should the memory cgroup
+            # fill.
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+            enter_jail()
+            # The jail's init is non-dumpable, as the launcher is: the
+            # program, under the same uid, can neither trace it nor read
+            # its /proc files.
+            LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
-    maker = fork_into(make, exec_w)
-    for fd in (stdin_r, out_w, err_w, exec_w, report_w, init_w, go_r):
-        os.close(fd)
-    data = os.read(init_r, 4)
-    os.close(init_r)
-    # The maker's exit leaves the jail's init to the launcher, PID 1.
-    os.waitpid(maker, 0)
-    jail = Jail(struct.unpack("i", data)[0] if len(data) == 4 else -1, out_r, err_r, exec_r, report_r, go_w, stdin_file, stdin_w)
-    if jail.init < 0:
-        failure = os.read(exec_r, 4096)
-        jail.close()
-        raise RuntimeError("prepare jail: " + failure.decode(errors="replace"))
-    return jail
+            def init():
+                os.close(init_w)
+                run_jail_init(*jail_fds)
+
+            # The jail's init, as the launcher's PID namespace numbers it.
+            os.write(init_w, struct.pack("i", fork_into(init, exec_w)))
+
+        maker = fork_into(make, exec_w)
+        close(go_r, stdin_r, out_w, err_w, exec_w, report_w, ready_w, init_w)
+        init = os.read(init_r, 4)
+        ready = os.read(ready_r, 1)
+        close(init_r, ready_r)
+        # The maker's exit leaves the jail's init to the launcher, PID 1.
+        os.waitpid(maker, 0)
+        if len(init) == 4 and ready == b"R":
+            held.clear()
+            return Jail(struct.unpack("i", init)[0], out_r, err_r, exec_r, report_r, go_w, stdin_file, stdin_w)
+        # Whatever is left of the jail ends once the launcher's ends of its
+        # pipes close (its program's process reads end-of-file on go_r).
+        close(out_r, err_r, report_r, go_w, stdin_file, stdin_w)
+        failure = os.read(exec_r, 4096).decode(errors="replace")
+        raise RuntimeError("prepare jail: " + (failure or "its processes ended without a word"))
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 def ready_jail(jail):
@@ -823,7 +859,9 @@ def mounts():
 
 
 def serve(frames, wake_r, request, jail):
-    """Run one request (in jail, in jail mode) and send its STATUS frame."""
+    """Run one request (in jail, in jail mode) and send its STATUS frame.
+    Returns whether the run ended by itself, normally, leaving nothing:
+    otherwise the executor retires the container."""
     source, stdin_data, cpu_ms, wall_ms, output_limit, interactive, silent_prompts = request
     oom_before = cgroup_counter(OOM_KILLS)
     memory_before = cgroup_counter(MEMORY_NOW)
@@ -984,6 +1022,7 @@ def serve(frames, wake_r, request, jail):
         dirty,
     )
     send(b"S", " ".join(map(str, fields)).encode())
+    return reason == b"exit" and sig == 0 and fields[6] <= 0 and not dirty
 
 
 def main():
@@ -1021,17 +1060,19 @@ def main():
             return
         if JAIL:
             jail = ready_jail(jail)
-        serve(frames, wake_r, request, jail)
+        reusable = serve(frames, wake_r, request, jail)
         if not JAIL:
             return
         # The next run's jail, made while the executor reads this one's
-        # status. Should that fail, the next request tries again, and
-        # fails its run if it fails again.
-        try:
-            jail = prepare_jail()
-        except (OSError, RuntimeError) as e:
-            print("launcher: %s" % e, file=sys.stderr)
-            jail = None
+        # status, unless the executor is to retire the container. Should
+        # that fail, the next request tries again, and fails its run if it
+        # fails again.
+        jail = None
+        if reusable:
+            try:
+                jail = prepare_jail()
+            except (OSError, RuntimeError) as e:
+                print("launcher: %s" % e, file=sys.stderr)
 
 
 if __name__ == "__main__":
