@@ -62,6 +62,7 @@ type browser struct {
 	ctx      context.Context
 	origin   string   // http://host:port
 	requests []string // URLs the page asked for
+	failed   []string // responses of 400 and above: "404 http://…"
 	shots    string   // screenshot directory
 }
 
@@ -96,6 +97,10 @@ func newBrowser(t *testing.T, server *proc) *browser {
 			}
 		case *network.EventWebSocketCreated:
 			b.requests = append(b.requests, e.URL)
+		case *network.EventResponseReceived:
+			if e.Response.Status >= 400 {
+				b.failed = append(b.failed, fmt.Sprintf("%d %s", e.Response.Status, e.Response.URL))
+			}
 		case *runtime.EventExceptionThrown:
 			t.Logf("page: uncaught %s", e.ExceptionDetails.Error())
 		case *runtime.EventConsoleAPICalled:
@@ -166,14 +171,18 @@ func (b *browser) screenshot(name string) {
 }
 
 // checkBudget is the page's half of the budget check (web/web_test.go has
-// the bundles' sizes): no request left the origin, and the
-// Content-Security-Policy refused nothing.
+// the bundles' sizes): no request left the origin, none failed (a missing
+// file, the favicon included), and the Content-Security-Policy refused
+// nothing.
 func (b *browser) checkBudget() {
 	ws := "ws" + strings.TrimPrefix(b.origin, "http")
 	for _, u := range b.requests {
 		if !strings.HasPrefix(u, b.origin+"/") && !strings.HasPrefix(u, ws+"/") {
 			b.t.Errorf("the page asked for %s, outside its origin %s", u, b.origin)
 		}
+	}
+	if len(b.failed) > 0 {
+		b.t.Errorf("requests failed: %q", b.failed)
 	}
 	var violations []string
 	if err := chromedp.Run(b.ctx, chromedp.Evaluate(`window.cspViolations ?? []`, &violations)); err != nil {
