@@ -412,8 +412,8 @@ func TestBrowserEditing(t *testing.T) {
 		b.run("sign in as "+name,
 			chromedp.Navigate(b.origin+"/#problem="+problem.ID),
 			chromedp.WaitVisible(`#signin`),
-			chromedp.SetValue(`#signin input[name=name]`, name), // the last name is still there after a sign-out
-			chromedp.SetValue(`#signin input[name=password]`, name+" password"),
+			chromedp.SendKeys(`#signin input[name=name]`, name),
+			chromedp.SendKeys(`#signin input[name=password]`, name+" password"),
 			chromedp.Click(`#signin button[name=signIn]`),
 		)
 		b.waitFor("the account", fmt.Sprintf(`document.querySelector('#account').textContent.includes('Signed in as %s')`, name), 20*time.Second)
@@ -515,6 +515,11 @@ func TestBrowserEditing(t *testing.T) {
 	// A student: no Edit control.
 	b.run("sign out", chromedp.Evaluate(`[...document.querySelectorAll('#account button')].find((b) => b.textContent === 'Sign out').click()`, nil))
 	b.waitFor("the sign-in form", `!document.querySelector('#signin').hidden`, 10*time.Second)
+	var left []string
+	b.run("read the sign-in form", chromedp.Evaluate(`[...document.querySelectorAll('#signin input')].map((i) => i.value).filter((v) => v)`, &left))
+	if len(left) > 0 {
+		t.Errorf("after signing out the sign-in form still holds %q", left)
+	}
 	signInAs("ada")
 	var hidden bool
 	b.run("look for the Edit control", chromedp.Evaluate(`document.querySelector('#edit').hidden && document.querySelector('#editing').hidden`, &hidden))

@@ -142,6 +142,7 @@ async function signOut() {
   }
   setToken(null);
   me = null;
+  $('signin').reset(); // the next person starts from an empty form
   showSignIn();
 }
 
