@@ -592,6 +592,18 @@ func TestBrowserCurriculum(t *testing.T) {
 	alert := func(text string) {
 		b.waitFor(fmt.Sprintf("the alert %q", text), fmt.Sprintf(`!document.querySelector('#alert').hidden && document.querySelector('#alert').textContent.includes(%s)`, jsString(text)), 30*time.Second)
 	}
+	// outline opens the form of tools' action (new or rename), fills it
+	// and saves it, and waits for the note saying it is done.
+	outline := func(tools, action, done string, fill ...chromedp.Action) {
+		b.run(action, chromedp.Click(tools+" [data-action="+action+"]"))
+		b.waitFor("the form", `!document.querySelector('#outlineForm').hidden`, 5*time.Second)
+		b.run("fill the form", append(fill, chromedp.Click(`#outlineForm button[name=save]`))...)
+		note(done)
+	}
+	levels := func() (options []string, chosen string) {
+		b.run("read the levels", chromedp.Evaluate(`[...document.querySelectorAll('#level option')].map((o) => o.value)`, &options), chromedp.Value(`#level`, &chosen))
+		return options, chosen
+	}
 	item := func(id, action string) string {
 		return fmt.Sprintf(`#problems li[data-id=%q] [data-action=%s]`, id, action)
 	}
@@ -721,22 +733,15 @@ func TestBrowserCurriculum(t *testing.T) {
 	// a new one is created, renamed, moved up and deleted.
 	b.run("delete the level", chromedp.Click(`#levelTools [data-action=delete]`))
 	alert(`Could not delete the level “Hello, Python”: level "explorers-1" still has 3 problems`)
-	b.run("new level", chromedp.Click(`#levelTools [data-action=new]`))
-	b.waitFor("the level form", `!document.querySelector('#outlineForm').hidden`, 5*time.Second)
-	b.run("fill the level",
-		chromedp.SendKeys(`#outlineForm input[name=title]`, "Patterns"),
+	outline("#levelTools", "new", "Created the level “Patterns”.",
+		chromedp.SendKeys(`#outlineForm input[name=title]`, "Patterns"), // the id follows: patterns
 		chromedp.SetValue(`#outlineForm textarea[name=description]`, "Stars and stripes with loops."),
-		chromedp.Click(`#outlineForm button[name=save]`),
 	)
-	note("Created the level “Patterns”.")
 	b.waitFor("the new level chosen", `document.querySelector('#level').value === 'patterns' && document.querySelector('#problems').children.length === 0`, 10*time.Second)
-	b.run("rename it", chromedp.Click(`#levelTools [data-action=rename]`))
-	b.waitFor("the rename form", `!document.querySelector('#outlineForm').hidden && document.querySelector('#outlineIdField').hidden`, 5*time.Second)
-	b.run("rename it",
+	outline("#levelTools", "rename", "Saved the level “Patterns and shapes”.",
+		chromedp.WaitNotVisible(`#outlineIdField`), // an id stays
 		chromedp.SetValue(`#outlineForm input[name=title]`, "Patterns and shapes"),
-		chromedp.Click(`#outlineForm button[name=save]`),
 	)
-	note("Saved the level “Patterns and shapes”.")
 	var students struct {
 		Levels []struct{ ID, Title, Description string }
 	}
@@ -746,29 +751,22 @@ func TestBrowserCurriculum(t *testing.T) {
 	}
 	b.run("move it up", chromedp.Click(`#levelTools [data-action=up]`))
 	note("Moved the level “Patterns and shapes” up.")
-	var options []string
-	var chosen string
-	b.run("read the levels", chromedp.Evaluate(`[...document.querySelectorAll('#level option')].map((o) => o.value)`, &options), chromedp.Value(`#level`, &chosen))
+	options, chosen := levels()
 	if n := len(options); n < 2 || options[n-2] != "patterns" || chosen != "patterns" {
 		t.Errorf("after moving it up the levels are %q, with %q chosen", options, chosen)
 	}
 	b.screenshot("level")
 	b.run("delete it", chromedp.Click(`#levelTools [data-action=delete]`))
 	note("Deleted the level “Patterns and shapes”.")
-	b.run("read the levels", chromedp.Evaluate(`[...document.querySelectorAll('#level option')].map((o) => o.value)`, &options))
-	if slices.Contains(options, "patterns") {
+	if options, _ := levels(); slices.Contains(options, "patterns") {
 		t.Errorf("after deleting it the levels are %q", options)
 	}
 
 	// Age groups: created (last), moved up, deleted.
-	b.run("new age group", chromedp.Click(`#ageGroupTools [data-action=new]`))
-	b.waitFor("the age group form", `!document.querySelector('#outlineForm').hidden`, 5*time.Second)
-	b.run("fill the age group",
+	outline("#ageGroupTools", "new", "Created the age group “Seniors”.",
 		chromedp.SendKeys(`#outlineForm input[name=title]`, "Seniors"),
 		chromedp.SetValue(`#outlineForm input[name=id]`, "16-18"),
-		chromedp.Click(`#outlineForm button[name=save]`),
 	)
-	note("Created the age group “Seniors”.")
 	b.run("move it up", chromedp.Click(`#ageGroupTools [data-action=up]`))
 	note("Moved the age group “Seniors (16-18)” up.")
 	var groups struct{ AgeGroups []struct{ Slug string } }

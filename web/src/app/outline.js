@@ -50,13 +50,14 @@ const kinds = {
     key: (l) => l.id,
     label: (l) => l.title,
     list: () => state.levels,
-    create: (v) =>
+    // group: the age group the form was opened in (another may be chosen since).
+    create: (v, group) =>
       gql(`mutation CreateLevel($input: LevelInput!) { createLevel(input: $input) { id } }`, {
-        input: { id: v.id, ageGroup: state.group.slug, title: v.title, description: v.description },
+        input: { id: v.id, ageGroup: group.slug, title: v.title, description: v.description },
       }),
-    update: (l, v) =>
+    update: (l, v, group) =>
       gql(`mutation UpdateLevel($input: LevelInput!) { updateLevel(input: $input) { id } }`, {
-        input: { id: l.id, ageGroup: state.group.slug, title: v.title, description: v.description, version: l.version },
+        input: { id: l.id, ageGroup: group.slug, title: v.title, description: v.description, version: l.version },
       }),
     remove: (l) => gql(`mutation DeleteLevel($id: ID!, $version: Int!) { deleteLevel(id: $id, version: $version) }`, { id: l.id, version: l.version }),
     reorder: (ids) =>
@@ -65,7 +66,7 @@ const kinds = {
         version: state.group.version,
         ids,
       }),
-    select: (key) => ({ level: key }),
+    select: (key, group) => ({ group: group.slug, level: key }),
   },
   problem: {
     name: 'problem',
@@ -112,21 +113,23 @@ export function renderOutline(editor, s) {
   }
 }
 
+/** A small button for action, showing text, named label (its tooltip too); onclick gets the button. */
+function actionButton(action, textContent, label, onclick, disabled = false) {
+  const b = el('button', { type: 'button', className: 'small', textContent, title: label, disabled, onclick: () => onclick(b) });
+  b.dataset.action = action;
+  b.setAttribute('aria-label', label);
+  return b;
+}
+
 /** The ↑, ↓ and ✕ buttons of problem i of the level's list, for an editor. */
 export function problemTools(i) {
   const p = state.problems[i];
-  const button = (action, textContent, label, disabled, onclick) => {
-    const b = el('button', { type: 'button', className: 'small', textContent, title: label, disabled, onclick });
-    b.dataset.action = action;
-    b.setAttribute('aria-label', `${label}: ${p.title}`);
-    return b;
-  };
   return el(
     'span',
     { className: 'itemTools' },
-    button('up', '↑', 'Move up', i === 0, () => move('problem', p, -1)),
-    button('down', '↓', 'Move down', i === state.problems.length - 1, () => move('problem', p, 1)),
-    button('delete', '✕', 'Delete', false, () => remove('problem', p)),
+    actionButton('up', '↑', `Move up: ${p.title}`, () => move('problem', p, -1), i === 0),
+    actionButton('down', '↓', `Move down: ${p.title}`, () => move('problem', p, 1), i === state.problems.length - 1),
+    actionButton('delete', '✕', `Delete: ${p.title}`, () => remove('problem', p)),
   );
 }
 
@@ -186,7 +189,7 @@ function move(kind, item, by) {
     doing: `move the ${k.name} “${k.label(item)}” ${where}`,
     done: `Moved the ${k.name} “${k.label(item)}” ${where}.`,
     mutate: () => k.reorder(keys),
-    select: k.select(k.key(item)),
+    select: k.select(k.key(item), state.group),
     focus: () => actionIn(itemOf(kind, k.key(item)), where),
   });
 }
@@ -210,13 +213,13 @@ function remove(kind, item) {
 
 const form = $('outlineForm');
 const fields = form.elements;
-let editing = null; // what the form is for: { kind, item (null: a new one), opener }
+let editing = null; // what the form is for: { kind, item (null: a new one), group (the chosen age group), opener }
 
 suggestId(fields.title, fields.id);
 
 function openForm(kind, item, opener) {
   const k = kinds[kind];
-  editing = { kind, item, opener };
+  editing = { kind, item, group: state.group, opener };
   $('outlineTitle').textContent = item ? `Rename the ${k.name} “${k.label(item)}”` : `New ${k.name}`;
   $('outlineIdName').textContent = k.idName;
   $('outlineIdField').hidden = fields.id.disabled = !!item;
@@ -239,29 +242,29 @@ form.addEventListener('keydown', (e) => e.key === 'Escape' && closeForm());
 
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
-  const { kind, item } = editing;
+  const { kind, item, group } = editing;
   const k = kinds[kind];
   const v = { id: fields.id.value.trim(), title: fields.title.value.trim(), description: fields.description.value };
   const made = await change({
     doing: item ? `rename the ${k.name} “${k.label(item)}”` : `create the ${k.name}`,
     done: item ? `Saved the ${k.name} “${v.title}”.` : `Created the ${k.name} “${v.title}”.`,
-    mutate: () => (item ? k.update(item, v) : k.create(v)),
-    select: k.select(item ? k.key(item) : v.id),
+    mutate: () => (item ? k.update(item, v, group) : k.create(v, group)),
+    select: k.select(item ? k.key(item) : v.id, group),
   });
   if (made) closeForm();
 });
 
+// The buttons under each list: they act on the age group or level chosen.
 for (const kind of ['ageGroup', 'level']) {
+  const { name } = kinds[kind];
   const current = () => (kind === 'level' ? state.level : state.group);
-  for (const b of $(`${kind}Tools`).querySelectorAll('button')) {
-    b.onclick = {
-      new: () => openForm(kind, null, b),
-      rename: () => openForm(kind, current(), b),
-      up: () => move(kind, current(), -1),
-      down: () => move(kind, current(), 1),
-      delete: () => remove(kind, current()),
-    }[b.dataset.action];
-  }
+  $(`${kind}Tools`).append(
+    actionButton('new', 'New', `New ${name}`, (b) => openForm(kind, null, b)),
+    actionButton('rename', 'Rename', `Rename ${name}`, (b) => openForm(kind, current(), b)),
+    actionButton('up', '↑', `Move ${name} up`, () => move(kind, current(), -1)),
+    actionButton('down', '↓', `Move ${name} down`, () => move(kind, current(), 1)),
+    actionButton('delete', 'Delete', `Delete ${name}`, () => remove(kind, current())),
+  );
 }
 
 $('newProblem').onclick = () => hooks.newProblem(state.level.id);
