@@ -254,7 +254,7 @@ function problemItem(item, i, solved) {
   if (item.id === problem?.id) open.setAttribute('aria-current', 'true');
   const li = el('li', {}, open);
   li.dataset.id = item.id;
-  if (item.draft) li.append(el('span', { className: 'draft', textContent: ' draft' }));
+  if (item.draft) li.append(el('span', { className: 'draft', textContent: 'draft' }));
   if (solved) {
     const tick = el('span', { className: 'tick', textContent: ' ✓', title: 'solved' });
     tick.setAttribute('aria-label', 'solved');
