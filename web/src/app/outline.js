@@ -140,7 +140,8 @@ function note(text) {
 /**
  * Runs one change, mutate: doing says what it was, for a refusal; done,
  * what it did. Then the lists are read again, choosing select, and focus()
- * is focused. Returns whether the change was made.
+ * is focused (the lists' buttons are new). Returns whether the change was
+ * made.
  */
 async function change({ doing, done, mutate, select = {}, focus = () => null }) {
   if (busy) return false;
@@ -160,13 +161,15 @@ async function change({ doing, done, mutate, select = {}, focus = () => null }) 
     select = conflict ? {} : null;
   }
   try {
-    if (select) await hooks.reload(select);
+    if (select) {
+      await hooks.reload(select);
+      focus()?.focus();
+    }
   } catch (err) {
     showAlert(explain(err));
   } finally {
     busy = false;
   }
-  focus()?.focus();
   return made;
 }
 
