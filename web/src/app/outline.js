@@ -10,6 +10,13 @@ import { explain, gql } from './api.js';
 import { $, el, showAlert, suggestId } from './dom.js';
 
 const UPDATE_AGE_GROUP = `mutation UpdateAgeGroup($input: AgeGroupInput!) { updateAgeGroup(input: $input) { slug } }`;
+// ids: every child of the parent, in the new order; version: the parent's.
+const REORDER_LEVELS = `mutation ReorderLevels($parent: String!, $version: Int!, $ids: [ID!]!) {
+  reorderLevels(ageGroup: $parent, version: $version, ids: $ids) { slug }
+}`;
+const REORDER_PROBLEMS = `mutation ReorderProblems($parent: ID!, $version: Int!, $ids: [ID!]!) {
+  reorderProblems(levelId: $parent, version: $version, ids: $ids) { id }
+}`;
 
 // What main.js shows: every age group and the chosen one, its levels and
 // the chosen one, and that level's problems as editors see them (drafts
@@ -60,12 +67,7 @@ const kinds = {
         input: { id: l.id, ageGroup: group.slug, title: v.title, description: v.description, version: l.version },
       }),
     remove: (l) => gql(`mutation DeleteLevel($id: ID!, $version: Int!) { deleteLevel(id: $id, version: $version) }`, { id: l.id, version: l.version }),
-    reorder: (ids) =>
-      gql(`mutation ReorderLevels($ageGroup: String!, $version: Int!, $ids: [ID!]!) { reorderLevels(ageGroup: $ageGroup, version: $version, ids: $ids) { slug } }`, {
-        ageGroup: state.group.slug,
-        version: state.group.version,
-        ids,
-      }),
+    reorder: (ids) => gql(REORDER_LEVELS, { parent: state.group.slug, version: state.group.version, ids }),
     select: (key, group) => ({ group: group.slug, level: key }),
   },
   problem: {
@@ -74,12 +76,7 @@ const kinds = {
     label: (p) => p.title,
     list: () => state.problems,
     remove: (p) => gql(`mutation DeleteProblem($id: ID!, $version: Int!) { deleteProblem(id: $id, version: $version) }`, { id: p.id, version: p.version }),
-    reorder: (ids) =>
-      gql(`mutation ReorderProblems($levelId: ID!, $version: Int!, $ids: [ID!]!) { reorderProblems(levelId: $levelId, version: $version, ids: $ids) { id } }`, {
-        levelId: state.level.id,
-        version: state.level.version,
-        ids,
-      }),
+    reorder: (ids) => gql(REORDER_PROBLEMS, { parent: state.level.id, version: state.level.version, ids }),
     select: () => ({}),
   },
 };
