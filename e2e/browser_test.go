@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +64,11 @@ type browser struct {
 	ctx      context.Context
 	origin   string   // http://host:port
 	requests []string // URLs the page asked for
+	failed   []string // responses of 400 and above: "404 http://…"
 	shots    string   // screenshot directory
+
+	mu      sync.Mutex
+	dialogs []string // the messages of the confirm() dialogs the page opened, each accepted
 }
 
 func newBrowser(t *testing.T, server *proc) *browser {
@@ -96,6 +102,15 @@ func newBrowser(t *testing.T, server *proc) *browser {
 			}
 		case *network.EventWebSocketCreated:
 			b.requests = append(b.requests, e.URL)
+		case *network.EventResponseReceived:
+			if e.Response.Status >= 400 {
+				b.failed = append(b.failed, fmt.Sprintf("%d %s", e.Response.Status, e.Response.URL))
+			}
+		case *page.EventJavascriptDialogOpening:
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, e.Message)
+			b.mu.Unlock()
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) // the page waits for the answer
 		case *runtime.EventExceptionThrown:
 			t.Logf("page: uncaught %s", e.ExceptionDetails.Error())
 		case *runtime.EventConsoleAPICalled:
@@ -166,14 +181,18 @@ func (b *browser) screenshot(name string) {
 }
 
 // checkBudget is the page's half of the budget check (web/web_test.go has
-// the bundles' sizes): no request left the origin, and the
-// Content-Security-Policy refused nothing.
+// the bundles' sizes): no request left the origin, none failed (a missing
+// file, the favicon included), and the Content-Security-Policy refused
+// nothing.
 func (b *browser) checkBudget() {
 	ws := "ws" + strings.TrimPrefix(b.origin, "http")
 	for _, u := range b.requests {
 		if !strings.HasPrefix(u, b.origin+"/") && !strings.HasPrefix(u, ws+"/") {
 			b.t.Errorf("the page asked for %s, outside its origin %s", u, b.origin)
 		}
+	}
+	if len(b.failed) > 0 {
+		b.t.Errorf("requests failed: %q", b.failed)
 	}
 	var violations []string
 	if err := chromedp.Run(b.ctx, chromedp.Evaluate(`window.cspViolations ?? []`, &violations)); err != nil {
@@ -203,6 +222,39 @@ func (b *browser) setCodeIn(selector, code string) {
 		return true;
 	})()`, selector, jsString(code))
 	b.run("set the code", chromedp.Evaluate(js, nil))
+}
+
+// signIn opens path and signs in as name, an account createUser made.
+func (b *browser) signIn(name, path string) {
+	b.t.Helper()
+	b.run("sign in as "+name,
+		chromedp.Navigate(b.origin+path),
+		chromedp.WaitVisible(`#signin`),
+		chromedp.SendKeys(`#signin input[name=name]`, name),
+		chromedp.SendKeys(`#signin input[name=password]`, name+" password"),
+		chromedp.Click(`#signin button[name=signIn]`),
+	)
+	b.waitFor("the account", fmt.Sprintf(`document.querySelector('#account').textContent.includes('Signed in as %s')`, name), 20*time.Second)
+}
+
+func (b *browser) signOut() {
+	b.t.Helper()
+	b.clickText(`#account button`, "Sign out")
+	b.waitFor("the sign-in form", `!document.querySelector('#signin').hidden`, 10*time.Second)
+}
+
+// save saves the edit form and waits for its outcome, the class of
+// #saveResult: saved or refused.
+func (b *browser) save(outcome string) {
+	b.t.Helper()
+	b.run("save", chromedp.Click(`#save`))
+	b.waitFor("the save's outcome", fmt.Sprintf(`document.querySelector('#saveResult').className === %q`, outcome), 60*time.Second)
+}
+
+// clickText clicks the element matching selector whose text is text.
+func (b *browser) clickText(selector, text string) {
+	b.t.Helper()
+	b.run("click "+text, chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll(%q)].find((e) => e.textContent === %s).click()`, selector, jsString(text)), nil))
 }
 
 func jsString(s string) string {
@@ -400,19 +452,8 @@ func TestBrowserEditing(t *testing.T) {
 	before := problemForEditing(t, server, ned, problem.ID)
 
 	signInAs := func(name string) {
-		b.run("sign in as "+name,
-			chromedp.Navigate(b.origin+"/#problem="+problem.ID),
-			chromedp.WaitVisible(`#signin`),
-			chromedp.SetValue(`#signin input[name=name]`, name), // the last name is still there after a sign-out
-			chromedp.SetValue(`#signin input[name=password]`, name+" password"),
-			chromedp.Click(`#signin button[name=signIn]`),
-		)
-		b.waitFor("the account", fmt.Sprintf(`document.querySelector('#account').textContent.includes('Signed in as %s')`, name), 20*time.Second)
+		b.signIn(name, "/#problem="+problem.ID)
 		b.waitFor("the problem", `document.querySelector('#problemTitle').textContent !== 'Choose a problem'`, 20*time.Second)
-	}
-	save := func(outcome string) {
-		b.run("save", chromedp.Click(`#save`))
-		b.waitFor("the save's outcome", fmt.Sprintf(`document.querySelector('#saveResult').className === %q`, outcome), 60*time.Second)
 	}
 	field := func(name string) string {
 		var v string
@@ -442,7 +483,7 @@ func TestBrowserEditing(t *testing.T) {
 	// A new title: saved, checked, and shown to students.
 	const title = "Say hello, politely"
 	b.run("edit the title", chromedp.SetValue(`#editing input[name=title]`, title))
-	save("saved")
+	b.save("saved")
 	if got, want := b.text("#saveResult"), fmt.Sprintf("version %d", before.Version+1); !strings.Contains(got, want) {
 		t.Errorf("after saving the form reads %q, want %q", got, want)
 	}
@@ -455,7 +496,7 @@ func TestBrowserEditing(t *testing.T) {
 	b.run("open the form", chromedp.Click(`#edit`))
 	b.waitFor("the form", `!document.querySelector('#editing').hidden`, 10*time.Second)
 	b.setCodeIn("#referenceSolution", "name = input()\nprint('Hello, world!')\nprint('Hi, ' + name + '!')\n")
-	save("refused")
+	b.save("refused")
 	refusal := b.text("#saveResult")
 	for _, want := range []string{"sandbox check refused", "The reference solution fails sample test 1: WRONG_ANSWER", "Differences:", "Hello, Ada!", "Hi, Ada!", "hidden test 1"} {
 		if !strings.Contains(refusal, want) {
@@ -477,7 +518,7 @@ func TestBrowserEditing(t *testing.T) {
 	graphqlAs(t, server, ned, updateProblemMutation, map[string]any{"in": problemInput(t, theirs)}, &updated)
 	const statement = "Print `Hello, world!`, then greet the person named on the input."
 	b.run("edit the statement", chromedp.SetValue(`#editing textarea[name=statement]`, statement))
-	save("refused")
+	b.save("refused")
 	conflict := b.text("#saveResult")
 	for _, want := range []string{"someone else saved", fmt.Sprintf("version %d", updated.UpdateProblem.Version), "They changed: title.", "You changed: statement."} {
 		if !strings.Contains(conflict, want) {
@@ -485,18 +526,18 @@ func TestBrowserEditing(t *testing.T) {
 		}
 	}
 	b.screenshot("conflict")
-	b.run("load their version", chromedp.Evaluate(`[...document.querySelectorAll('#saveResult button')].find((b) => b.textContent === 'Load their version').click()`, nil))
+	b.clickText(`#saveResult button`, "Load their version")
 	if got := field("title"); got != theirs.Title {
 		t.Errorf("after loading their version the title is %q, want %q", got, theirs.Title)
 	}
 	if got := field("statement"); got == statement {
 		t.Errorf("after loading their version the statement is still the editor's")
 	}
-	b.run("bring my edits back", chromedp.Evaluate(`[...document.querySelectorAll('#saveResult button')].find((b) => b.textContent === 'Bring my edits back').click()`, nil))
+	b.clickText(`#saveResult button`, "Bring my edits back")
 	if got := field("statement"); got != statement {
 		t.Errorf("after bringing the edits back the statement is %q, want %q", got, statement)
 	}
-	save("saved")
+	b.save("saved")
 	if got := problemForEditing(t, server, ned, problem.ID); got.Version != updated.UpdateProblem.Version+1 || got.Title != title || got.Statement != statement {
 		t.Errorf("after saving over the conflict the problem is %+v; want version %d with the editor's title and statement", got, updated.UpdateProblem.Version+1)
 	}
@@ -504,8 +545,12 @@ func TestBrowserEditing(t *testing.T) {
 	b.waitFor("the new statement", `document.querySelector('#statement').textContent.includes('greet the person')`, 10*time.Second)
 
 	// A student: no Edit control.
-	b.run("sign out", chromedp.Evaluate(`[...document.querySelectorAll('#account button')].find((b) => b.textContent === 'Sign out').click()`, nil))
-	b.waitFor("the sign-in form", `!document.querySelector('#signin').hidden`, 10*time.Second)
+	b.signOut()
+	var left []string
+	b.run("read the sign-in form", chromedp.Evaluate(`[...document.querySelectorAll('#signin input')].map((i) => i.value).filter((v) => v)`, &left))
+	if len(left) > 0 {
+		t.Errorf("after signing out the sign-in form still holds %q", left)
+	}
 	signInAs("ada")
 	var hidden bool
 	b.run("look for the Edit control", chromedp.Evaluate(`document.querySelector('#edit').hidden && document.querySelector('#editing').hidden`, &hidden))
@@ -514,6 +559,237 @@ func TestBrowserEditing(t *testing.T) {
 	}
 	if got := b.text("#problemTitle"); got != title {
 		t.Errorf("the student sees the title %q, want %q", got, title)
+	}
+	b.screenshot("student")
+}
+
+// TestBrowserCurriculum is an editor shaping the curriculum in the app:
+// a new problem in a level, saved as a draft (marked in the editor's list,
+// openable after a reload, unseen by students), then published through
+// the sandbox check (students see it), moved up, refused a delete after
+// someone else changed it (CONFLICT), and deleted (gone for students too);
+// a level created, renamed, moved and deleted, and a level with problems
+// refused deletion with the API's reason; an age group created, moved and
+// deleted. A student sees none of these controls.
+func TestBrowserCurriculum(t *testing.T) {
+	c, server := startServeCluster(t)
+	for _, u := range []struct{ name, role string }{{"eve", "EDITOR"}, {"ned", "EDITOR"}, {"ada", "STUDENT"}} {
+		c.createUser(t, u.name, u.role)
+	}
+	ned, _ := signIn(t, server, "ned")
+	ada, _ := signIn(t, server, "ada")
+	b := newBrowser(t, server)
+	const level = "explorers-1" // "Hello, Python": hello-world, echo and favorite animal
+	studentSees := func(id string) bool { return levelAs(t, server, ada, level).has(id) }
+	listed := func() []string {
+		var ids []string
+		b.run("read the list", chromedp.Evaluate(`[...document.querySelectorAll('#problems > li')].map((li) => li.dataset.id)`, &ids))
+		return ids
+	}
+	note := func(text string) {
+		b.waitFor(fmt.Sprintf("the note %q", text), fmt.Sprintf(`document.querySelector('#outlineNote').textContent.includes(%s)`, jsString(text)), 30*time.Second)
+	}
+	alert := func(text string) {
+		b.waitFor(fmt.Sprintf("the alert %q", text), fmt.Sprintf(`!document.querySelector('#alert').hidden && document.querySelector('#alert').textContent.includes(%s)`, jsString(text)), 30*time.Second)
+	}
+	// outline opens the form of tools' action (new or rename), fills it
+	// and saves it, and waits for the note saying it is done.
+	outline := func(tools, action, done string, fill ...chromedp.Action) {
+		b.run(action, chromedp.Click(tools+" [data-action="+action+"]"))
+		b.waitFor("the form", `!document.querySelector('#outlineForm').hidden`, 5*time.Second)
+		b.run("fill the form", append(fill, chromedp.Click(`#outlineForm button[name=save]`))...)
+		note(done)
+	}
+	levels := func() (options []string, chosen string) {
+		b.run("read the levels", chromedp.Evaluate(`[...document.querySelectorAll('#level option')].map((o) => o.value)`, &options), chromedp.Value(`#level`, &chosen))
+		return options, chosen
+	}
+	item := func(id, action string) string {
+		return fmt.Sprintf(`#problems li[data-id=%q] [data-action=%s]`, id, action)
+	}
+
+	b.signIn("eve", "/")
+	b.waitFor("the editor's list", `document.querySelector('#problems li[data-id=hello-world] .itemTools') !== null`, 20*time.Second)
+	for _, sel := range []string{"#ageGroupTools", "#levelTools", "#newProblem"} {
+		b.waitFor(sel, fmt.Sprintf(`!document.querySelector(%q).hidden`, sel), time.Second)
+	}
+
+	// A new problem: the empty form, its id suggested from the title; an
+	// id already taken is refused as the form shows refusals.
+	const id = "count-to-n"
+	b.run("new problem", chromedp.Click(`#newProblem`))
+	b.waitFor("the empty form", `!document.querySelector('#editing').hidden && !document.querySelector('#idField').hidden && document.querySelector('#editingTitle').textContent === 'New problem'`, 10*time.Second)
+	var levelID, suggested string
+	b.run("type a title",
+		chromedp.SendKeys(`#editing input[name=title]`, "Count to N"),
+		chromedp.Value(`#editing input[name=levelId]`, &levelID),
+		chromedp.Value(`#editing input[name=id]`, &suggested),
+	)
+	if levelID != level || suggested != id {
+		t.Errorf("the new problem's level is %q and its suggested id %q; want %q and %q", levelID, suggested, level, id)
+	}
+	b.run("fill the problem",
+		chromedp.SetValue(`#editing textarea[name=statement]`, "Read a number `n` and print the numbers from 1 to `n`, one a line."),
+		chromedp.SetValue(`#sampleTests textarea[name=input]`, "3\n"),
+		chromedp.SetValue(`#sampleTests textarea[name=output]`, "1\n2\n3\n"),
+		chromedp.SetValue(`#hiddenTests textarea[name=input]`, "5\n"),
+		chromedp.SetValue(`#hiddenTests textarea[name=output]`, "1\n2\n3\n4\n5\n"),
+		chromedp.SetValue(`#hiddenTests input[name=hint]`, "Does your loop reach n itself?"),
+		chromedp.SetValue(`#editing input[name=id]`, "hello-world"),
+	)
+	b.setCodeIn("#starterCode", "n = int(input())\n# print the numbers from 1 to n\n")
+	b.setCodeIn("#referenceSolution", "n = int(input())\nfor i in range(1, n + 1):\n    print(i)\n")
+	var draft bool
+	b.run("read the draft box", chromedp.Evaluate(`document.querySelector('#editing input[name=draft]').checked`, &draft))
+	if !draft {
+		t.Error("a new problem does not start as a draft")
+	}
+	b.save("refused")
+	if got := b.text("#saveResult"); !strings.Contains(got, `problem "hello-world" already exists`) {
+		t.Errorf("creating a problem with a taken id: %q", got)
+	}
+	b.screenshot("new")
+
+	// Saved as a draft: in the editor's list, marked; not for students.
+	b.run("choose another id", chromedp.SetValue(`#editing input[name=id]`, id))
+	b.save("saved")
+	if got := b.text("#saveResult"); !strings.Contains(got, "Created: version 1. It is a draft") {
+		t.Errorf("after creating the draft the form reads %q", got)
+	}
+	b.waitFor("the draft in the list", fmt.Sprintf(`document.querySelector('#problems li[data-id=%q] .draft') !== null`, id), 10*time.Second)
+	if got, want := listed(), []string{"hello-world", "echo-three", "favorite-animal", id}; !slices.Equal(got, want) {
+		t.Errorf("the editor's list: %q, want %q", got, want)
+	}
+	if studentSees(id) {
+		t.Error("a student sees the draft")
+	}
+	b.run("back to the problem", chromedp.Click(`#closeEditing`))
+	b.waitFor("the draft's view", `document.querySelector('#problemTitle').textContent === 'Count to N' && document.querySelector('#editNote').textContent.includes('draft')`, 10*time.Second)
+	b.screenshot("draft")
+
+	// A reload opens the draft again (for an editor), and from there it
+	// is published: the sandbox check passes, and students see it.
+	b.run("reload", chromedp.Reload())
+	b.waitFor("the draft after a reload", `document.querySelector('#problemTitle').textContent === 'Count to N' && document.querySelector('#editNote').textContent.includes('draft') && document.querySelector('#submit').disabled`, 20*time.Second)
+	b.run("open the form", chromedp.Click(`#edit`))
+	b.waitFor("the form", `!document.querySelector('#editing').hidden && document.querySelector('#idField').hidden`, 10*time.Second)
+	b.run("untick draft", chromedp.Click(`#editing input[name=draft]`))
+	b.save("saved")
+	if got := b.text("#saveResult"); !strings.Contains(got, "passed the sandbox check") {
+		t.Errorf("after publishing the form reads %q", got)
+	}
+	b.waitFor("the published problem in the list", fmt.Sprintf(`document.querySelector('#problems li[data-id=%q]') !== null && document.querySelector('#problems .draft') === null`, id), 10*time.Second)
+	if !studentSees(id) {
+		t.Error("a student does not see the published problem")
+	}
+	b.run("back to the problem", chromedp.Click(`#closeEditing`))
+
+	// Moved up, for students too.
+	b.run("move it up", chromedp.Click(item(id, "up")))
+	note("Moved the problem “Count to N” up.")
+	if got, want := listed(), []string{"hello-world", "echo-three", id, "favorite-animal"}; !slices.Equal(got, want) {
+		t.Errorf("after moving it up the list is %q, want %q", got, want)
+	}
+	var order []string
+	for _, p := range levelAs(t, server, ada, level).Problems {
+		order = append(order, p.ID)
+	}
+	if want := []string{"hello-world", "echo-three", id, "favorite-animal"}; !slices.Equal(order, want) {
+		t.Errorf("after moving it up students see %q, want %q", order, want)
+	}
+	b.waitFor("focus on its move button", fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, item(id, "up")), 5*time.Second)
+
+	// Someone else changes it: the delete, at the version listed, is a
+	// CONFLICT; the list is read again, and the next delete goes through.
+	theirs := problemForEditing(t, server, ned, id)
+	theirs.Title = "Count to N (Ned's)"
+	mustUpdateProblem(t, server, ned, theirs)
+	b.run("delete it", chromedp.Click(item(id, "delete")))
+	alert("was changed by someone else")
+	b.waitFor("their title in the list", fmt.Sprintf(`document.querySelector('#problems li[data-id=%q] button').textContent === %q`, id, theirs.Title), 10*time.Second)
+	if !studentSees(id) {
+		t.Error("a refused delete deleted the problem")
+	}
+	b.screenshot("conflict")
+	b.run("delete it again", chromedp.Click(item(id, "delete")))
+	note("Deleted the problem “Count to N (Ned's)”.")
+	if got, want := listed(), []string{"hello-world", "echo-three", "favorite-animal"}; !slices.Equal(got, want) {
+		t.Errorf("after deleting it the list is %q, want %q", got, want)
+	}
+	if studentSees(id) {
+		t.Error("a student still sees the deleted problem")
+	}
+	if got := b.text("#problemTitle"); got != "Choose a problem" {
+		t.Errorf("after deleting the open problem the view shows %q", got)
+	}
+	b.mu.Lock()
+	dialogs := slices.Clone(b.dialogs)
+	b.mu.Unlock()
+	if len(dialogs) != 2 || !strings.Contains(dialogs[1], "Delete the problem “Count to N (Ned's)”?") {
+		t.Errorf("the confirmations asked %q", dialogs)
+	}
+
+	// Levels: a level with problems is not deleted, for the API's reason;
+	// a new one is created, renamed, moved up and deleted.
+	b.run("delete the level", chromedp.Click(`#levelTools [data-action=delete]`))
+	alert(`Could not delete the level “Hello, Python”: level "explorers-1" still has 3 problems`)
+	outline("#levelTools", "new", "Created the level “Patterns”.",
+		chromedp.SendKeys(`#outlineForm input[name=title]`, "Patterns"), // the id follows: patterns
+		chromedp.SetValue(`#outlineForm textarea[name=description]`, "Stars and stripes with loops."),
+	)
+	b.waitFor("the new level chosen", `document.querySelector('#level').value === 'patterns' && document.querySelector('#problems').children.length === 0`, 10*time.Second)
+	outline("#levelTools", "rename", "Saved the level “Patterns and shapes”.",
+		chromedp.WaitNotVisible(`#outlineIdField`), // an id stays
+		chromedp.SetValue(`#outlineForm input[name=title]`, "Patterns and shapes"),
+	)
+	var students struct {
+		Levels []struct{ ID, Title, Description string }
+	}
+	graphqlAs(t, server, ada, `{ levels(ageGroup: "7-9") { id title description } }`, nil, &students)
+	if n := len(students.Levels); n == 0 || students.Levels[n-1].ID != "patterns" || students.Levels[n-1].Title != "Patterns and shapes" || students.Levels[n-1].Description != "Stars and stripes with loops." {
+		t.Errorf("students see the levels %+v; want patterns, renamed, last", students.Levels)
+	}
+	b.run("move it up", chromedp.Click(`#levelTools [data-action=up]`))
+	note("Moved the level “Patterns and shapes” up.")
+	options, chosen := levels()
+	if n := len(options); n < 2 || options[n-2] != "patterns" || chosen != "patterns" {
+		t.Errorf("after moving it up the levels are %q, with %q chosen", options, chosen)
+	}
+	b.screenshot("level")
+	b.run("delete it", chromedp.Click(`#levelTools [data-action=delete]`))
+	note("Deleted the level “Patterns and shapes”.")
+	if options, _ := levels(); slices.Contains(options, "patterns") {
+		t.Errorf("after deleting it the levels are %q", options)
+	}
+
+	// Age groups: created (last), moved up, deleted.
+	outline("#ageGroupTools", "new", "Created the age group “Seniors”.",
+		chromedp.SendKeys(`#outlineForm input[name=title]`, "Seniors"),
+		chromedp.SetValue(`#outlineForm input[name=id]`, "16-18"),
+	)
+	b.run("move it up", chromedp.Click(`#ageGroupTools [data-action=up]`))
+	note("Moved the age group “Seniors (16-18)” up.")
+	var groups struct{ AgeGroups []struct{ Slug string } }
+	graphqlAs(t, server, ada, `{ ageGroups { slug } }`, nil, &groups)
+	var slugs []string
+	for _, g := range groups.AgeGroups {
+		slugs = append(slugs, g.Slug)
+	}
+	if want := []string{"7-9", "10-12", "16-18", "13-15"}; !slices.Equal(slugs, want) {
+		t.Errorf("after moving the age group up students see %q, want %q", slugs, want)
+	}
+	b.run("delete it", chromedp.Click(`#ageGroupTools [data-action=delete]`))
+	note("Deleted the age group “Seniors (16-18)”.")
+
+	// A student: none of these controls.
+	b.signOut()
+	b.signIn("ada", "/")
+	b.waitFor("the student's list", `document.querySelector('#problems li[data-id=hello-world]') !== null`, 20*time.Second)
+	var shown []string
+	b.run("look for editors' controls", chromedp.Evaluate(`['#ageGroupTools', '#levelTools', '#newProblem', '#outlineForm', '#edit', '#problems .itemTools', '#problems .draft']
+		.filter((s) => [...document.querySelectorAll(s)].some((e) => e.offsetParent !== null))`, &shown))
+	if len(shown) > 0 {
+		t.Errorf("a student sees the editors' controls %q", shown)
 	}
 	b.screenshot("student")
 }

@@ -1,5 +1,5 @@
 // Builds dist/ from src/ with esbuild: the editor app (dist/app) and
-// GraphiQL (dist/graphiql). Run through scripts/web.sh, which installs the
+// GraphiQL (dist/graphiql), each with its page and the favicon. Run through scripts/web.sh, which installs the
 // pinned packages first. The output must be byte-for-byte the same on every
 // machine (CI rebuilds and compares), so nothing here may depend on time,
 // paths or the environment: no source maps, no hashes of absolute paths.
@@ -24,4 +24,5 @@ for (const [name, entry] of [['app', 'src/app/main.js'], ['graphiql', 'src/graph
   await mkdir(`dist/${name}`, { recursive: true });
   await esbuild.build({ ...options, entryPoints: { [name]: entry }, outdir: `dist/${name}` });
   await copyFile(`src/${name}/index.html`, `dist/${name}/index.html`);
+  await copyFile('src/favicon.svg', `dist/${name}/favicon.svg`);
 }

@@ -71,17 +71,20 @@ func TestPagesHaveNoInlineScript(t *testing.T) {
 	}
 }
 
+// serve GETs target from h, with header's name-value pairs.
+func serve(h http.Handler, target string, header ...string) *http.Response {
+	req := httptest.NewRequest("GET", target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
 func TestServe(t *testing.T) {
 	app := App()
-	get := func(target string, header ...string) *http.Response {
-		req := httptest.NewRequest("GET", target, nil)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		rec := httptest.NewRecorder()
-		app.ServeHTTP(rec, req)
-		return rec.Result()
-	}
+	get := func(target string, header ...string) *http.Response { return serve(app, target, header...) }
 
 	resp := get("/")
 	body, _ := io.ReadAll(resp.Body)
@@ -118,6 +121,21 @@ func TestServe(t *testing.T) {
 	app.ServeHTTP(rec, req)
 	if csp := rec.Header().Get("Content-Security-Policy"); strings.Contains(csp, "evil") {
 		t.Errorf("CSP %q", csp)
+	}
+
+	// The favicon the pages link to (a browser asks for /favicon.ico
+	// otherwise, and gets a 404).
+	for _, h := range []http.Handler{app, GraphiQL()} {
+		page, _ := io.ReadAll(serve(h, "/").Body)
+		icon := regexp.MustCompile(`<link rel="icon" href="([^"]+)"`).FindSubmatch(page)
+		if icon == nil {
+			t.Errorf("the page links no icon: %.300s", page)
+			continue
+		}
+		resp := serve(h, string(icon[1]))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: %d %v", icon[1], resp.StatusCode, resp.Header)
+		}
 	}
 
 	if resp = get("/assets/nothing.js"); resp.StatusCode != http.StatusNotFound {

@@ -1,23 +1,25 @@
 // The editors' form: a problem loaded from problemForEditing, every field
-// of ProblemInput, saved with updateProblem at the version loaded. It
-// shows what the save came to: the new version; the sandbox check's
+// of ProblemInput, saved with updateProblem at the version loaded; or a
+// new problem, empty, saved with createProblem (and edited from then on).
+// It shows what the save came to: the new version; the sandbox check's
 // refusal, test by test with its diff (extensions.failures); or a
 // CONFLICT, with someone else's version (extensions.current) to load
 // without losing the editor's own text. See docs/web.md.
 import { APIError, explain, gql } from './api.js';
 import { codeEditor, getText, setText } from './code.js';
+import { $, el, suggestId } from './dom.js';
 import { renderMarkdown } from './markdown.js';
-
-const $ = (id) => document.getElementById(id);
 
 const FIELDS = `id levelId title statement starterCode
   sampleTests { input output hint } hiddenTests { input output hint }
   timeLimitMs memoryMb referenceSolution checker { kind tolerance } stopOnFirstFailure draft version`;
 const LOAD = `query ProblemForEditing($id: ID!) { problemForEditing(id: $id) { ${FIELDS} } }`;
 const UPDATE = `mutation UpdateProblem($input: ProblemInput!) { updateProblem(input: $input) { ${FIELDS} } }`;
+const CREATE = `mutation CreateProblem($input: ProblemInput!) { createProblem(input: $input) { ${FIELDS} } }`;
 
 // What each field of ProblemInput is called in words.
 const NAMES = {
+  id: 'id',
   title: 'title',
   levelId: 'level',
   statement: 'statement',
@@ -36,15 +38,9 @@ const form = $('editing');
 const fields = form.elements;
 let base = null; // the problem as loaded or last saved, as a ProblemInput without its version
 let version = 0; // the version a save names
+let creating = false; // a new problem, not stored yet: saving creates it
 let saving = false;
 let hooks = { onSaved: () => {}, onClose: () => {} };
-
-/** el('p', { className: 'x' }, 'text', child): an element, never from HTML. */
-function el(tag, props = {}, ...children) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-}
 
 const saveKey = { key: 'Mod-s', run: () => (save(), true) };
 const starter = codeEditor($('starterCode'), 'starterLabel', { keys: [saveKey] });
@@ -95,7 +91,7 @@ function collect() {
       hint: row.querySelector('[name=hint]').value,
     }));
   return {
-    id: base.id,
+    id: creating ? fields.id.value.trim() : base.id,
     levelId: fields.levelId.value.trim(),
     title: fields.title.value,
     statement: fields.statement.value,
@@ -165,23 +161,58 @@ fields.statement.addEventListener('input', preview);
 // ---- opening and closing ----
 
 function setLoaded(p) {
+  setCreating(false);
   base = toInput(p);
   version = p.version;
   $('editingVersion').textContent = `Problem ${p.id}, version ${p.version}${p.draft ? ' (a draft: students do not see it)' : ''}.`;
 }
 
+/** Shows the id field (a new problem's id is chosen once, when it is created) or hides it. */
+function setCreating(on) {
+  creating = on;
+  $('idField').hidden = !on;
+  fields.id.disabled = !on;
+  $('editingTitle').textContent = on ? 'New problem' : 'Edit the problem';
+  $('closeEditing').textContent = on ? 'Cancel' : 'Back to the problem';
+}
+
+suggestId(fields.title, fields.id);
+
 export const editingOpen = () => !form.hidden;
 
-/** Loads problem id into the form and shows it; throws an APIError. */
-export async function openEditing(id) {
-  const { problemForEditing: p } = await gql(LOAD, { id });
-  setLoaded(p);
+/** The id of the stored problem the form edits, or null (closed, or a new problem). */
+export const editingProblem = () => (form.hidden || creating ? null : base?.id ?? null);
+
+/** Fills the form with base and shows it. */
+function present() {
   fill(base);
   showResult();
   form.hidden = false;
   starter.requestMeasure();
   reference.requestMeasure();
   fields.title.focus();
+}
+
+/** Loads problem id into the form and shows it; throws an APIError. */
+export async function openEditing(id) {
+  const { problemForEditing: p } = await gql(LOAD, { id });
+  setLoaded(p);
+  present();
+}
+
+/**
+ * Shows the form empty, for a new problem at the end of level levelId:
+ * a draft until the editor unticks it, with a sample and a hidden test
+ * to fill in.
+ */
+export function openNewProblem(levelId) {
+  const blank = { input: '', output: '', hint: '' };
+  base = toInput({ id: '', levelId, title: '', statement: '', starterCode: '', referenceSolution: '', sampleTests: [blank], hiddenTests: [blank], draft: true });
+  version = 0;
+  setCreating(true);
+  fields.id.value = '';
+  $('editingVersion').textContent = `A new problem, added at the end of level ${levelId}. It stays a draft, which students do not see, until you untick Draft and it passes the sandbox check.`;
+  present();
 }
 
 /**
@@ -232,7 +263,9 @@ async function save() {
   $('save').disabled = true;
   showResult('', el('p', { textContent: input.draft ? 'Saving the draft…' : 'Saving: checking the problem in the sandbox…' }));
   try {
-    const { updateProblem: p } = await gql(UPDATE, { input: { ...input, version } });
+    const created = creating;
+    const data = await gql(created ? CREATE : UPDATE, { input: { ...input, version } });
+    const p = data.createProblem ?? data.updateProblem;
     setLoaded(p);
     // The server fills in defaults (limits of 0); refill the form unless
     // the editor typed on while it saved.
@@ -240,7 +273,7 @@ async function save() {
     showResult(
       'saved',
       el('p', {
-        textContent: `Saved: version ${p.version}. ${
+        textContent: `${created ? 'Created' : 'Saved'}: version ${p.version}. ${
           p.draft ? 'It is a draft: students do not see it.' : 'It passed the sandbox check, and students see it now.'
         }`,
       }),

@@ -3,20 +3,24 @@
 // reference client of the API (docs/web.md), written in plain DOM code.
 import { APIError, explain, gql, setToken, signedIn, subscribe } from './api.js';
 import { codeEditor, getText, setText } from './code.js';
-import { closeEditing, editingOpen, initEditing, openEditing } from './editing.js';
+import { $, el, showAlert } from './dom.js';
+import { closeEditing, editingOpen, editingProblem, initEditing, openEditing, openNewProblem } from './editing.js';
 import { renderMarkdown } from './markdown.js';
+import { initOutline, problemTools, renderOutline } from './outline.js';
 import './style.css';
 
-const $ = (id) => document.getElementById(id);
-
 const ME = `{ me { name role quota { runsToday runsPerDay submitsToday submitsPerDay } } }`;
-const AGE_GROUPS = `{ ageGroups { slug title } }`;
+const AGE_GROUPS = `{ ageGroups { slug title description position version } }`;
 const LEVELS = `query Levels($ageGroup: String!) {
-  levels(ageGroup: $ageGroup) { id title myProgress { solved total } problems { id title myProgress { solved } } }
+  levels(ageGroup: $ageGroup) { id title description version myProgress { solved total } problems { id title myProgress { solved } } }
 }`;
 const PROBLEM = `query Problem($id: ID!) {
   problem(id: $id) { id title statement starterCode level { id ageGroup { slug } } }
 }`;
+// Editors' reads: a level's problems with its drafts, and a draft.
+const PROBLEMS_FOR_EDITING = `query ProblemsForEditing($levelId: ID!) { problemsForEditing(levelId: $levelId) { id title draft version } }`;
+const DRAFT = `query Draft($id: ID!) { problemForEditing(id: $id) { id title statement starterCode draft levelId } }`;
+const LEVEL_OF = `query LevelOf($id: ID!) { level(id: $id) { id ageGroup { slug } } }`;
 const RUN = `mutation Run($code: String!) { run(input: { language: "python", code: $code }) { id } }`;
 const RUN_EVENTS = `subscription RunEvents($id: ID!, $after: Int!) {
   runEvents(runId: $id, afterSeq: $after) { seq type text run { status exitCode wallMs } }
@@ -31,18 +35,15 @@ const SUBMISSION_EVENTS = `subscription SubmissionEvents($id: ID!, $after: Int!)
 }`;
 
 let me = null; // the signed-in user, or null for a guest
+let ageGroups = []; // every age group
 let ageGroup = null; // the chosen age group's slug
 let levels = []; // its levels
-let problem = null; // the open problem
+let editable = []; // for editors: the chosen level's problems, drafts included
+let problem = null; // the open problem (draft: true for a draft an editor opened)
 let live = null; // the run being followed: { id, seq, problemId, started, chunks, stop }
 let editor;
 
-// ---- alerts and account ----
-
-function showAlert(message) {
-  $('alert').textContent = message;
-  $('alert').hidden = !message;
-}
+// ---- account ----
 
 async function loadMe() {
   ({ me } = await gql(ME));
@@ -52,13 +53,7 @@ async function loadMe() {
 function renderAccount() {
   const account = $('account');
   account.replaceChildren();
-  const button = (text, onclick) => {
-    const b = document.createElement('button');
-    b.className = 'link';
-    b.textContent = text;
-    b.onclick = onclick;
-    return b;
-  };
+  const button = (text, onclick) => el('button', { className: 'link', textContent: text, onclick });
   if (me) {
     account.append(`Signed in as ${me.name} · `, button('Sign out', signOut));
     const q = me.quota;
@@ -67,63 +62,87 @@ function renderAccount() {
     account.append('Coding as a guest · ', button('Sign in', showSignIn));
     $('quota').textContent = 'Sign in to submit your code and keep your progress.';
   }
-  $('submit').disabled = !me;
-  showEditControl();
+  showControls();
 }
 
 // ---- editing (editors and admins; the API refuses anyone else) ----
 
 const canEdit = () => me?.role === 'EDITOR' || me?.role === 'ADMIN';
 
-function showEditControl() {
+/** Shows the controls the user may use: editors' only to editors; Submit for a published problem. */
+function showControls() {
   $('edit').hidden = !(canEdit() && problem);
+  $('submit').disabled = !me || !problem || !!problem.draft;
+  renderOutline(canEdit(), {
+    ageGroups,
+    group: ageGroups.find((g) => g.slug === ageGroup) ?? null,
+    levels,
+    level: levels.find((l) => l.id === $('level').value) ?? null,
+    problems: editable,
+  });
 }
 
-$('edit').onclick = async () => {
+let opener = null; // what opened the edit form, focused again when it closes
+
+/** Opens the edit form with open(), in place of the problem view. */
+async function openForm(open) {
   showAlert('');
+  if (editingOpen() && !closeEditing()) return;
+  const from = document.activeElement;
   try {
-    await openEditing(problem.id);
+    await open();
+    opener = from;
     $('problem').hidden = true;
   } catch (err) {
     showAlert(explain(err));
   }
-};
+}
+
+$('edit').onclick = () => openForm(() => openEditing(problem.id));
 
 initEditing({
   onClose: () => {
     $('problem').hidden = false;
-    $('edit').focus();
+    (opener?.isConnected && opener.offsetParent ? opener : $('edit')).focus();
   },
   onSaved: (saved) => refreshProblem(saved).catch((err) => showAlert(explain(err))),
 });
 
-/** Shows a saved problem as students see it now. */
+initOutline({
+  reload: reloadOutline,
+  newProblem: (levelId) => openForm(() => openNewProblem(levelId)),
+  deleted: (id) => {
+    if (editingProblem() === id) closeEditing(true);
+    if (problem?.id === id) clearProblem();
+  },
+});
+
+/** Shows a saved (or created) problem as students see it now, or as a draft. */
 async function refreshProblem(saved) {
-  if (problem?.id !== saved.id) return;
-  if (saved.draft) {
-    showEditNote(`Version ${saved.version} is a draft: students do not see this problem.`);
-    return;
-  }
+  const shown = problem?.id;
   // The server drops its cached copy as it saves; should this one come
   // back stale, ask again a moment later.
   let fresh;
   for (let i = 0; i < 10; i++) {
-    ({ problem: fresh } = await gql(PROBLEM, { id: saved.id }));
-    if (fresh.title === saved.title && fresh.statement === saved.statement) break;
+    fresh = await fetchProblem(saved.id);
+    if (fresh.title === saved.title && fresh.statement === saved.statement && !!fresh.draft === saved.draft) break;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  if (problem?.id !== saved.id) return;
-  problem = fresh;
-  $('problemTitle').textContent = problem.title;
-  $('statement').replaceChildren(renderMarkdown(problem.statement));
-  await chooseAgeGroup(problem.level.ageGroup.slug, problem.level.id);
-  showEditNote(`Saved version ${saved.version}: this is what students see now.`);
+  if (problem?.id !== shown) return; // another problem was opened meanwhile
+  await showProblem(fresh, shown !== saved.id);
+  showEditNote(
+    saved.draft
+      ? `Saved version ${saved.version} as a draft: students do not see this problem.`
+      : `Saved version ${saved.version}: this is what students see now.`,
+  );
 }
 
 function showEditNote(text) {
   $('editNote').textContent = text;
   $('editNote').hidden = !text;
 }
+
+// ---- signing in and out ----
 
 function showSignIn() {
   localStorage.removeItem('coderunner.guest');
@@ -142,6 +161,8 @@ async function signOut() {
   }
   setToken(null);
   me = null;
+  clearProblem(); // the next person may not see what this one had open
+  $('signin').reset(); // the next person starts from an empty form
   showSignIn();
 }
 
@@ -167,7 +188,7 @@ $('signin').addEventListener('submit', async (e) => {
 $('signin').elements.guest.addEventListener('click', () => {
   localStorage.setItem('coderunner.guest', '1');
   showAlert('');
-  openWorkspace();
+  openWorkspace().catch((err) => showAlert(explain(err)));
 });
 
 // ---- choosing a problem ----
@@ -176,67 +197,127 @@ async function openWorkspace() {
   $('signin').hidden = true;
   $('workspace').hidden = false;
   renderAccount();
-  const { ageGroups } = await gql(AGE_GROUPS);
-  $('ageGroup').replaceChildren(...ageGroups.map((g) => new Option(`${g.title} (${g.slug})`, g.slug)));
+  await loadAgeGroups();
   const wanted = new URLSearchParams(location.hash.slice(1)).get('problem');
-  if (wanted) await openProblem(wanted);
-  else await chooseAgeGroup(ageGroups[0].slug);
+  try {
+    if (wanted) await openProblem(wanted);
+  } catch (err) {
+    if (err.code !== 'NOT_FOUND') throw err; // deleted, or a draft, since the link was made
+  }
+  if (!problem) await chooseAgeGroup(ageGroups[0]?.slug);
   const saved = JSON.parse(sessionStorage.getItem('coderunner.run'));
   if (saved && saved.problemId === problem?.id) follow(saved);
+}
+
+async function loadAgeGroups() {
+  ({ ageGroups } = await gql(AGE_GROUPS));
+  $('ageGroup').replaceChildren(...ageGroups.map((g) => new Option(`${g.title} (${g.slug})`, g.slug)));
+}
+
+/** Reads the age groups, levels and problems again (after a change), choosing group and level if they are there. */
+async function reloadOutline({ group = ageGroup, level = $('level').value } = {}) {
+  await loadAgeGroups();
+  await chooseAgeGroup(ageGroups.some((g) => g.slug === group) ? group : ageGroups[0]?.slug, level);
 }
 
 async function chooseAgeGroup(slug, levelId) {
   ageGroup = slug;
   $('ageGroup').value = slug;
-  ({ levels } = await gql(LEVELS, { ageGroup: slug }));
+  levels = slug ? (await gql(LEVELS, { ageGroup: slug })).levels : [];
   $('level').replaceChildren(...levels.map((l) => new Option(l.title, l.id)));
-  chooseLevel(levelId ?? levels[0]?.id);
+  await chooseLevel(levels.some((l) => l.id === levelId) ? levelId : levels[0]?.id);
 }
 
-function chooseLevel(id) {
-  $('level').value = id;
+let listing = 0; // the latest chooseLevel: an earlier one's answer is dropped
+
+async function chooseLevel(id) {
+  const call = ++listing;
+  $('level').value = id ?? '';
   const level = levels.find((l) => l.id === id);
+  let items = level?.problems ?? [];
+  if (level && canEdit()) {
+    const { problemsForEditing } = await gql(PROBLEMS_FOR_EDITING, { levelId: id });
+    if (call !== listing) return;
+    items = problemsForEditing;
+  }
+  editable = canEdit() ? items : [];
   const p = level?.myProgress;
   $('levelProgress').textContent = p ? `${p.solved} of ${p.total} solved` : '';
-  $('problems').replaceChildren(
-    ...(level?.problems ?? []).map((item) => {
-      const b = document.createElement('button');
-      b.textContent = item.title;
-      b.onclick = () => openProblem(item.id);
-      if (item.id === problem?.id) b.setAttribute('aria-current', 'true');
-      const li = document.createElement('li');
-      li.append(b);
-      if (item.myProgress?.solved) {
-        const tick = document.createElement('span');
-        tick.className = 'tick';
-        tick.textContent = ' ✓';
-        tick.title = 'solved';
-        tick.setAttribute('aria-label', 'solved');
-        li.append(tick);
-      }
-      return li;
-    }),
-  );
+  showControls();
+  const solved = new Set((level?.problems ?? []).filter((x) => x.myProgress?.solved).map((x) => x.id));
+  $('problems').replaceChildren(...items.map((item, i) => problemItem(item, i, solved.has(item.id))));
 }
 
-$('ageGroup').onchange = (e) => chooseAgeGroup(e.target.value);
-$('level').onchange = (e) => chooseLevel(e.target.value);
+/** A problem in the list: its title to open it; for editors, whether it is a draft and the buttons to move and delete it. */
+function problemItem(item, i, solved) {
+  const open = el('button', { textContent: item.title, onclick: () => openProblem(item.id).catch((err) => showAlert(explain(err))) });
+  if (item.id === problem?.id) open.setAttribute('aria-current', 'true');
+  const li = el('li', {}, open);
+  li.dataset.id = item.id;
+  if (item.draft) li.append(el('span', { className: 'draft', textContent: 'draft' }));
+  if (solved) {
+    const tick = el('span', { className: 'tick', textContent: ' ✓', title: 'solved' });
+    tick.setAttribute('aria-label', 'solved');
+    li.append(tick);
+  }
+  if (canEdit()) li.append(problemTools(i));
+  return li;
+}
+
+$('ageGroup').onchange = (e) => chooseAgeGroup(e.target.value).catch((err) => showAlert(explain(err)));
+$('level').onchange = (e) => chooseLevel(e.target.value).catch((err) => showAlert(explain(err)));
+
+/** Problem id as students see it or, for an editor, a draft (draft: true) as editors see it. */
+async function fetchProblem(id) {
+  try {
+    return (await gql(PROBLEM, { id })).problem;
+  } catch (err) {
+    if (err.code !== 'NOT_FOUND' || !canEdit()) throw err;
+  }
+  const { problemForEditing: p } = await gql(DRAFT, { id });
+  const { level } = await gql(LEVEL_OF, { id: p.levelId });
+  return { ...p, level };
+}
 
 async function openProblem(id) {
   if (editingOpen() && !closeEditing()) return;
-  live?.stop();
-  live = null;
-  setRunning(false);
-  ({ problem } = await gql(PROBLEM, { id }));
-  history.replaceState(null, '', `#problem=${encodeURIComponent(id)}`);
-  const { level } = problem;
-  if (level.ageGroup.slug !== ageGroup) await chooseAgeGroup(level.ageGroup.slug, level.id);
-  else chooseLevel(level.id);
-  $('problemTitle').textContent = problem.title;
-  $('statement').replaceChildren(renderMarkdown(problem.statement));
+  await showProblem(await fetchProblem(id), true);
+}
+
+/**
+ * Shows problem p (as fetchProblem gives it) with its level's list. A
+ * problem opened anew starts with its code and no output or results; one
+ * shown again after a save keeps them, and its lists are read again.
+ */
+async function showProblem(p, anew) {
+  if (anew) stopFollowing();
+  problem = p;
+  history.replaceState(null, '', `#problem=${encodeURIComponent(p.id)}`);
+  const { level } = p;
+  if (!anew || level.ageGroup.slug !== ageGroup) await chooseAgeGroup(level.ageGroup.slug, level.id);
+  else await chooseLevel(level.id);
+  $('problemTitle').textContent = p.title;
+  $('statement').replaceChildren(renderMarkdown(p.statement));
+  showEditNote(p.draft ? 'A draft: students do not see this problem. Edit it and untick Draft to publish it.' : '');
+  showControls();
+  if (anew) startAfresh(localStorage.getItem(codeKey()) ?? p.starterCode);
+}
+
+/** Shows no problem (the open one was deleted, or its reader signed out). */
+function clearProblem() {
+  stopFollowing();
+  problem = null;
+  history.replaceState(null, '', location.pathname + location.search);
+  $('problemTitle').textContent = 'Choose a problem';
+  $('statement').replaceChildren();
   showEditNote('');
-  showEditControl();
-  const code = localStorage.getItem(codeKey()) ?? problem.starterCode;
+  startAfresh('');
+  $('problems').querySelector('[aria-current]')?.removeAttribute('aria-current');
+  showControls();
+}
+
+/** Puts code in the editor, with no output or results yet. */
+function startAfresh(code) {
   setText(editor, code);
   $('output').replaceChildren();
   $('runStatus').textContent = '';
@@ -261,6 +342,13 @@ function setRunning(running) {
   $('run').disabled = running;
   $('stop').disabled = !running;
   $('input').hidden = !running;
+}
+
+/** Stops following the live run: it goes on, and a reload of its problem picks it up again. */
+function stopFollowing() {
+  live?.stop();
+  live = null;
+  setRunning(false);
 }
 
 /** Shows a piece of output: STDOUT, STDERR, or TYPED (what the child typed). */
