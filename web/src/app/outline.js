@@ -148,7 +148,6 @@ async function change({ doing, done, mutate, select = {}, focus = () => null }) 
   let made = true;
   try {
     await mutate();
-    note(done);
   } catch (err) {
     made = false;
     // Nothing changed. If the versions read are stale, the lists are
@@ -165,6 +164,8 @@ async function change({ doing, done, mutate, select = {}, focus = () => null }) 
   } catch (err) {
     showAlert(explain(err));
   } finally {
+    // Said once the lists show it.
+    if (made) note(done);
     busy = false;
   }
   return made;
