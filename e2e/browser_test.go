@@ -287,6 +287,9 @@ func TestBrowserEditor(t *testing.T) {
 	)
 	b.waitFor("the account", `document.querySelector('#account').textContent.includes('Signed in as ada')`, 20*time.Second)
 	b.waitFor("the problem list", `[...document.querySelectorAll('#problems button')].some((b) => b.textContent === 'Say hello')`, 20*time.Second)
+	if got, want := b.text("#levelDescription"), "Make the computer talk with print() and listen with input()."; got != want {
+		t.Errorf("the level's description reads %q, want %q", got, want)
+	}
 	b.run("open the problem", chromedp.Evaluate(`[...document.querySelectorAll('#problems button')].find((b) => b.textContent === 'Say hello').click()`, nil))
 	b.waitFor("the statement", `document.querySelector('#problemTitle').textContent === 'Say hello' && document.querySelector('#statement strong') !== null`, 10*time.Second)
 	if got := b.text(".cm-content"); !strings.Contains(got, "name = input()") {

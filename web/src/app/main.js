@@ -241,6 +241,7 @@ async function chooseLevel(id) {
     items = problemsForEditing;
   }
   editable = canEdit() ? items : [];
+  $('levelDescription').textContent = level?.description ?? '';
   const p = level?.myProgress;
   $('levelProgress').textContent = p ? `${p.solved} of ${p.total} solved` : '';
   showControls();
