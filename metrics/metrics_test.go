@@ -16,7 +16,7 @@ import (
 	"coderunner/metrics"
 )
 
-// TestExposition checks that every series docs/operations.md documents is served,
+// TestExposition checks that every series docs/operations.md lists is served,
 // with the values recorded.
 func TestExposition(t *testing.T) {
 	m := metrics.New()
@@ -47,6 +47,12 @@ func TestExposition(t *testing.T) {
 	ended()
 	m.Refused("streams_per_address")
 	m.Dropped("write_timeout")
+	m.ErrorAnswered(coderunner.RateLimited)
+	m.ContentChangeApplied()
+	m.CDNPurged("ok")
+	m.ProgramCPU("test", 1500*time.Millisecond)
+	m.RunnerMeasured(3, 8)
+	m.UsageRolledUp(coderunner.UsageDay{ActiveUsers: 12, PeakUsers: 4}, 40)
 
 	body := scrape(m)
 	for _, want := range []string{
@@ -69,6 +75,15 @@ func TestExposition(t *testing.T) {
 		`coderunner_cache_misses_total{cache="curriculum"} 2`,
 		`coderunner_refused_total{limit="streams_per_address"} 1`,
 		`coderunner_streams_dropped_total{reason="write_timeout"} 1`,
+		`coderunner_errors_total{code="RATE_LIMITED"} 1`,
+		"coderunner_content_changes_applied_total 1",
+		`coderunner_cdn_purges_total{result="ok"} 1`,
+		`coderunner_program_cpu_seconds_total{kind="test"} 1.5`,
+		"coderunner_runner_busy_cpu_seconds_total 3",
+		"coderunner_runner_provisioned_vcpu_seconds_total 8",
+		`coderunner_active_users{period="day"} 12`,
+		`coderunner_active_users{period="month"} 40`,
+		"coderunner_peak_users 4",
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
